@@ -1,0 +1,18 @@
+/// Bench entry point: `dotnet run -c Release --project bench/Bench -- [section...]`; no section runs all.
+module Program
+
+// One line per section: name on the command line, and what it runs.
+let private sections: (string * (unit -> unit)) list = [ "gemm", GemmBench.run ]
+
+[<EntryPoint>]
+let main argv =
+    let unknown = argv |> Array.filter (fun name -> not (List.exists (fst >> (=) name) sections))
+    if unknown.Length > 0 then
+        eprintfn "unknown section(s): %s; known: %s" (String.concat ", " unknown) (sections |> List.map fst |> String.concat ", ")
+        2
+    else
+        Timing.printJitSettings ()
+        let chosen = if argv.Length = 0 then sections else sections |> List.filter (fun (name, _) -> Array.contains name argv)
+        for _, run in chosen do
+            run ()
+        0

@@ -1,0 +1,381 @@
+namespace Flows.Tensors.Backend.Cpu
+
+open System
+open System.Numerics
+open Flows.Tensors
+open Flows.Tensors.Backend
+
+/// Flat row-major storage of one dtype.
+type internal CpuData =
+    | F32 of float32[]
+    | F64 of float[]
+    | I32 of int[]
+
+/// A shape-preserving array transform written once for every element type.
+type internal IArrayMap =
+    abstract Apply<'T> : 'T[] -> 'T[]
+
+/// The CPU backend's tensor: managed arrays, kernels from System.Numerics.Tensors and a GEMM provider.
+[<Sealed>]
+type internal CpuTensor(data: CpuData, shape: int[]) =
+    inherit
+        RawTensor(
+            shape,
+            (match data with
+             | F32 _ -> Dtype.Float32
+             | F64 _ -> Dtype.Float64
+             | I32 _ -> Dtype.Int32),
+            Device.Cpu
+        )
+
+    static let backend = lazy (CpuBackend() :> IBackend)
+
+    member _.Data = data
+
+    /// The CPU backend (one per process).
+    static member CpuBackend = backend.Force()
+
+    static member Of(t: RawTensor, op: string) : CpuTensor =
+        match t with
+        | :? CpuTensor as c -> c
+        | _ -> invalidArg op $"{op}: expected a tensor on cpu, got one on {t.Device}; move it with moveTo first"
+
+    member private _.Map(op: string, f32: float32[] -> float32[], f64: float[] -> float[]) =
+        match data with
+        | F32 a -> F32(f32 a)
+        | F64 a -> F64(f64 a)
+        | I32 _ -> invalidArg op $"{op}: expected a float32 or float64 tensor, got int32 {Shape.show shape}"
+
+    member private _.MapAny(f: IArrayMap) =
+        match data with
+        | F32 a -> F32(f.Apply a)
+        | F64 a -> F64(f.Apply a)
+        | I32 a -> I32(f.Apply a)
+
+    member private t.Other(op: string, other: RawTensor) =
+        let o = CpuTensor.Of(other, op)
+        if o.Dtype <> t.Dtype then
+            invalidArg op $"{op}: dtypes differ: {t.Dtype} {Shape.show t.Shape} and {o.Dtype} {Shape.show o.Shape}"
+        o
+
+    static member Ints(op: string, t: RawTensor) =
+        match CpuTensor.Of(t, op).Data with
+        | I32 a -> a
+        | _ -> invalidArg op $"{op}: indices must be int32, got {t.Dtype} {Shape.show t.Shape}"
+
+    override _.Backend = backend.Force()
+
+    override _.ToArray() =
+        match data with
+        | F32 a -> Array.copy a :> Array
+        | F64 a -> Array.copy a :> Array
+        | I32 a -> Array.copy a :> Array
+
+    override _.Reshape(newShape) = CpuTensor(data, newShape)
+
+    override _.Cast(dtype) =
+        let r =
+            match data, dtype with
+            | F32 a, Dtype.Float32 -> F32 a
+            | F32 a, Dtype.Float64 -> F64(Array.map float a)
+            | F32 a, Dtype.Int32 -> I32(Array.map int a)
+            | F64 a, Dtype.Float32 -> F32(Array.map float32 a)
+            | F64 a, Dtype.Float64 -> F64 a
+            | F64 a, Dtype.Int32 -> I32(Array.map int a)
+            | I32 a, Dtype.Float32 -> F32(Array.map float32 a)
+            | I32 a, Dtype.Float64 -> F64(Array.map float a)
+            | I32 a, Dtype.Int32 -> I32 a
+        CpuTensor(r, shape)
+
+    override t.Unary(op) =
+        CpuTensor(t.Map($"{op}", Elementwise.unary op, Elementwise.unary op), shape)
+
+    override t.Binary(op, other) =
+        let o = t.Other($"{op}", other)
+        let outShape = Shape.broadcast $"{op}" shape o.Shape
+        let r =
+            match data, o.Data with
+            | F32 a, F32 b -> F32(Elementwise.binary op a shape b o.Shape outShape)
+            | F64 a, F64 b -> F64(Elementwise.binary op a shape b o.Shape outShape)
+            | _ -> invalidArg $"{op}" $"{op}: expected float operands, got {t.Dtype}"
+        CpuTensor(r, outShape)
+
+    override t.Where(condition, other) =
+        let c = t.Other("where", condition)
+        let o = t.Other("where", other)
+        let outShape = Shape.broadcast "where" (Shape.broadcast "where" c.Shape shape) o.Shape
+        let r =
+            match c.Data, data, o.Data with
+            | F32 cd, F32 a, F32 b -> F32(Elementwise.where cd c.Shape a shape b o.Shape outShape)
+            | F64 cd, F64 a, F64 b -> F64(Elementwise.where cd c.Shape a shape b o.Shape outShape)
+            | _ -> invalidArg "where" $"where: expected float operands, got {t.Dtype}"
+        CpuTensor(r, outShape)
+
+    override t.Reduce(op, dim, keepDim) =
+        let outShape = Shape.reduceDim shape dim keepDim
+        let r =
+            match op, data with
+            | (ReduceOp.ArgMax | ReduceOp.ArgMin), F32 a -> I32(Reduce.indices (op = ReduceOp.ArgMax) a shape dim)
+            | (ReduceOp.ArgMax | ReduceOp.ArgMin), F64 a -> I32(Reduce.indices (op = ReduceOp.ArgMax) a shape dim)
+            | _ -> t.Map($"{op}", (fun a -> Reduce.values op a shape dim), (fun a -> Reduce.values op a shape dim))
+        CpuTensor(r, outShape)
+
+    override t.SumTo(target) =
+        CpuTensor(t.Map("sumTo", (fun a -> Reduce.sumTo a shape target), (fun a -> Reduce.sumTo a shape target)), target)
+
+    override t.Expand(target) =
+        let srcStrides = Shape.broadcastStrides shape target
+        let copy =
+            { new IArrayMap with
+                member _.Apply(a) =
+                    let r = Array.zeroCreate (Shape.numel target)
+                    Strided.copy a 0 srcStrides r 0 (Shape.strides target) target
+                    r }
+        CpuTensor(t.MapAny copy, target)
+
+    override t.Permute(dims) =
+        let outShape = dims |> Array.map (fun d -> shape[d])
+        let s = Shape.strides shape
+        let srcStrides = dims |> Array.map (fun d -> s[d])
+        let copy =
+            { new IArrayMap with
+                member _.Apply(a) =
+                    let r = Array.zeroCreate a.Length
+                    Strided.copy a 0 srcStrides r 0 (Shape.strides outShape) outShape
+                    r }
+        CpuTensor(t.MapAny copy, outShape)
+
+    override t.Slice(starts, lengths) =
+        let s = Shape.strides shape
+        let offset = Array.fold2 (fun acc st str -> acc + st * str) 0 starts s
+        let copy =
+            { new IArrayMap with
+                member _.Apply(a) =
+                    let r = Array.zeroCreate (Shape.numel lengths)
+                    Strided.copy a offset s r 0 (Shape.strides lengths) lengths
+                    r }
+        CpuTensor(t.MapAny copy, lengths)
+
+    override t.Pad(before, after, value) =
+        let outShape = Array.init shape.Length (fun i -> shape[i] + before[i] + after[i])
+        let os = Shape.strides outShape
+        let offset = Array.fold2 (fun acc b str -> acc + b * str) 0 before os
+        let fill (r: 'T[]) (v: 'T) = Array.Fill(r, v)
+        let r =
+            match data with
+            | F32 a ->
+                let r = Array.zeroCreate (Shape.numel outShape)
+                fill r (float32 value)
+                Strided.copy a 0 (Shape.strides shape) r offset os shape
+                F32 r
+            | F64 a ->
+                let r = Array.zeroCreate (Shape.numel outShape)
+                fill r value
+                Strided.copy a 0 (Shape.strides shape) r offset os shape
+                F64 r
+            | I32 a ->
+                let r = Array.zeroCreate (Shape.numel outShape)
+                fill r (int value)
+                Strided.copy a 0 (Shape.strides shape) r offset os shape
+                I32 r
+        CpuTensor(r, outShape)
+
+    override t.Flip(dims) =
+        let s = Shape.strides shape
+        let srcStrides = s |> Array.mapi (fun i st -> if Array.contains i dims then -st else st)
+        let offset = dims |> Array.sumBy (fun d -> (shape[d] - 1) * s[d])
+        let copy =
+            { new IArrayMap with
+                member _.Apply(a) =
+                    let r = Array.zeroCreate a.Length
+                    if a.Length > 0 then Strided.copy a offset srcStrides r 0 s shape
+                    r }
+        CpuTensor(t.MapAny copy, shape)
+
+    override t.Cumsum(dim, reverse) =
+        CpuTensor(t.Map("cumsum", (fun a -> Reduce.cumsum a shape dim reverse), (fun a -> Reduce.cumsum a shape dim reverse)), shape)
+
+    override t.Gather(dim, index) =
+        let idx = CpuTensor.Ints("gather", index)
+        let g =
+            { new IArrayMap with
+                member _.Apply(a) = Indexing.gather a shape dim idx index.Shape }
+        CpuTensor(t.MapAny g, index.Shape)
+
+    override t.ScatterAdd(dim, index, target) =
+        let idx = CpuTensor.Ints("scatterAdd", index)
+        let r =
+            match data with
+            | F32 a -> F32(Indexing.scatterAdd a dim idx index.Shape target)
+            | F64 a -> F64(Indexing.scatterAdd a dim idx index.Shape target)
+            | I32 a -> I32(Indexing.scatterAdd a dim idx index.Shape target)
+        CpuTensor(r, target)
+
+    override t.SearchSorted(values, right) =
+        let v = t.Other("searchSorted", values)
+        let k = shape[shape.Length - 1]
+        let m = if v.Rank = 0 then 1 else v.Shape[v.Rank - 1]
+        let r =
+            match data, v.Data with
+            | F32 s, F32 x -> Indexing.searchSorted s k x m right
+            | F64 s, F64 x -> Indexing.searchSorted s k x m right
+            | I32 s, I32 x -> Indexing.searchSorted s k x m right
+            | _ -> invalidArg "searchSorted" "searchSorted: dtypes differ"
+        CpuTensor(I32 r, v.Shape)
+
+    override t.MatMul(other, transA, transB) =
+        let o = t.Other("matmul", other)
+        let outShape, m, k, n = Shape.matmul shape o.Shape transA transB
+        let lda = shape[shape.Length - 1]
+        let ldb = o.Shape[o.Rank - 1]
+        let r =
+            match data, o.Data with
+            | F32 a, F32 b ->
+                let c = Array.zeroCreate (Shape.numel outShape)
+                Linalg.batches shape o.Shape outShape (fun ao bo co ->
+                    Gemm.active.Sgemm(transA, transB, m, n, k, ReadOnlySpan(a, ao, a.Length - ao), lda,
+                                      ReadOnlySpan(b, bo, b.Length - bo), ldb, Span(c, co, m * n), n))
+                F32 c
+            | F64 a, F64 b ->
+                let c = Array.zeroCreate (Shape.numel outShape)
+                Linalg.batches shape o.Shape outShape (fun ao bo co ->
+                    Gemm.active.Dgemm(transA, transB, m, n, k, ReadOnlySpan(a, ao, a.Length - ao), lda,
+                                      ReadOnlySpan(b, bo, b.Length - bo), ldb, Span(c, co, m * n), n))
+                F64 c
+            | _ -> invalidArg "matmul" $"matmul: expected float operands, got {t.Dtype}"
+        CpuTensor(r, outShape)
+
+    override t.Triangle(lower, k) =
+        let r =
+            match data with
+            | F32 a -> F32(Linalg.triangle a shape lower k)
+            | F64 a -> F64(Linalg.triangle a shape lower k)
+            | I32 a -> I32(Linalg.triangle a shape lower k)
+        CpuTensor(r, shape)
+
+    override t.SolveTriangular(b, upper, transpose, unitDiagonal) =
+        let o = t.Other("solveTriangular", b)
+        let n = shape[shape.Length - 1]
+        let cols = o.Shape[o.Rank - 1]
+        let batch = Shape.broadcast "solveTriangular" shape[.. shape.Length - 3] o.Shape[.. o.Rank - 3]
+        let outShape = Array.append batch [| n; cols |]
+        let solve (a: 'T[]) (bd: 'T[]) =
+            let x = Array.zeroCreate (Shape.numel outShape)
+            Linalg.batches shape o.Shape outShape (fun ao bo xo ->
+                Linalg.solveOne a ao bd bo x xo n cols upper transpose unitDiagonal)
+            x
+        let r =
+            match data, o.Data with
+            | F32 a, F32 bd -> F32(solve a bd)
+            | F64 a, F64 bd -> F64(solve a bd)
+            | _ -> invalidArg "solveTriangular" $"solveTriangular: expected float operands, got {t.Dtype}"
+        CpuTensor(r, outShape)
+
+    override t.Lu() =
+        let n = shape[shape.Length - 1]
+        let batch = shape[.. shape.Length - 3]
+        let count = Shape.numel batch
+        let perm = Array.zeroCreate (count * n)
+        let factor (a: 'T[]) =
+            let lu = Array.copy a
+            let signs = Array.init count (fun b -> Linalg.luOne lu (b * n * n) n perm (b * n))
+            lu, signs
+        let lu, signs =
+            match data with
+            | F32 a -> let lu, s = factor a in F32 lu, F32 s
+            | F64 a -> let lu, s = factor a in F64 lu, F64 s
+            | I32 _ -> invalidArg "lu" "lu: expected a float tensor, got int32"
+        CpuTensor(lu, shape), CpuTensor(I32 perm, Array.append batch [| n |]), CpuTensor(signs, batch)
+
+    override t.MoveTo(device) =
+        match device with
+        | Device.Cpu -> t
+        | Device.Cuda _ -> (Registry.Get device).OfArray(t.ToArray(), shape)
+
+/// Creates CPU tensors.
+and [<Sealed>] internal CpuBackend() =
+    interface IBackend with
+        member _.Device = Device.Cpu
+
+        member _.Full(shape, dtype, value) =
+            let n = Shape.numel shape
+            let data =
+                match dtype with
+                | Dtype.Float32 -> F32(Array.create n (float32 value))
+                | Dtype.Float64 -> F64(Array.create n value)
+                | Dtype.Int32 -> I32(Array.create n (int value))
+            CpuTensor(data, shape)
+
+        member _.OfArray(array, shape) =
+            let data =
+                match array with
+                | :? (float32[]) as a -> F32(Array.copy a)
+                | :? (float[]) as a -> F64(Array.copy a)
+                | :? (int[]) as a -> I32(Array.copy a)
+                | _ -> invalidArg "data" $"expected float32[], float[] or int[], got {array.GetType().Name}"
+            Shape.check "ofArray" (array.Length = Shape.numel shape) $"{array.Length} elements cannot have shape {Shape.show shape}"
+            CpuTensor(data, shape)
+
+        member _.Arange(n, dtype) =
+            let data =
+                match dtype with
+                | Dtype.Float32 -> F32(Array.init n float32)
+                | Dtype.Float64 -> F64(Array.init n float)
+                | Dtype.Int32 -> I32(Array.init n id)
+            CpuTensor(data, [| n |])
+
+        member _.Random(kind, shape, dtype, seed, offset) =
+            let n = Shape.numel shape
+            let draw i =
+                let i = uint64 i
+                match kind with
+                | RandomKind.Uniform(lo, hi) -> lo + (hi - lo) * Counter.unit seed (offset + 2UL * i)
+                | RandomKind.Normal(mean, std) -> mean + std * Counter.normal seed offset i
+                | RandomKind.Rademacher -> if Counter.bits seed (offset + 2UL * i) &&& 1UL = 0UL then 1.0 else -1.0
+                | RandomKind.Bernoulli p -> if Counter.unit seed (offset + 2UL * i) < p then 1.0 else 0.0
+                | RandomKind.Integers(lo, hi) ->
+                    float lo + floor (Counter.unit seed (offset + 2UL * i) * float (hi - lo))
+            let data =
+                match dtype with
+                | Dtype.Float32 -> F32(Array.init n (draw >> float32))
+                | Dtype.Float64 -> F64(Array.init n draw)
+                | Dtype.Int32 -> I32(Array.init n (draw >> int))
+            CpuTensor(data, shape)
+
+        member _.Cat(tensors, dim) =
+            let first = tensors[0]
+            let outShape = Array.copy first.Shape
+            outShape[dim] <- tensors |> Array.sumBy (fun t -> t.Shape[dim])
+            let os = Shape.strides outShape
+            let place (pick: CpuTensor -> 'T[]) =
+                let r = Array.zeroCreate (Shape.numel outShape)
+                let mutable at = 0
+                for t in tensors do
+                    let c = CpuTensor.Of(t, "cat")
+                    Strided.copy (pick c) 0 (Shape.strides t.Shape) r (at * os[dim]) os t.Shape
+                    at <- at + t.Shape[dim]
+                r
+            let fail () = invalidArg "tensors" "cat: tensors have different dtypes"
+            let data =
+                match (CpuTensor.Of(first, "cat")).Data with
+                | F32 _ -> F32(place (fun c -> match c.Data with F32 a -> a | _ -> fail ()))
+                | F64 _ -> F64(place (fun c -> match c.Data with F64 a -> a | _ -> fail ()))
+                | I32 _ -> I32(place (fun c -> match c.Data with I32 a -> a | _ -> fail ()))
+            CpuTensor(data, outShape) :> RawTensor
+
+/// Which backend serves which device. CUDA registers itself here when its assembly part loads.
+and [<RequireQualifiedAccess>] Registry private () =
+    static let cuda = Collections.Concurrent.ConcurrentDictionary<int, IBackend>()
+    static let mutable cudaFactory : (int -> IBackend) option = None
+
+    /// Installs the factory for CUDA devices (called by the CUDA backend).
+    static member RegisterCuda(factory: int -> IBackend) = cudaFactory <- Some factory
+
+    /// The backend for a device, or a clear error saying why it is not available.
+    static member Get(device: Device) : IBackend =
+        match device with
+        | Device.Cpu -> CpuTensor.CpuBackend
+        | Device.Cuda i ->
+            match cudaFactory with
+            | Some f -> cuda.GetOrAdd(i, f)
+            | None -> invalidArg "device" $"device {device} is not available: this build has no CUDA backend"

@@ -1,0 +1,165 @@
+namespace Flows.Tensors.Backend.Cpu
+
+open System
+open System.Numerics
+open System.Numerics.Tensors
+open Flows.Tensors
+open Flows.Tensors.Backend
+open Flows.Tensors.Backend.Cpu.GenericMath
+
+/// Element-wise float kernels over whole arrays or rows, through System.Numerics.Tensors where it
+/// has the map, plain loops elsewhere. Generic over float32 and float64.
+module internal Elementwise =
+
+    let inline private k<'T when 'T :> IFloatingPointIeee754<'T>> (v: float) = 'T.CreateTruncating v
+
+    let private loop<'T when 'T :> IFloatingPointIeee754<'T>> (f: 'T -> 'T) (x: 'T[]) (r: 'T[]) =
+        for i in 0 .. x.Length - 1 do r[i] <- f x[i]
+
+    let private mask<'T when 'T :> IFloatingPointIeee754<'T>> (cond: bool) = if cond then 'T.One else 'T.Zero
+
+    /// Applies `op` to every element.
+    let unary<'T when 'T :> IFloatingPointIeee754<'T>> (op: UnaryOp) (x: 'T[]) : 'T[] =
+        let r = Array.zeroCreate<'T> x.Length
+        let xs = ReadOnlySpan<'T> x
+        let rs = Span<'T> r
+        match op with
+        | UnaryOp.Neg -> TensorPrimitives.Negate(xs, rs)
+        | UnaryOp.Exp -> TensorPrimitives.Exp(xs, rs)
+        | UnaryOp.Log -> TensorPrimitives.Log(xs, rs)
+        | UnaryOp.Log1p -> TensorPrimitives.LogP1(xs, rs)
+        | UnaryOp.Expm1 -> TensorPrimitives.ExpM1(xs, rs)
+        | UnaryOp.Sqrt -> TensorPrimitives.Sqrt(xs, rs)
+        | UnaryOp.Abs -> TensorPrimitives.Abs(xs, rs)
+        | UnaryOp.Sign -> loop (fun v -> if 'T.IsNaN v then v else k (float ('T.Sign v))) x r
+        | UnaryOp.Tanh -> TensorPrimitives.Tanh(xs, rs)
+        | UnaryOp.Sigmoid -> TensorPrimitives.Sigmoid(xs, rs)
+        | UnaryOp.Softplus ->
+            // max(x, 0) + log1p(exp(-|x|)): never overflows, exact for large |x|
+            TensorPrimitives.Abs(xs, rs)
+            TensorPrimitives.Negate(ro rs, rs)
+            TensorPrimitives.Exp(ro rs, rs)
+            TensorPrimitives.LogP1(ro rs, rs)
+            for i in 0 .. x.Length - 1 do
+                if gt x[i] 'T.Zero then r[i] <- r[i] + x[i]
+        | UnaryOp.Relu -> loop (fun v -> if gt v 'T.Zero then v else 'T.Zero) x r
+        | UnaryOp.Sin -> TensorPrimitives.Sin(xs, rs)
+        | UnaryOp.Cos -> TensorPrimitives.Cos(xs, rs)
+        | UnaryOp.Atan -> TensorPrimitives.Atan(xs, rs)
+        | UnaryOp.Square -> TensorPrimitives.Multiply(xs, xs, rs)
+        | UnaryOp.Reciprocal -> TensorPrimitives.Divide('T.One, xs, rs)
+        | UnaryOp.Floor -> TensorPrimitives.Floor(xs, rs)
+        | UnaryOp.Ceil -> TensorPrimitives.Ceiling(xs, rs)
+        | UnaryOp.Round -> TensorPrimitives.Round(xs, rs)
+        | UnaryOp.Step -> loop (fun v -> mask (gt v 'T.Zero)) x r
+        | UnaryOp.IsNan -> loop (fun v -> mask ('T.IsNaN v)) x r
+        | UnaryOp.IsInf -> loop (fun v -> mask ('T.IsInfinity v)) x r
+        | UnaryOp.AddScalar s -> TensorPrimitives.Add(xs, k s, rs)
+        | UnaryOp.MulScalar s -> TensorPrimitives.Multiply(xs, k s, rs)
+        | UnaryOp.RsubScalar s -> TensorPrimitives.Subtract(k s, xs, rs)
+        | UnaryOp.PowScalar p when p = 2.0 -> TensorPrimitives.Multiply(xs, xs, rs)
+        | UnaryOp.PowScalar p when p = 1.0 -> xs.CopyTo rs
+        | UnaryOp.PowScalar p when p = 0.5 -> TensorPrimitives.Sqrt(xs, rs)
+        | UnaryOp.PowScalar p when p = -1.0 -> TensorPrimitives.Divide('T.One, xs, rs)
+        | UnaryOp.PowScalar p -> TensorPrimitives.Pow(xs, k p, rs)
+        | UnaryOp.LeakyRelu a -> let a = k a in loop (fun v -> if gt v 'T.Zero then v else a * v) x r
+        | UnaryOp.Elu a -> let a = k a in loop (fun v -> if gt v 'T.Zero then v else a * ('T.Exp v - 'T.One)) x r
+        | UnaryOp.Clamp(lo, hi) ->
+            let lo, hi = k lo, k hi
+            loop (fun v -> if lt v lo then lo elif gt v hi then hi else v) x r
+        | UnaryOp.InRange(lo, hi) ->
+            let lo, hi = k lo, k hi
+            loop (fun v -> mask (ge v lo && le v hi)) x r
+        r
+
+    let private scalarOp<'T when 'T :> IFloatingPointIeee754<'T>> (op: BinaryOp) : 'T -> 'T -> 'T =
+        match op with
+        | BinaryOp.Add -> fun a b -> a + b
+        | BinaryOp.Sub -> fun a b -> a - b
+        | BinaryOp.Mul -> fun a b -> a * b
+        | BinaryOp.Div -> fun a b -> a / b
+        | BinaryOp.Pow -> fun a b -> 'T.Pow(a, b)
+        | BinaryOp.Max -> fun a b -> 'T.Max(a, b)
+        | BinaryOp.Min -> fun a b -> 'T.Min(a, b)
+        | BinaryOp.Atan2 -> fun a b -> 'T.Atan2(a, b)
+        | BinaryOp.Lt -> fun a b -> mask (lt a b)
+        | BinaryOp.Gt -> fun a b -> mask (gt a b)
+        | BinaryOp.Le -> fun a b -> mask (le a b)
+        | BinaryOp.Ge -> fun a b -> mask (ge a b)
+        | BinaryOp.Eq -> fun a b -> mask (eq a b)
+        | BinaryOp.Ne -> fun a b -> mask (ne a b)
+
+    /// r = op(a, b) on equal-length spans, vectorised for the arithmetic cases.
+    let private spanSpan<'T when 'T :> IFloatingPointIeee754<'T>> (op: BinaryOp) (a: ReadOnlySpan<'T>) (b: ReadOnlySpan<'T>) (r: Span<'T>) =
+        match op with
+        | BinaryOp.Add -> TensorPrimitives.Add(a, b, r)
+        | BinaryOp.Sub -> TensorPrimitives.Subtract(a, b, r)
+        | BinaryOp.Mul -> TensorPrimitives.Multiply(a, b, r)
+        | BinaryOp.Div -> TensorPrimitives.Divide(a, b, r)
+        | BinaryOp.Max -> TensorPrimitives.Max(a, b, r)
+        | BinaryOp.Min -> TensorPrimitives.Min(a, b, r)
+        | _ ->
+            let f = scalarOp op
+            for i in 0 .. r.Length - 1 do r[i] <- f a[i] b[i]
+
+    /// r = op(a, b) with b one value repeated.
+    let private spanScalar<'T when 'T :> IFloatingPointIeee754<'T>> (op: BinaryOp) (a: ReadOnlySpan<'T>) (b: 'T) (r: Span<'T>) =
+        match op with
+        | BinaryOp.Add -> TensorPrimitives.Add(a, b, r)
+        | BinaryOp.Sub -> TensorPrimitives.Subtract(a, b, r)
+        | BinaryOp.Mul -> TensorPrimitives.Multiply(a, b, r)
+        | BinaryOp.Div -> TensorPrimitives.Divide(a, b, r)
+        | _ ->
+            let f = scalarOp op
+            for i in 0 .. r.Length - 1 do r[i] <- f a[i] b
+
+    /// r = op(a, b) with a one value repeated.
+    let private scalarSpan<'T when 'T :> IFloatingPointIeee754<'T>> (op: BinaryOp) (a: 'T) (b: ReadOnlySpan<'T>) (r: Span<'T>) =
+        match op with
+        | BinaryOp.Add -> TensorPrimitives.Add(b, a, r)
+        | BinaryOp.Sub -> TensorPrimitives.Subtract(a, b, r)
+        | BinaryOp.Mul -> TensorPrimitives.Multiply(b, a, r)
+        | BinaryOp.Div -> TensorPrimitives.Divide(a, b, r)
+        | _ ->
+            let f = scalarOp op
+            for i in 0 .. r.Length - 1 do r[i] <- f a b[i]
+
+    /// op(a, b) with NumPy broadcasting to `shape`.
+    let binary<'T when 'T :> IFloatingPointIeee754<'T>> (op: BinaryOp) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (shape: int[]) : 'T[] =
+        let r = Array.zeroCreate<'T> (Shape.numel shape)
+        if aShape = bShape then spanSpan op (ReadOnlySpan a) (ReadOnlySpan b) (Span r)
+        elif b.Length = 1 then spanScalar op (ReadOnlySpan a) b[0] (Span r)
+        elif a.Length = 1 then scalarSpan op a[0] (ReadOnlySpan b) (Span r)
+        else
+            let strides = [| Shape.broadcastStrides aShape shape; Shape.broadcastStrides bShape shape; Shape.strides shape |]
+            let shape', strides' = Strided.collapse shape strides
+            let last = shape'.Length - 1
+            let n = shape'[last]
+            let sa, sb = strides'[0][last], strides'[1][last]
+            let f = scalarOp op
+            Strided.rows shape' strides' [| 0; 0; 0 |] (fun o ->
+                let rs = Span<'T>(r, o[2], n)
+                match sa, sb with
+                | 1, 1 -> spanSpan op (ReadOnlySpan(a, o[0], n)) (ReadOnlySpan(b, o[1], n)) rs
+                | 1, 0 -> spanScalar op (ReadOnlySpan(a, o[0], n)) b[o[1]] rs
+                | 0, 1 -> scalarSpan op a[o[0]] (ReadOnlySpan(b, o[1], n)) rs
+                | _ ->
+                    for i in 0 .. n - 1 do rs[i] <- f a[o[0] + i * sa] b[o[1] + i * sb])
+        r
+
+    /// where(cond, a, b) with broadcasting of all three to `shape`; any non-zero cond picks a.
+    let where<'T when 'T :> IFloatingPointIeee754<'T>> (cond: 'T[]) (cShape: int[]) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (shape: int[]) : 'T[] =
+        let r = Array.zeroCreate<'T> (Shape.numel shape)
+        let strides =
+            [| Shape.broadcastStrides cShape shape; Shape.broadcastStrides aShape shape
+               Shape.broadcastStrides bShape shape; Shape.strides shape |]
+        let shape', strides' = Strided.collapse shape strides
+        let last = shape'.Length - 1
+        if last < 0 then r[0] <- (if ne cond[0] 'T.Zero then a[0] else b[0])
+        else
+            let n = shape'[last]
+            let sc, sa, sb = strides'[0][last], strides'[1][last], strides'[2][last]
+            Strided.rows shape' strides' [| 0; 0; 0; 0 |] (fun o ->
+                for i in 0 .. n - 1 do
+                    r[o[3] + i] <- if ne cond[o[0] + i * sc] 'T.Zero then a[o[1] + i * sa] else b[o[2] + i * sb])
+        r

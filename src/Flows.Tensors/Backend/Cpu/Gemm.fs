@@ -1,0 +1,40 @@
+namespace Flows.Tensors.Backend.Cpu
+
+open System
+
+/// The GEMM providers and the process-wide choice among them. The choice is made once, from the
+/// environment, so that results and timings within a process never depend on call order.
+[<RequireQualifiedAccess>]
+module Gemm =
+    /// The managed packed-SIMD provider: always present, the fallback and the reference for OpenBLAS.
+    let managed: IGemmProvider = ManagedGemm.provider
+
+    /// The system OpenBLAS provider, or None when it cannot be loaded. Loading is attempted on first
+    /// use of this module, never at process start.
+    let openBlas: IGemmProvider option = OpenBlasGemm.tryLoad ()
+
+    // FLOWS_GEMM pins the provider so a bench or a bug report can be reproduced on either one.
+    let private choose () =
+        match Environment.GetEnvironmentVariable "FLOWS_GEMM" |> Option.ofObj |> Option.map _.Trim().ToLowerInvariant() with
+        | None
+        | Some "" -> openBlas |> Option.defaultValue managed
+        | Some "managed" -> managed
+        | Some "openblas" ->
+            match openBlas with
+            | Some provider -> provider
+            | None ->
+                invalidOp
+                    "FLOWS_GEMM=openblas, but no OpenBLAS library could be loaded (tried libopenblas.so.0, libopenblas.so and libblas.so.3); install OpenBLAS (Debian: libopenblas0) or unset FLOWS_GEMM"
+        | Some other -> invalidOp $"FLOWS_GEMM must be 'managed' or 'openblas' (or unset), got '{other}'"
+
+    let private chosen = lazy (choose ())
+
+    /// The provider the CPU backend uses: FLOWS_GEMM=managed or =openblas forces one, unset prefers
+    /// OpenBLAS when it loads. A bad FLOWS_GEMM is reported at the first use, not at module load.
+    let active: IGemmProvider =
+        { new IGemmProvider with
+            member _.Name = chosen.Value.Name
+            member _.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc) =
+                chosen.Value.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+            member _.Dgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc) =
+                chosen.Value.Dgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc) }

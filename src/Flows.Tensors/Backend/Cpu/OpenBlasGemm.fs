@@ -1,0 +1,109 @@
+namespace Flows.Tensors.Backend.Cpu
+
+// FS0009: spans are pinned and handed to native code as pointers.
+#nowarn "9"
+
+open System
+open System.Runtime.InteropServices
+open Microsoft.FSharp.NativeInterop
+
+/// The CBLAS entry points of OpenBLAS. "openblas" is not a file name: OpenBlasGemm's import resolver
+/// maps it to the library it found, because Debian ships only versioned names (libopenblas.so.0).
+module internal OpenBlasNative =
+    [<Literal>]
+    let RowMajor = 101
+
+    [<Literal>]
+    let NoTrans = 111
+
+    [<Literal>]
+    let Trans = 112
+
+    /// Sets the size of OpenBLAS's own thread pool for the following calls.
+    [<DllImport("openblas", CallingConvention = CallingConvention.Cdecl)>]
+    extern void openblas_set_num_threads(int count)
+
+    /// C = alpha op(A) op(B) + beta C in float32.
+    [<DllImport("openblas", CallingConvention = CallingConvention.Cdecl)>]
+    extern void cblas_sgemm(
+        int order, int transA, int transB, int m, int n, int k,
+        float32 alpha, float32* a, int lda, float32* b, int ldb,
+        float32 beta, float32* c, int ldc)
+
+    /// C = alpha op(A) op(B) + beta C in float64.
+    [<DllImport("openblas", CallingConvention = CallingConvention.Cdecl)>]
+    extern void cblas_dgemm(
+        int order, int transA, int transB, int m, int n, int k,
+        float alpha, float* a, int lda, float* b, int ldb,
+        float beta, float* c, int ldc)
+
+/// GEMM through a system OpenBLAS, found at run time; absent or unusable means None, never an exception.
+module OpenBlasGemm =
+    // libblas.so.3 may be the reference BLAS or another vendor's; only OpenBLAS exports both of these.
+    let private isOpenBlas (handle: nativeint) =
+        [ "cblas_sgemm"; "cblas_dgemm"; "openblas_set_num_threads"; "openblas_get_config" ]
+        |> List.forall (fun name -> fst (NativeLibrary.TryGetExport(handle, name)))
+
+    let private findLibrary () : nativeint option =
+        [ "libopenblas.so.0"; "libopenblas.so"; "libblas.so.3" ]
+        |> List.tryPick (fun file ->
+            match NativeLibrary.TryLoad file with
+            | true, handle when isOpenBlas handle -> Some handle
+            | true, handle ->
+                NativeLibrary.Free handle
+                None
+            | _ -> None)
+
+    let private trans flag = if flag then OpenBlasNative.Trans else OpenBlasNative.NoTrans
+
+    let private sgemm transA transB m n k (a: ReadOnlySpan<float32>) lda (b: ReadOnlySpan<float32>) ldb (c: Span<float32>) ldc =
+        GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
+        if k = 0 then
+            GemmContract.clearRows c m n ldc
+        elif m > 0 && n > 0 then
+            use pa = fixed &MemoryMarshal.GetReference a
+            use pb = fixed &MemoryMarshal.GetReference b
+            use pc = fixed &MemoryMarshal.GetReference c
+            OpenBlasNative.cblas_sgemm(
+                OpenBlasNative.RowMajor, trans transA, trans transB, m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, ldc)
+
+    let private dgemm transA transB m n k (a: ReadOnlySpan<float>) lda (b: ReadOnlySpan<float>) ldb (c: Span<float>) ldc =
+        GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
+        if k = 0 then
+            GemmContract.clearRows c m n ldc
+        elif m > 0 && n > 0 then
+            use pa = fixed &MemoryMarshal.GetReference a
+            use pb = fixed &MemoryMarshal.GetReference b
+            use pc = fixed &MemoryMarshal.GetReference c
+            OpenBlasNative.cblas_dgemm(
+                OpenBlasNative.RowMajor, trans transA, trans transB, m, n, k, 1.0, pa, lda, pb, ldb, 0.0, pc, ldc)
+
+    let private provider: IGemmProvider =
+        { new IGemmProvider with
+            member _.Name = "openblas"
+            member _.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc) =
+                sgemm transA transB m n k a lda b ldb c ldc
+            member _.Dgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc) =
+                dgemm transA transB m n k a lda b ldb c ldc }
+
+    // An assembly takes one import resolver, once: it is set here, on first use, and answers only for
+    // "openblas" so that other imports keep the default probing.
+    let private loaded =
+        lazy
+            (match findLibrary () with
+             | None -> None
+             | Some handle ->
+                 try
+                     NativeLibrary.SetDllImportResolver(
+                         typeof<IGemmProvider>.Assembly,
+                         DllImportResolver(fun name _ _ -> if name = "openblas" then handle else 0n))
+                     // One thread: with two, small MLP-sized products ran 3x slower (thread wake-up dominates).
+                     OpenBlasNative.openblas_set_num_threads 1
+                     Some provider
+                 with
+                 | :? InvalidOperationException
+                 | :? DllNotFoundException
+                 | :? EntryPointNotFoundException -> None)
+
+    /// The OpenBLAS provider ("openblas"), or None when no OpenBLAS library can be loaded.
+    let tryLoad () : IGemmProvider option = loaded.Value

@@ -1,0 +1,173 @@
+/// The GEMM providers against MathNet.Numerics' matrix product and against each other, on random
+/// sizes (empty ones included), all four transpose combinations and strides wider than the rows.
+module Flows.Properties.Tensors.GemmTests
+
+open System
+open FsCheck
+open FsCheck.FSharp
+open MathNet.Numerics.LinearAlgebra
+open Xunit
+open Flows.Tensors.Backend.Cpu
+
+/// One product: C (M x N) = op(A) (M x K) x op(B) (K x N), each stored with Pad extra elements per row.
+type Case =
+    { M: int
+      N: int
+      K: int
+      TransA: bool
+      TransB: bool
+      PadA: int
+      PadB: int
+      PadC: int
+      Seed: int }
+
+// Empty dimensions get a tenth of the draws so that each run meets them.
+let private dimension maxDim =
+    Gen.frequency [ 1, Gen.constant 0; 9, Gen.choose (1, maxDim) ]
+
+let private cases maxDim =
+    gen {
+        let! m = dimension maxDim
+        let! n = dimension maxDim
+        let! k = dimension maxDim
+        let! transA = Gen.elements [ false; true ]
+        let! transB = Gen.elements [ false; true ]
+        let! padA = Gen.choose (0, 3)
+        let! padB = Gen.choose (0, 3)
+        let! padC = Gen.choose (0, 3)
+        let! seed = Gen.choose (0, Int32.MaxValue)
+        return
+            { M = m; N = n; K = k; TransA = transA; TransB = transB
+              PadA = padA; PadB = padB; PadC = padC; Seed = seed }
+    }
+    |> Arb.fromGen
+
+/// Stored operands and output of a case; padding and output hold NaN so that reading padding, or
+/// reading C before writing it, shows up in the result.
+type private Operands =
+    { A: float[]; Lda: int; B: float[]; Ldb: int; C: float[]; Ldc: int }
+
+// Minimal span length of a rows x cols matrix with row stride ld.
+let private storage rows cols ld = if rows = 0 || cols = 0 then 0 else (rows - 1) * ld + cols
+
+let private operands case =
+    let random = Random(case.Seed)
+    let fill rows cols ld =
+        Array.init (storage rows cols ld) (fun index -> if index % ld < cols then random.NextDouble() * 2.0 - 1.0 else nan)
+    let aRows, aCols = if case.TransA then case.K, case.M else case.M, case.K
+    let bRows, bCols = if case.TransB then case.N, case.K else case.K, case.N
+    let lda, ldb, ldc = aCols + case.PadA, bCols + case.PadB, case.N + case.PadC
+    { A = fill aRows aCols lda; Lda = lda; B = fill bRows bCols ldb; Ldb = ldb
+      C = Array.create (storage case.M case.N ldc) nan; Ldc = ldc }
+
+// op(A) and op(B) as MathNet matrices, read back from the stored layout.
+let private mathNetOperands case (o: Operands) =
+    let opA =
+        Matrix<float>.Build.Dense(case.M, case.K, fun i p -> if case.TransA then o.A[p * o.Lda + i] else o.A[i * o.Lda + p])
+    let opB =
+        Matrix<float>.Build.Dense(case.K, case.N, fun p j -> if case.TransB then o.B[j * o.Ldb + p] else o.B[p * o.Ldb + j])
+    opA, opB
+
+let private runDouble (provider: IGemmProvider) case (o: Operands) =
+    let c = Array.copy o.C
+    provider.Dgemm(case.TransA, case.TransB, case.M, case.N, case.K, ReadOnlySpan o.A, o.Lda, ReadOnlySpan o.B, o.Ldb, Span c, o.Ldc)
+    c
+
+// The float32 run sees the float64 data rounded to float32, and so does the reference it is compared with.
+let private roundToSingle (o: Operands) =
+    let round = Array.map (fun (x: float) -> float (float32 x))
+    { o with A = round o.A; B = round o.B }
+
+let private runSingle (provider: IGemmProvider) case (o: Operands) =
+    let c = Array.map float32 o.C
+    provider.Sgemm(
+        case.TransA, case.TransB, case.M, case.N, case.K,
+        ReadOnlySpan(Array.map float32 o.A), o.Lda, ReadOnlySpan(Array.map float32 o.B), o.Ldb, Span c, o.Ldc)
+    Array.map float c
+
+/// Asserts that `actual` (stored with row stride ldc) is `expected` within tolerance x (|op(A)| |op(B)|),
+/// the scale of the rounding error of a dot product, and that C's row padding was not written.
+let private assertClose tolerance case (o: Operands) (expected: Matrix<float>) (actual: float[]) =
+    let opA, opB = mathNetOperands case o
+    let scale = opA.PointwiseAbs() * opB.PointwiseAbs()
+    for i in 0 .. case.M - 1 do
+        for j in 0 .. o.Ldc - 1 do
+            let index = i * o.Ldc + j
+            if j >= case.N then
+                if index < actual.Length && not (Double.IsNaN actual[index]) then
+                    failwith $"C[{i},{j}] is row padding and was overwritten with {actual[index]}"
+            elif not (abs (actual[index] - expected[i, j]) <= tolerance * scale[i, j]) then
+                failwith $"C[{i},{j}] = {actual[index]}, expected {expected[i, j]} (tolerance {tolerance * scale[i, j]})"
+
+// A provider's output read back as a MathNet matrix, to serve as the reference for another provider.
+let private stored case (o: Operands) (c: float[]) =
+    Matrix<float>.Build.Dense(case.M, case.N, fun i j -> c[i * o.Ldc + j])
+
+let private againstMathNet tolerance run case =
+    let o = operands case
+    let opA, opB = mathNetOperands case o
+    assertClose tolerance case o (opA * opB) (run case o)
+
+let private check maxTest maxDim law =
+    Check.One(Config.QuickThrowOnFailure.WithMaxTest maxTest, Prop.forAll (cases maxDim) law)
+
+// float64 agrees to near machine precision; float32 to its own (inputs are rounded identically).
+let private doubleTolerance = 1e-10
+let private singleTolerance = 1e-4
+
+let private matchesMathNetInDouble provider =
+    check 150 70 (againstMathNet doubleTolerance (runDouble provider))
+
+let private matchesMathNetInSingle provider =
+    check 150 70 (fun case -> againstMathNet singleTolerance (fun case o -> runSingle provider case (roundToSingle o)) case)
+
+[<Fact>]
+let ``The managed float64 product matches MathNet for every size, transpose and stride`` () =
+    matchesMathNetInDouble Gemm.managed
+
+[<Fact>]
+let ``The managed float32 product matches MathNet for every size, transpose and stride`` () =
+    matchesMathNetInSingle Gemm.managed
+
+[<Fact>]
+let ``The managed product is right across its cache-block boundaries`` () =
+    // Depth over one 256-deep block, rows over one 120-row block, columns over one 2048-column block.
+    for m, n, k in [ 130, 40, 300; 7, 2100, 3; 250, 17, 513 ] do
+        for transA in [ false; true ] do
+            for transB in [ false; true ] do
+                let case =
+                    { M = m; N = n; K = k; TransA = transA; TransB = transB; PadA = 1; PadB = 2; PadC = 3; Seed = m + n + k }
+                againstMathNet doubleTolerance (runDouble Gemm.managed) case
+                againstMathNet singleTolerance (fun case o -> runSingle Gemm.managed case (roundToSingle o)) case
+
+[<Fact>]
+let ``OpenBLAS matches MathNet when it loads, and otherwise the active provider is managed`` () =
+    match Gemm.openBlas with
+    | Some openBlas ->
+        matchesMathNetInDouble openBlas
+        matchesMathNetInSingle openBlas
+    | None -> Assert.Equal("managed", Gemm.active.Name)
+
+[<Fact>]
+let ``OpenBLAS and the managed provider agree when OpenBLAS loads, and otherwise the active provider is managed`` () =
+    match Gemm.openBlas with
+    | Some openBlas ->
+        check 100 70 (fun case ->
+            let o = operands case
+            assertClose doubleTolerance case o (stored case o (runDouble openBlas case o)) (runDouble Gemm.managed case o)
+            let single = roundToSingle o
+            assertClose singleTolerance case single (stored case o (runSingle openBlas case single)) (runSingle Gemm.managed case single))
+    | None -> Assert.Equal("managed", Gemm.active.Name)
+
+[<Fact>]
+let ``Both providers reject a short span or a narrow stride, naming the argument`` () =
+    let providers = Gemm.managed :: Option.toList Gemm.openBlas
+    for provider in providers do
+        let a, b, c = Array.zeroCreate<float> 12, Array.zeroCreate<float> 12, Array.zeroCreate<float> 9
+        let thrown (name: string) (call: unit -> unit) =
+            Assert.Equal(name, Assert.ThrowsAny<ArgumentException>(call).ParamName)
+        // 3x4 times 4x3: lda = 3 is narrower than A's rows, a 5-element C is short of 3x3.
+        thrown "lda" (fun () -> provider.Dgemm(false, false, 3, 3, 4, ReadOnlySpan a, 3, ReadOnlySpan b, 3, Span c, 3))
+        thrown "b" (fun () -> provider.Dgemm(false, false, 3, 3, 4, ReadOnlySpan a, 4, ReadOnlySpan(b, 0, 11), 3, Span c, 3))
+        thrown "c" (fun () -> provider.Dgemm(false, false, 3, 3, 4, ReadOnlySpan a, 4, ReadOnlySpan b, 3, Span(c, 0, 5), 3))
+        thrown "k" (fun () -> provider.Dgemm(false, false, 3, 3, -1, ReadOnlySpan a, 4, ReadOnlySpan b, 3, Span c, 3))
