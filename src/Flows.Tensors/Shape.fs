@@ -86,5 +86,9 @@ module Shape =
         let m, ka = if transA then a[a.Length - 1], a[a.Length - 2] else a[a.Length - 2], a[a.Length - 1]
         let kb, n = if transB then b[b.Length - 1], b[b.Length - 2] else b[b.Length - 2], b[b.Length - 1]
         check "matmul" (ka = kb) $"inner dimensions differ: {show a} x {show b} (transA={transA}, transB={transB})"
-        let batch = broadcast "matmul" a[.. a.Length - 3] b[.. b.Length - 3]
+        let batchA, batchB = a[.. a.Length - 3], b[.. b.Length - 3]
+        let common = min batchA.Length batchB.Length
+        if not (Array.forall2 (fun x y -> x = y || x = 1 || y = 1) batchA[batchA.Length - common ..] batchB[batchB.Length - common ..]) then
+            invalidArg "matmul" $"matmul: batch dimensions do not broadcast: {show a} x {show b}"
+        let batch = broadcast "matmul" batchA batchB
         Array.append batch [| m; n |], m, ka, n

@@ -35,6 +35,42 @@ type UnaryOp =
     | Clamp of low: float * high: float
     | InRange of low: float * high: float  // 1 where low <= x <= high: the mask of clamp's derivative
 
+    /// The case name, for error messages. Every op formats it eagerly, and the default union
+    /// printing is reflection-based: it cost more than the op itself on small tensors.
+    override op.ToString() =
+        match op with
+        | Neg -> "Neg"
+        | Exp -> "Exp"
+        | Log -> "Log"
+        | Log1p -> "Log1p"
+        | Expm1 -> "Expm1"
+        | Sqrt -> "Sqrt"
+        | Abs -> "Abs"
+        | Sign -> "Sign"
+        | Tanh -> "Tanh"
+        | Sigmoid -> "Sigmoid"
+        | Softplus -> "Softplus"
+        | Relu -> "Relu"
+        | Sin -> "Sin"
+        | Cos -> "Cos"
+        | Atan -> "Atan"
+        | Square -> "Square"
+        | Reciprocal -> "Reciprocal"
+        | Floor -> "Floor"
+        | Ceil -> "Ceil"
+        | Round -> "Round"
+        | Step -> "Step"
+        | IsNan -> "IsNan"
+        | IsInf -> "IsInf"
+        | AddScalar s -> $"AddScalar {s}"
+        | MulScalar s -> $"MulScalar {s}"
+        | RsubScalar s -> $"RsubScalar {s}"
+        | PowScalar p -> $"PowScalar {p}"
+        | LeakyRelu a -> $"LeakyRelu {a}"
+        | Elu a -> $"Elu {a}"
+        | Clamp(low, high) -> $"Clamp ({low}, {high})"
+        | InRange(low, high) -> $"InRange ({low}, {high})"
+
 /// Element-wise binary maps with NumPy broadcasting; comparisons return 0/1 in the operands' dtype.
 [<RequireQualifiedAccess>]
 type BinaryOp =
@@ -53,6 +89,24 @@ type BinaryOp =
     | Eq
     | Ne
 
+    /// The case name, for error messages (cheap, unlike the default union printing).
+    override op.ToString() =
+        match op with
+        | Add -> "Add"
+        | Sub -> "Sub"
+        | Mul -> "Mul"
+        | Div -> "Div"
+        | Pow -> "Pow"
+        | Max -> "Max"
+        | Min -> "Min"
+        | Atan2 -> "Atan2"
+        | Lt -> "Lt"
+        | Gt -> "Gt"
+        | Le -> "Le"
+        | Ge -> "Ge"
+        | Eq -> "Eq"
+        | Ne -> "Ne"
+
 /// Reductions along one dimension.
 [<RequireQualifiedAccess>]
 type ReduceOp =
@@ -62,6 +116,16 @@ type ReduceOp =
     | Min
     | ArgMax  // int32 result
     | ArgMin  // int32 result
+
+    /// The case name, for error messages (cheap, unlike the default union printing).
+    override op.ToString() =
+        match op with
+        | Sum -> "Sum"
+        | Prod -> "Prod"
+        | Max -> "Max"
+        | Min -> "Min"
+        | ArgMax -> "ArgMax"
+        | ArgMin -> "ArgMin"
 
 /// Distributions the counter-based generator draws from.
 [<RequireQualifiedAccess>]

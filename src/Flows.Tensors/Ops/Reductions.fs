@@ -59,9 +59,11 @@ module Reductions =
             a.unsqueeze(-1) * Tensor.eye(n, a.dtype, a.device)
         /// Sum of the diagonal of the last two dimensions.
         member a.trace() = a.diagonal().sum(-1)
-        /// x·Wᵀ + b, the layer of an MLP (weight [out; in], bias [out]).
+        /// x·Wᵀ + b, the layer of an MLP (weight [out; in], bias [out]); x is [..., in] or a vector [in].
         static member linear(x: Tensor, weight: Tensor, ?bias: Tensor) =
-            let y = Tensor.MatMulT(x, weight, false, true)
+            let y =
+                if x.dim = 1 then Tensor.MatMulT(x.unsqueeze 0, weight, false, true).squeeze 0
+                else Tensor.MatMulT(x, weight, false, true)
             match bias with
             | Some b -> y + b
             | None -> y

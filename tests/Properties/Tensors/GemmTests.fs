@@ -68,22 +68,35 @@ let private mathNetOperands case (o: Operands) =
         Matrix<float>.Build.Dense(case.K, case.N, fun p j -> if case.TransB then o.B[j * o.Ldb + p] else o.B[p * o.Ldb + j])
     opA, opB
 
-let private runDouble (provider: IGemmProvider) case (o: Operands) =
-    let c = Array.copy o.C
-    provider.Dgemm(case.TransA, case.TransB, case.M, case.N, case.K, ReadOnlySpan o.A, o.Lda, ReadOnlySpan o.B, o.Ldb, Span c, o.Ldc)
-    c
+/// One precision under test: the tolerance, in units of |op(A)| |op(B)| (the scale of a dot product's
+/// rounding error), the rounding of the operands it implies, and the provider call.
+type private Precision =
+    { Tolerance: float
+      Round: Operands -> Operands
+      Run: IGemmProvider -> Case -> Operands -> float[] }
 
-// The float32 run sees the float64 data rounded to float32, and so does the reference it is compared with.
-let private roundToSingle (o: Operands) =
-    let round = Array.map (fun (x: float) -> float (float32 x))
-    { o with A = round o.A; B = round o.B }
+let private inFloat64 =
+    { Tolerance = 1e-10
+      Round = id
+      Run =
+        fun provider case o ->
+            let c = Array.copy o.C
+            provider.Dgemm(
+                case.TransA, case.TransB, case.M, case.N, case.K, ReadOnlySpan o.A, o.Lda, ReadOnlySpan o.B, o.Ldb, Span c, o.Ldc)
+            c }
 
-let private runSingle (provider: IGemmProvider) case (o: Operands) =
-    let c = Array.map float32 o.C
-    provider.Sgemm(
-        case.TransA, case.TransB, case.M, case.N, case.K,
-        ReadOnlySpan(Array.map float32 o.A), o.Lda, ReadOnlySpan(Array.map float32 o.B), o.Ldb, Span c, o.Ldc)
-    Array.map float c
+// The float32 run and its reference both see the data rounded to float32, so only the product's own
+// rounding is measured.
+let private inFloat32 =
+    { Tolerance = 1e-4
+      Round = fun o -> { o with A = Array.map (float32 >> float) o.A; B = Array.map (float32 >> float) o.B }
+      Run =
+        fun provider case o ->
+            let c = Array.map float32 o.C
+            provider.Sgemm(
+                case.TransA, case.TransB, case.M, case.N, case.K,
+                ReadOnlySpan(Array.map float32 o.A), o.Lda, ReadOnlySpan(Array.map float32 o.B), o.Ldb, Span c, o.Ldc)
+            Array.map float c }
 
 /// Asserts that `actual` (stored with row stride ldc) is `expected` within tolerance x (|op(A)| |op(B)|),
 /// the scale of the rounding error of a dot product, and that C's row padding was not written.
@@ -103,31 +116,25 @@ let private assertClose tolerance case (o: Operands) (expected: Matrix<float>) (
 let private stored case (o: Operands) (c: float[]) =
     Matrix<float>.Build.Dense(case.M, case.N, fun i j -> c[i * o.Ldc + j])
 
-let private againstMathNet tolerance run case =
-    let o = operands case
+let private matchesMathNet precision provider case =
+    let o = precision.Round(operands case)
     let opA, opB = mathNetOperands case o
-    assertClose tolerance case o (opA * opB) (run case o)
+    assertClose precision.Tolerance case o (opA * opB) (precision.Run provider case o)
 
-let private check maxTest maxDim law =
-    Check.One(Config.QuickThrowOnFailure.WithMaxTest maxTest, Prop.forAll (cases maxDim) law)
+let private agrees precision reference provider case =
+    let o = precision.Round(operands case)
+    assertClose precision.Tolerance case o (stored case o (precision.Run reference case o)) (precision.Run provider case o)
 
-// float64 agrees to near machine precision; float32 to its own (inputs are rounded identically).
-let private doubleTolerance = 1e-10
-let private singleTolerance = 1e-4
-
-let private matchesMathNetInDouble provider =
-    check 150 70 (againstMathNet doubleTolerance (runDouble provider))
-
-let private matchesMathNetInSingle provider =
-    check 150 70 (fun case -> againstMathNet singleTolerance (fun case o -> runSingle provider case (roundToSingle o)) case)
+let private check maxTest law =
+    Check.One(Config.QuickThrowOnFailure.WithMaxTest maxTest, Prop.forAll (cases 70) law)
 
 [<Fact>]
 let ``The managed float64 product matches MathNet for every size, transpose and stride`` () =
-    matchesMathNetInDouble Gemm.managed
+    check 150 (matchesMathNet inFloat64 Gemm.managed)
 
 [<Fact>]
 let ``The managed float32 product matches MathNet for every size, transpose and stride`` () =
-    matchesMathNetInSingle Gemm.managed
+    check 150 (matchesMathNet inFloat32 Gemm.managed)
 
 [<Fact>]
 let ``The managed product is right across its cache-block boundaries`` () =
@@ -137,36 +144,32 @@ let ``The managed product is right across its cache-block boundaries`` () =
             for transB in [ false; true ] do
                 let case =
                     { M = m; N = n; K = k; TransA = transA; TransB = transB; PadA = 1; PadB = 2; PadC = 3; Seed = m + n + k }
-                againstMathNet doubleTolerance (runDouble Gemm.managed) case
-                againstMathNet singleTolerance (fun case o -> runSingle Gemm.managed case (roundToSingle o)) case
+                matchesMathNet inFloat64 Gemm.managed case
+                matchesMathNet inFloat32 Gemm.managed case
 
 [<Fact>]
 let ``OpenBLAS matches MathNet when it loads, and otherwise the active provider is managed`` () =
     match Gemm.openBlas with
     | Some openBlas ->
-        matchesMathNetInDouble openBlas
-        matchesMathNetInSingle openBlas
+        check 150 (matchesMathNet inFloat64 openBlas)
+        check 150 (matchesMathNet inFloat32 openBlas)
     | None -> Assert.Equal("managed", Gemm.active.Name)
 
 [<Fact>]
 let ``OpenBLAS and the managed provider agree when OpenBLAS loads, and otherwise the active provider is managed`` () =
     match Gemm.openBlas with
     | Some openBlas ->
-        check 100 70 (fun case ->
-            let o = operands case
-            assertClose doubleTolerance case o (stored case o (runDouble openBlas case o)) (runDouble Gemm.managed case o)
-            let single = roundToSingle o
-            assertClose singleTolerance case single (stored case o (runSingle openBlas case single)) (runSingle Gemm.managed case single))
+        check 100 (agrees inFloat64 openBlas Gemm.managed)
+        check 100 (agrees inFloat32 openBlas Gemm.managed)
     | None -> Assert.Equal("managed", Gemm.active.Name)
 
 [<Fact>]
 let ``Both providers reject a short span or a narrow stride, naming the argument`` () =
-    let providers = Gemm.managed :: Option.toList Gemm.openBlas
-    for provider in providers do
+    for provider in Gemm.managed :: Option.toList Gemm.openBlas do
         let a, b, c = Array.zeroCreate<float> 12, Array.zeroCreate<float> 12, Array.zeroCreate<float> 9
         let thrown (name: string) (call: unit -> unit) =
             Assert.Equal(name, Assert.ThrowsAny<ArgumentException>(call).ParamName)
-        // 3x4 times 4x3: lda = 3 is narrower than A's rows, a 5-element C is short of 3x3.
+        // A 3x4 by 4x3 product: lda = 3 is narrower than A's rows, 11 elements are short of B, 5 of C.
         thrown "lda" (fun () -> provider.Dgemm(false, false, 3, 3, 4, ReadOnlySpan a, 3, ReadOnlySpan b, 3, Span c, 3))
         thrown "b" (fun () -> provider.Dgemm(false, false, 3, 3, 4, ReadOnlySpan a, 4, ReadOnlySpan(b, 0, 11), 3, Span c, 3))
         thrown "c" (fun () -> provider.Dgemm(false, false, 3, 3, 4, ReadOnlySpan a, 4, ReadOnlySpan b, 3, Span(c, 0, 5), 3))

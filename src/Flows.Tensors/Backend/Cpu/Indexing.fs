@@ -7,8 +7,9 @@ open Flows.Tensors.Backend.Cpu.GenericMath
 /// Gather, scatter-add and sorted search, on the [outer, n, inner] view along the indexed dimension.
 module internal Indexing =
 
-    let private checkIndex (op: string) (n: int) (j: int) =
-        if j < 0 || j >= n then invalidArg "index" $"{op}: index {j} is out of range for a dimension of size {n}"
+    let private checkIndex (op: string) (shape: int[]) (dim: int) (indexShape: int[]) (j: int) =
+        if j < 0 || j >= shape[dim] then
+            invalidArg "index" $"{op}: index {j} is out of range for dimension {dim} of size {shape[dim]} (index {Shape.show indexShape}, tensor {Shape.show shape})"
 
     /// result[o, j, i] = x[o, index[o, j, i], i]; index has x's shape except along `dim`.
     let gather (x: 'T[]) (shape: int[]) (dim: int) (index: int[]) (indexShape: int[]) : 'T[] =
@@ -20,7 +21,7 @@ module internal Indexing =
                 for i in 0 .. inner - 1 do
                     let at = (o * m + j) * inner + i
                     let src = index[at]
-                    checkIndex "gather" n src
+                    checkIndex "gather" shape dim indexShape src
                     r[at] <- x[(o * n + src) * inner + i]
         r
 
@@ -34,7 +35,7 @@ module internal Indexing =
                 for i in 0 .. inner - 1 do
                     let at = (o * m + j) * inner + i
                     let dst = index[at]
-                    checkIndex "scatterAdd" n dst
+                    checkIndex "scatterAdd" shape dim indexShape dst
                     let k = (o * n + dst) * inner + i
                     r[k] <- r[k] + x[at]
         r

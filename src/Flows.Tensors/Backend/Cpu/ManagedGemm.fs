@@ -27,10 +27,9 @@ module internal GemmContract =
         if m < 0 then invalidArg "m" $"m must be non-negative, got {m}"
         if n < 0 then invalidArg "n" $"n must be non-negative, got {n}"
         if k < 0 then invalidArg "k" $"k must be non-negative, got {k}"
-        let aRows, aCols = if transA then k, m else m, k
-        let bRows, bCols = if transB then n, k else k, n
-        checkMatrix "a" "lda" aLength aRows aCols lda
-        checkMatrix "b" "ldb" bLength bRows bCols ldb
+        // A is stored k x m when transposed, B n x k.
+        checkMatrix "a" "lda" aLength (if transA then k else m) (if transA then m else k) lda
+        checkMatrix "b" "ldb" bLength (if transB then n else k) (if transB then k else n) ldb
         checkMatrix "c" "ldc" cLength m n ldc
 
     /// C = 0 (m x n, row stride ldc): the empty sum that a k = 0 product is.
@@ -173,11 +172,17 @@ module ManagedGemm =
             for j in 0 .. cols - 1 do
                 NativePtr.set dst (i * ldd + j) (NativePtr.get src (i * lds + j))
 
+    // Vector256.IsHardwareAccelerated is a JIT-time constant: each process keeps one of the two calls.
+    let private kernel<'T when 'T: unmanaged> kc ap bp (c: nativeptr<'T>) ldc accumulate =
+        if Vector256.IsHardwareAccelerated then
+            simdKernel<'T> kc ap bp c ldc accumulate
+        else
+            portableKernel<'T> kc ap bp c ldc accumulate
+
     /// One mr x nr block of C; edge blocks go through a full-size scratch tile so the kernel never
     /// touches memory outside C.
     let private microTile<'T when 'T: unmanaged>
         kc ap bp (c: nativeptr<'T>) ldc accumulate mr nr (tile: nativeptr<'T>) =
-        let kernel = if Vector256.IsHardwareAccelerated then simdKernel<'T> else portableKernel<'T>
         let width = panelWidth<'T> ()
         if mr = Mr && nr = width then
             kernel kc ap bp c ldc accumulate
@@ -229,56 +234,57 @@ module ManagedGemm =
                             NativePtr.set row j (if j < cols then NativePtr.get src j else Unchecked.defaultof<'T>)
             jr <- jr + nr
 
-    /// C = op(A) x op(B) over raw pointers, arguments already checked and k = 0 already handled.
+    /// C = op(A) x op(B) over raw pointers; arguments checked, and m, n, k all positive.
     let private multiply<'T when 'T: unmanaged>
         transA transB m n k (a: nativeptr<'T>) lda (b: nativeptr<'T>) ldb (c: nativeptr<'T>) ldc =
-        if m > 0 && n > 0 && k > 0 then
-            let nr = panelWidth<'T> ()
-            let lineElements = 64 / sizeof<'T>
-            let depth = min k Kc
-            let aLength = roundUp (roundUp (min m Mc) Mr * depth) lineElements
-            let bLength = roundUp (depth * roundUp (min n Nc) nr) lineElements
-            let buffer = GemmWorkspace<'T>.Get(aLength + bLength + Mr * nr + lineElements)
-            use pinned = fixed buffer
-            // Start on a cache line so no packed vector load straddles two lines.
-            let skew = int (NativePtr.toNativeInt pinned &&& 63n) / sizeof<'T>
-            let packedA = NativePtr.add pinned ((lineElements - skew) % lineElements)
-            let packedB = NativePtr.add packedA aLength
-            let tile = NativePtr.add packedB bLength
-            let mutable jc = 0
-            while jc < n do
-                let nc = min Nc (n - jc)
-                let mutable pc = 0
-                while pc < k do
-                    let kc = min Kc (k - pc)
-                    packB transB b ldb pc jc kc nc packedB
-                    let mutable ic = 0
-                    while ic < m do
-                        let mc = min Mc (m - ic)
-                        packA transA a lda ic pc mc kc packedA
-                        // jr outside ir: one B micro-panel stays in L1 while the A block streams from L2.
-                        let mutable jr = 0
-                        while jr < nc do
-                            let mutable ir = 0
-                            while ir < mc do
-                                let cTile = NativePtr.add c ((ic + ir) * ldc + jc + jr)
-                                microTile
-                                    kc (NativePtr.add packedA (ir * kc)) (NativePtr.add packedB (jr * kc))
-                                    cTile ldc (pc > 0) (min Mr (mc - ir)) (min nr (nc - jr)) tile
-                                ir <- ir + Mr
-                            jr <- jr + nr
-                        ic <- ic + Mc
-                    pc <- pc + Kc
-                jc <- jc + Nc
+        let nr = panelWidth<'T> ()
+        let lineElements = 64 / sizeof<'T>
+        let depth = min k Kc
+        let aLength = roundUp (roundUp (min m Mc) Mr * depth) lineElements
+        let bLength = roundUp (depth * roundUp (min n Nc) nr) lineElements
+        let buffer = GemmWorkspace<'T>.Get(aLength + bLength + Mr * nr + lineElements)
+        use pinned = fixed buffer
+        // Start on a cache line so no packed vector load straddles two lines.
+        let skew = int (NativePtr.toNativeInt pinned &&& 63n) / sizeof<'T>
+        let packedA = NativePtr.add pinned ((lineElements - skew) % lineElements)
+        let packedB = NativePtr.add packedA aLength
+        let tile = NativePtr.add packedB bLength
+        let mutable jc = 0
+        while jc < n do
+            let nc = min Nc (n - jc)
+            let mutable pc = 0
+            while pc < k do
+                let kc = min Kc (k - pc)
+                packB transB b ldb pc jc kc nc packedB
+                let mutable ic = 0
+                while ic < m do
+                    let mc = min Mc (m - ic)
+                    packA transA a lda ic pc mc kc packedA
+                    // jr outside ir: one B micro-panel stays in L1 while the A block streams from L2.
+                    let mutable jr = 0
+                    while jr < nc do
+                        let mutable ir = 0
+                        while ir < mc do
+                            let cTile = NativePtr.add c ((ic + ir) * ldc + jc + jr)
+                            microTile
+                                kc (NativePtr.add packedA (ir * kc)) (NativePtr.add packedB (jr * kc))
+                                cTile ldc (pc > 0) (min Mr (mc - ir)) (min nr (nc - jr)) tile
+                            ir <- ir + Mr
+                        jr <- jr + nr
+                    ic <- ic + Mc
+                pc <- pc + Kc
+            jc <- jc + Nc
 
     let private run<'T when 'T: unmanaged>
         transA transB m n k (a: ReadOnlySpan<'T>) lda (b: ReadOnlySpan<'T>) ldb (c: Span<'T>) ldc =
         GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
-        if k = 0 then GemmContract.clearRows c m n ldc
-        use pa = fixed &MemoryMarshal.GetReference a
-        use pb = fixed &MemoryMarshal.GetReference b
-        use pc = fixed &MemoryMarshal.GetReference c
-        multiply transA transB m n k pa lda pb ldb pc ldc
+        if k = 0 then
+            GemmContract.clearRows c m n ldc
+        elif m > 0 && n > 0 then
+            use pa = fixed &MemoryMarshal.GetReference a
+            use pb = fixed &MemoryMarshal.GetReference b
+            use pc = fixed &MemoryMarshal.GetReference c
+            multiply transA transB m n k pa lda pb ldb pc ldc
 
     /// The managed provider ("managed"): always available, single-threaded, no native dependency.
     let provider: IGemmProvider =

@@ -5,6 +5,7 @@ namespace Flows.Tensors.Backend.Cpu
 
 open System
 open System.Runtime.InteropServices
+open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 
 /// The CBLAS entry points of OpenBLAS. "openblas" is not a file name: OpenBlasGemm's import resolver
@@ -37,14 +38,40 @@ module internal OpenBlasNative =
         float alpha, float* a, int lda, float* b, int ldb,
         float beta, float* c, int ldc)
 
+/// libc's setenv(3), called through a function pointer so that no libc file name has to be guessed.
+[<UnmanagedFunctionPointer(CallingConvention.Cdecl)>]
+type internal SetEnv = delegate of name: string * value: string * overwrite: int -> int
+
 /// GEMM through a system OpenBLAS, found at run time; absent or unusable means None, never an exception.
 module OpenBlasGemm =
+    // OpenBLAS picks its kernels in a load-time constructor from CPUID, and releases before 0.3.22 (Debian 12
+    // ships 0.3.21) do not know recent Xeons: they fall back to the SSE3 "Prescott" kernels, 4-5x slower
+    // (32 against 150 GFLOP/s float32 measured here). The constructor honours OPENBLAS_CORETYPE, so before
+    // loading we name the best kernel family the CPU provably runs, unless the user already chose one.
+    // Newer releases run the same SkylakeX float32/float64 kernels on these CPUs, so naming it costs nothing
+    // there. Environment.SetEnvironmentVariable only changes .NET's copy, hence libc's setenv.
+    let private pinCoreType () =
+        let coreType =
+            if Avx512F.IsSupported && Avx512F.VL.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512CD.IsSupported then
+                Some "SkylakeX"
+            elif Avx2.IsSupported && Fma.IsSupported then
+                Some "Haswell"
+            else
+                None
+        match coreType with
+        | Some name when OperatingSystem.IsLinux() && isNull (Environment.GetEnvironmentVariable "OPENBLAS_CORETYPE") ->
+            match NativeLibrary.TryGetExport(NativeLibrary.GetMainProgramHandle(), "setenv") with
+            | true, address -> Marshal.GetDelegateForFunctionPointer<SetEnv>(address).Invoke("OPENBLAS_CORETYPE", name, 0) |> ignore
+            | _ -> ()
+        | _ -> ()
+
     // libblas.so.3 may be the reference BLAS or another vendor's; only OpenBLAS exports both of these.
     let private isOpenBlas (handle: nativeint) =
         [ "cblas_sgemm"; "cblas_dgemm"; "openblas_set_num_threads"; "openblas_get_config" ]
         |> List.forall (fun name -> fst (NativeLibrary.TryGetExport(handle, name)))
 
     let private findLibrary () : nativeint option =
+        pinCoreType ()
         [ "libopenblas.so.0"; "libopenblas.so"; "libblas.so.3" ]
         |> List.tryPick (fun file ->
             match NativeLibrary.TryLoad file with
@@ -97,7 +124,10 @@ module OpenBlasGemm =
                      NativeLibrary.SetDllImportResolver(
                          typeof<IGemmProvider>.Assembly,
                          DllImportResolver(fun name _ _ -> if name = "openblas" then handle else 0n))
-                     // One thread: with two, small MLP-sized products ran 3x slower (thread wake-up dominates).
+                     // One thread, measured on this project's 2-core machines. Small products lose to a
+                     // second thread's wake-up (256x64x64: 112 -> 62 GFLOP/s). Big ones gain only while the
+                     // other core is idle (512x256x256: 150 -> 230), and lose up to 3x while it is busy, as
+                     // it is during builds and parallel tests (1024x256x256: 147 -> 53).
                      OpenBlasNative.openblas_set_num_threads 1
                      Some provider
                  with

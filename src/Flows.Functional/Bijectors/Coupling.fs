@@ -1,0 +1,172 @@
+/// Coupling layers (NICE, Dinh et al. 2015; RealNVP, Dinh et al. 2017). The features split into a
+/// conditioning part A, passed through unchanged, and a part B transformed element-wise with
+/// parameters computed from A (and the context) by a network:
+///   affine   y_B = x_B · exp(s(x_A)) + t(x_A),   log|det J| = Σ s
+///   additive y_B = x_B + t(x_A),                log|det J| = 0
+/// Forward maps base → data; the inverse uses the same network on the unchanged part.
+module Flows.Bijectors.Coupling
+
+open Flows
+open Flows.Nn
+open Flows.Tensors
+
+/// Which features condition (A) and which are transformed (B).
+[<RequireQualifiedAccess>]
+type Mask =
+    /// The first ⌊d/2⌋ features condition the rest (normflows' "channel" split); `flip` swaps roles.
+    | Half of flip: bool
+    /// Even features condition the odd ones (or the reverse with `flip`).
+    | Alternating of flip: bool
+
+/// How the raw scale output becomes a log-scale. Bounded maps cannot overflow exp.
+[<RequireQualifiedAccess>]
+type ScaleMap =
+    /// log-scale = s (RealNVP as in normflows' "exp").
+    | Exp
+    /// log-scale = c·(2/π)·atan(s/c), |log-scale| < c (FrEIA's soft clamp).
+    | SoftClamp of clamp: float
+    /// scale = σ(s + 2) (Glow): contracts only.
+    | Sigmoid
+
+/// A coupling's hyperparameters.
+type Spec =
+    { Dim: int
+      Mask: Mask
+      Hidden: int list
+      Activation: Activation
+      ScaleMap: ScaleMap
+      /// false: additive (NICE) coupling.
+      Affine: bool
+      ContextDim: int }
+
+let private parts (spec: Spec) =
+    let indices = Array.init spec.Dim id
+    let a, b =
+        match spec.Mask with
+        | Mask.Half flip ->
+            let h = spec.Dim / 2
+            let first, second = indices[.. h - 1], indices[h ..]
+            if flip then second, first else first, second
+        | Mask.Alternating flip ->
+            let even, odd = indices |> Array.partition (fun i -> i % 2 = 0)
+            if flip then odd, even else even, odd
+    a, b
+
+let private logScale (map: ScaleMap) (s: Tensor) =
+    match map with
+    | ScaleMap.Exp -> s
+    | ScaleMap.SoftClamp c -> (s / c).atan() * (c * 2.0 / System.Math.PI)
+    | ScaleMap.Sigmoid -> (s + 2.0).logsigmoid()
+
+let private maskName (mask: Mask) =
+    match mask with
+    | Mask.Half false -> "half"
+    | Mask.Half true -> "half-flipped"
+    | Mask.Alternating false -> "alternating"
+    | Mask.Alternating true -> "alternating-flipped"
+
+let private scaleName (map: ScaleMap) =
+    match map with
+    | ScaleMap.Exp -> "exp"
+    | ScaleMap.SoftClamp _ -> "soft-clamp"
+    | ScaleMap.Sigmoid -> "sigmoid"
+
+/// A coupling bijector; the network's last layer starts at zero, so the layer starts as the identity.
+let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
+    Guard.that (nameof spec.Dim) (spec.Dim >= 2) $"a coupling layer needs at least 2 features, got {spec.Dim}"
+    let a, b = parts spec
+    let outputs = if spec.Affine then 2 * b.Length else b.Length
+    let net = Mlp.create gen dtype ([ a.Length + spec.ContextDim ] @ spec.Hidden @ [ outputs ]) true
+    let take (idx: int[]) (x: Tensor) =
+        // contiguous index ranges are narrowed; others gathered
+        if idx = Array.init idx.Length (fun i -> idx[0] + i) then x.narrow(1, idx[0], idx.Length)
+        else x.gather(1, (Tensor.ofArray idx).moveTo(x.device).unsqueeze(0).expand [| x.shape[0]; idx.Length |])
+    let order = Array.append a b
+    let inverseOrder = Array.zeroCreate spec.Dim
+    order |> Array.iteri (fun i o -> inverseOrder[o] <- i)
+    let merge (xa: Tensor) (yb: Tensor) =
+        let joined = Tensor.cat([| xa; yb |], 1)
+        if order = Array.init spec.Dim id then joined else take inverseOrder joined
+    let parameters (p: Params) (ctx: Context) (xa: Tensor) =
+        let input =
+            match ctx.Condition with
+            | Some c when spec.ContextDim > 0 -> Tensor.cat([| xa; c |], 1)
+            | None when spec.ContextDim > 0 -> invalidArg "context" $"this coupling layer needs a context of {spec.ContextDim} features"
+            | _ -> xa
+        let h = Mlp.apply spec.Activation p input
+        if spec.Affine then
+            let shift = h.narrow(1, 0, b.Length)
+            shift, Some(logScale spec.ScaleMap (h.narrow(1, b.Length, b.Length)))
+        else h, None
+    let forward (p: Params) (ctx: Context) (x: Tensor) =
+        let xa, xb = take a x, take b x
+        match parameters p ctx xa with
+        | shift, Some s -> merge xa (xb * s.exp() + shift), s.sum(1)
+        | shift, None -> merge xa (xb + shift), Bijector.zeroLogDet x
+    let inverse (p: Params) (ctx: Context) (y: Tensor) =
+        let ya, yb = take a y, take b y
+        match parameters p ctx ya with
+        | shift, Some s -> merge ya ((yb - shift) * (-s).exp()), -(s.sum(1))
+        | shift, None -> merge ya (yb - shift), Bijector.zeroLogDet y
+    let settings =
+        Settings.ofList
+            [ "dim", Setting.Int spec.Dim
+              "mask", Setting.Text(maskName spec.Mask)
+              "hidden", Setting.Ints(Array.ofList spec.Hidden)
+              "activation", Setting.Text(Activation.name spec.Activation)
+              "scale", Setting.Text(if spec.Affine then scaleName spec.ScaleMap else "additive")
+              "contextDim", Setting.Int spec.ContextDim ]
+    Bijector.create (if spec.Affine then "affine-coupling" else "additive-coupling") settings [| spec.Dim |] (net.Prefixed "net")
+        (fun p ctx x -> forward (p.Scope "net") ctx x) (fun p ctx y -> inverse (p.Scope "net") ctx y)
+
+/// RealNVP's affine coupling with a soft-clamped log-scale (|log-scale| < 2).
+let realNvp (gen: Generator) (dtype: Dtype) (dim: int) (hidden: int list) (mask: Mask) =
+    create gen dtype { Dim = dim; Mask = mask; Hidden = hidden; Activation = Activation.Relu; ScaleMap = ScaleMap.SoftClamp 2.0; Affine = true; ContextDim = 0 }
+
+/// NICE's additive coupling.
+let nice (gen: Generator) (dtype: Dtype) (dim: int) (hidden: int list) (mask: Mask) =
+    create gen dtype { Dim = dim; Mask = mask; Hidden = hidden; Activation = Activation.Relu; ScaleMap = ScaleMap.Exp; Affine = false; ContextDim = 0 }
+
+let private rebuild (dtype: Dtype) (s: Settings) =
+    let mask =
+        match Settings.text "mask" s with
+        | "half" -> Mask.Half false
+        | "half-flipped" -> Mask.Half true
+        | "alternating" -> Mask.Alternating false
+        | "alternating-flipped" -> Mask.Alternating true
+        | other -> invalidArg "settings" $"unknown coupling mask '{other}'"
+    let affine, scale =
+        match Settings.text "scale" s with
+        | "additive" -> false, ScaleMap.Exp
+        | "exp" -> true, ScaleMap.Exp
+        | "soft-clamp" -> true, ScaleMap.SoftClamp 2.0
+        | "sigmoid" -> true, ScaleMap.Sigmoid
+        | other -> invalidArg "settings" $"unknown coupling scale '{other}'"
+    create (Generator 0UL) dtype
+        { Dim = Settings.int "dim" s; Mask = mask; Hidden = List.ofArray (Settings.ints "hidden" s)
+          Activation = Activation.parse (Settings.text "activation" s); ScaleMap = scale; Affine = affine
+          ContextDim = Settings.int "contextDim" s }
+
+let private entryFor (name: string) (spec: int -> Spec) (contextDim: int option) (identity: bool) : Entry =
+    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
+        Dims = [ 2 .. 6 ]
+        ContextDim = contextDim
+        IdentityAtInit = identity }
+
+let private spec (affine: bool) (scale: ScaleMap) (mask: Mask) (contextDim: int) (dim: int) =
+    { Dim = dim; Mask = mask; Hidden = [ 8; 8 ]; Activation = Activation.Tanh; ScaleMap = scale; Affine = affine; ContextDim = contextDim }
+
+[<CatalogueEntry>]
+let realNvpEntry = entryFor "affine-coupling" (spec true (ScaleMap.SoftClamp 2.0) (Mask.Half false) 0) None true
+
+[<CatalogueEntry>]
+let expScaleEntry = entryFor "affine-coupling-exp" (spec true ScaleMap.Exp (Mask.Alternating true) 0) None true
+
+[<CatalogueEntry>]
+let glowScaleEntry = entryFor "affine-coupling-sigmoid" (spec true ScaleMap.Sigmoid (Mask.Half true) 0) None false
+
+[<CatalogueEntry>]
+let niceEntry = entryFor "additive-coupling" (spec false ScaleMap.Exp (Mask.Alternating false) 0) None true
+
+[<CatalogueEntry>]
+let conditionalEntry = entryFor "conditional-affine-coupling" (spec true (ScaleMap.SoftClamp 2.0) (Mask.Half false) 3) (Some 3) true

@@ -1,0 +1,88 @@
+namespace Flows
+
+open System
+open System.Reflection
+open Flows.Tensors
+
+/// Where a bijector's data-side inputs (the inputs of its inverse) may lie.
+[<RequireQualifiedAccess>]
+type Domain =
+    | Real
+    | Positive
+    | Interval of low: float * high: float
+
+/// How a bijector inverts: in closed form, or iteratively to a tolerance.
+[<RequireQualifiedAccess>]
+type InverseKind =
+    | Exact
+    | Iterative of tolerance: float
+
+/// How a bijector computes log|det J|: exactly, or by an unbiased stochastic estimate.
+[<RequireQualifiedAccess>]
+type LogDetKind =
+    | Exact
+    | Estimated
+
+/// A catalogue entry: how to build a bijector by name and how to draw random instances for the
+/// law suite. Every bijector file ends with one, so a new bijector is tested when registered.
+[<NoEquality; NoComparison>]
+type Entry =
+    { Name: string
+      /// Rebuilds from saved settings (parameters are then replaced by the saved ones).
+      Build: Dtype -> Settings -> Bijector
+      /// The bijector as a user creates it (initial parameters), for dimension `dim`.
+      Create: Generator -> Dtype -> int -> Bijector
+      /// A random instance away from the initial parameters, for dimension `dim`.
+      Random: Generator -> Dtype -> int -> Bijector
+      Dims: int list
+      ContextDim: int option
+      Domain: Domain
+      InverseKind: InverseKind
+      LogDetKind: LogDetKind
+      /// True when `Create` promises the identity map.
+      IdentityAtInit: bool }
+
+/// Marks a module-level `Entry` value for discovery.
+[<AttributeUsage(AttributeTargets.Property)>]
+type CatalogueEntryAttribute() =
+    inherit Attribute()
+
+/// Entry presets and the perturbation used by `Random`.
+[<RequireQualifiedAccess>]
+module Entry =
+
+    /// Adds N(0, scale²) noise to every parameter, moving a bijector away from its initial state.
+    let perturb (gen: Generator) (scale: float) (b: Bijector) =
+        { b with Params = b.Params.Map(fun t -> t + gen.normal(t.shape, 0.0, scale, t.dtype)) }
+
+    /// An entry for a real-domain, exactly invertible bijector with exact log-det.
+    let exact (name: string) (build: Dtype -> Settings -> Bijector) (create: Generator -> Dtype -> int -> Bijector) (random: Generator -> Dtype -> int -> Bijector) : Entry =
+        { Name = name
+          Build = build
+          Create = create
+          Random = random
+          Dims = [ 1 .. 6 ]
+          ContextDim = None
+          Domain = Domain.Real
+          InverseKind = InverseKind.Exact
+          LogDetKind = LogDetKind.Exact
+          IdentityAtInit = false }
+
+/// Every registered bijector, discovered from the `[<CatalogueEntry>]` values of this assembly.
+[<RequireQualifiedAccess>]
+module Catalogue =
+
+    /// All entries, sorted by name.
+    let all : Entry list =
+        typeof<CatalogueEntryAttribute>.Assembly.GetTypes()
+        |> Seq.collect (fun t -> t.GetProperties(BindingFlags.Public ||| BindingFlags.Static))
+        |> Seq.filter (fun p -> p.IsDefined(typeof<CatalogueEntryAttribute>))
+        |> Seq.map (fun p -> p.GetValue null :?> Entry)
+        |> Seq.sortBy (fun e -> e.Name)
+        |> List.ofSeq
+
+    /// The entry called `name`, or an error listing the names there are.
+    let find (name: string) =
+        match all |> List.tryFind (fun e -> e.Name = name) with
+        | Some e -> e
+        | None -> invalidArg (nameof name) $"""no bijector '{name}' in the catalogue; have: {String.Join(", ", all |> List.map (fun e -> e.Name))}"""

@@ -1,0 +1,116 @@
+namespace Flows.Data
+
+open System
+open Flows
+open Flows.Tensors
+open Flows.Distributions
+
+/// Seeded 2-D toy data sets; where an exact log-density exists it comes with the sampler.
+[<RequireQualifiedAccess>]
+module Toy =
+
+    let private rows (n: int) (dtype: Dtype) (xs: float[]) (ys: float[]) =
+        Tensor.ofArray(Array.init (2 * n) (fun i -> if i % 2 = 0 then xs[i / 2] else ys[i / 2]), [| n; 2 |]).cast dtype
+
+    /// Exact draws from an unnormalised 2-D density bounded by exp(logBound), by rejection from the
+    /// uniform law on [−b, b]² (the density must be negligible outside the box).
+    let rejection (logDensity: Tensor -> Tensor) (logBound: float) (bound: float) (gen: Generator) (n: int) (dtype: Dtype) =
+        Guard.positive (nameof n) n
+        let accepted = Collections.Generic.List<float>()
+        while accepted.Count < 2 * n do
+            let proposals = gen.uniform([| 4 * n; 2 |], -bound, bound, Dtype.Float64)
+            let logP = (logDensity proposals).toArray64()
+            let u = gen.uniform([| 4 * n |], dtype = Dtype.Float64).toArray64()
+            let points = proposals.toArray64()
+            for i in 0 .. logP.Length - 1 do
+                if accepted.Count < 2 * n && log u[i] < logP[i] - logBound then
+                    accepted.Add points[2 * i]
+                    accepted.Add points[2 * i + 1]
+        Tensor.ofArray(accepted.ToArray(), [| n; 2 |]).cast dtype
+
+    /// Two moons (document 003): exact samples by rejection on [−3, 3]²; the unnormalised density
+    /// is at most 2 (log 2 bounds the mixture term, the ring term is at most 0).
+    let twoMoons (gen: Generator) (n: int) (dtype: Dtype) = rejection Targets.twoMoons (log 2.0) 3.0 gen n dtype
+
+    /// The normalised two-moons log-density (log normaliser by quadrature on [−4, 4]², once).
+    let twoMoonsLogDensity =
+        let logZ = lazy (Targets.logNormaliser 4.0 800 Targets.twoMoons)
+        fun (z: Tensor) -> Targets.twoMoons z - logZ.Force()
+
+    /// Centres of `k` Gaussians evenly spaced on a circle of `radius`, the first on the x axis.
+    let polygonCentres (k: int) (radius: float) =
+        Array.init k (fun i ->
+            let a = 2.0 * Math.PI * float i / float k
+            [| radius * cos a; radius * sin a |])
+
+    /// Equal mixture of isotropic Gaussians at `centres` with standard deviation `std`.
+    let gaussians (centres: float[][]) (std: float) (gen: Generator) (n: int) (dtype: Dtype) =
+        let which = gen.integers([| n |], 0, centres.Length).toArrayInt()
+        let noise = gen.normal([| n; 2 |], dtype = Dtype.Float64).toArray64()
+        rows n dtype (Array.init n (fun i -> centres[which[i]][0] + std * noise[2 * i]))
+            (Array.init n (fun i -> centres[which[i]][1] + std * noise[2 * i + 1]))
+
+    /// Document 000's hexagon: 6 Gaussians on a circle of radius 4 (std 0.5).
+    let hexagon (gen: Generator) (n: int) (dtype: Dtype) = gaussians (polygonCentres 6 4.0) 0.5 gen n dtype
+
+    /// ffjord's 8 Gaussians: centres on a circle of radius 4/√2, standard deviation 0.5/√2.
+    let eightGaussians (gen: Generator) (n: int) (dtype: Dtype) =
+        gaussians (polygonCentres 8 (4.0 / sqrt 2.0)) (0.5 / sqrt 2.0) gen n dtype
+
+    /// Two concentric circles (radii 1 and 0.5) with small noise.
+    let circles (gen: Generator) (n: int) (dtype: Dtype) =
+        let u = gen.uniform([| n |], 0.0, 2.0 * Math.PI, Dtype.Float64).toArray64()
+        let which = gen.bernoulli([| n |], 0.5, Dtype.Float64).toArray64()
+        let noise = gen.normal([| n; 2 |], 0.0, 0.04, Dtype.Float64).toArray64()
+        let r i = if which[i] > 0.5 then 1.0 else 0.5
+        rows n dtype (Array.init n (fun i -> r i * cos u[i] + noise[2 * i])) (Array.init n (fun i -> r i * sin u[i] + noise[2 * i + 1]))
+
+    /// ffjord's checkerboard: alternating unit squares on [−4, 4]².
+    let checkerboard (gen: Generator) (n: int) (dtype: Dtype) =
+        let x1 = gen.uniform([| n |], -2.0, 2.0, Dtype.Float64).toArray64()
+        let u = gen.uniform([| n |], dtype = Dtype.Float64).toArray64()
+        let k = gen.integers([| n |], 0, 2).toArrayInt()
+        let floorMod2 (v: float) = let m = floor v % 2.0 in if m < 0.0 then m + 2.0 else m
+        let x2 = Array.init n (fun i -> u[i] - 2.0 * float k[i] + floorMod2 x1[i])
+        rows n dtype (Array.map ((*) 2.0) x1) (Array.map ((*) 2.0) x2)
+
+    /// Five pinwheel arms (ffjord's toy data).
+    let pinwheel (gen: Generator) (n: int) (dtype: Dtype) =
+        let arms, rate = 5, 0.25
+        let label = gen.integers([| n |], 0, arms).toArrayInt()
+        let f = gen.normal([| n; 2 |], dtype = Dtype.Float64).toArray64()
+        let xs = Array.zeroCreate n
+        let ys = Array.zeroCreate n
+        for i in 0 .. n - 1 do
+            let a, b = f[2 * i] * 0.3 + 1.0, f[2 * i + 1] * 0.05
+            let angle = 2.0 * Math.PI * float label[i] / float arms + rate * exp a
+            xs[i] <- 2.0 * (a * cos angle - b * sin angle)
+            ys[i] <- 2.0 * (a * sin angle + b * cos angle)
+        rows n dtype xs ys
+
+    /// Two interleaved spirals.
+    let twoSpirals (gen: Generator) (n: int) (dtype: Dtype) =
+        let t = gen.uniform([| n |], dtype = Dtype.Float64).toArray64()
+        let side = gen.bernoulli([| n |], 0.5, Dtype.Float64).toArray64()
+        let noise = gen.normal([| n; 2 |], 0.0, 0.1, Dtype.Float64).toArray64()
+        let r i = sqrt t[i] * 540.0 * (2.0 * Math.PI) / 360.0
+        let s i = if side[i] > 0.5 then 1.0 else -1.0
+        rows n dtype (Array.init n (fun i -> s i * -cos (r i) * r i / 3.0 + noise[2 * i]))
+            (Array.init n (fun i -> s i * sin (r i) * r i / 3.0 + noise[2 * i + 1]))
+
+    /// A 2-D swiss roll.
+    let swissRoll (gen: Generator) (n: int) (dtype: Dtype) =
+        let t = gen.uniform([| n |], 1.5 * Math.PI, 4.5 * Math.PI, Dtype.Float64).toArray64()
+        let noise = gen.normal([| n; 2 |], 0.0, 0.5, Dtype.Float64).toArray64()
+        rows n dtype (Array.init n (fun i -> (t[i] * cos t[i] + noise[2 * i]) / 5.0)) (Array.init n (fun i -> (t[i] * sin t[i] + noise[2 * i + 1]) / 5.0))
+
+    /// The named data sets, for examples and the CLI.
+    let named : (string * (Generator -> int -> Dtype -> Tensor)) list =
+        [ "two-moons", twoMoons
+          "hexagon", hexagon
+          "8gaussians", eightGaussians
+          "circles", circles
+          "checkerboard", checkerboard
+          "pinwheel", pinwheel
+          "2spirals", twoSpirals
+          "swissroll", swissRoll ]

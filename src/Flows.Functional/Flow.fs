@@ -1,0 +1,81 @@
+namespace Flows
+
+open Flows.Tensors
+open Flows.Distributions
+
+/// A normalising flow: a base distribution pushed through bijectors. Layer order is the forward
+/// (sampling) order: base → layers[0] → ... → data. Density evaluation runs the inverses backwards.
+[<NoEquality; NoComparison>]
+type Flow =
+    { Base: Distribution
+      Layers: Bijector list }
+
+/// Density, sampling and parameter plumbing for flows.
+[<RequireQualifiedAccess>]
+module Flow =
+
+    /// A flow from a base and layers.
+    let create (baseDistribution: Distribution) (layers: Bijector list) = { Base = baseDistribution; Layers = layers }
+
+    /// Every learnable tensor: "base.*" then "layers.i.*".
+    let parameters (flow: Flow) =
+        Params.concat
+            [ yield flow.Base.Params.Prefixed "base"
+              for i, b in List.indexed flow.Layers -> b.Params.Prefixed $"layers.{i}" ]
+
+    /// The flow with its learnable tensors replaced (same names, as from `parameters`).
+    let withParameters (p: Params) (flow: Flow) =
+        { Base = { flow.Base with Params = p.Scope "base" }
+          Layers = flow.Layers |> List.mapi (fun i b -> { b with Params = p.Scope $"layers.{i}" }) }
+
+    /// log q(x) per row, with parameters `p` (for differentiation).
+    let logProbWith (p: Params) (ctx: Context) (x: Tensor) (flow: Flow) =
+        let flow = withParameters p flow
+        let z, logDet = Compose.inverse ctx x flow.Layers
+        flow.Base.LogProb flow.Base.Params z + logDet
+
+    /// log q(x) per row.
+    let logProb (ctx: Context) (x: Tensor) (flow: Flow) =
+        Guard.event (nameof x) flow.Base.Event x
+        let z, logDet = Compose.inverse ctx x flow.Layers
+        flow.Base.LogProb flow.Base.Params z + logDet
+
+    /// Draws n samples and their log q, in one pass, with parameters `p` (reparameterised).
+    let sampleAndLogProbWith (p: Params) (ctx: Context) (gen: Generator) (n: int) (flow: Flow) =
+        let flow = withParameters p flow
+        let z = flow.Base.Sample flow.Base.Params gen n
+        let logBase = flow.Base.LogProb flow.Base.Params z
+        let x, logDet = Compose.forward ctx z flow.Layers
+        x, logBase - logDet
+
+    /// Draws n samples and their log q in one pass.
+    let sampleAndLogProb (ctx: Context) (gen: Generator) (n: int) (flow: Flow) =
+        Guard.positive (nameof n) n
+        sampleAndLogProbWith (parameters flow) ctx gen n flow
+
+    /// Draws n samples.
+    let sample (ctx: Context) (gen: Generator) (n: int) (flow: Flow) =
+        Guard.positive (nameof n) n
+        let z = flow.Base.Sample flow.Base.Params gen n
+        fst (Compose.forward ctx z flow.Layers)
+
+    /// Maps base points to data (the forward maps), with the summed log-det.
+    let forward (ctx: Context) (z: Tensor) (flow: Flow) = Compose.forward ctx z flow.Layers
+
+    /// Maps data to base points (the inverse maps), with the summed log-det.
+    let inverse (ctx: Context) (x: Tensor) (flow: Flow) = Compose.inverse ctx x flow.Layers
+
+    /// Lets layers with an observation hook (ActNorm's data initialisation, batch-norm running
+    /// statistics) see their data-side inputs for the batch `x`; returns the updated flow.
+    let observe (ctx: Context) (x: Tensor) (flow: Flow) =
+        let step (b: Bijector) (y: Tensor, layers: Bijector list) =
+            let b =
+                match b.Observe with
+                | Some hook ->
+                    let parameters, buffers = hook b.Params b.Buffers ctx (y.noDiff())
+                    { b with Params = parameters; Buffers = buffers }
+                | None -> b
+            let z, _ = Bijector.inverse ctx y b
+            z, b :: layers
+        let _, layers = List.foldBack step flow.Layers (x, [])
+        { flow with Layers = layers }

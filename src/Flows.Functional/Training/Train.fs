@@ -1,0 +1,203 @@
+namespace Flows.Training
+
+open System
+open System.Diagnostics
+open Flows
+open Flows.Tensors
+
+/// Where training rows come from.
+[<RequireQualifiedAccess>]
+type DataSource =
+    /// A fixed data set [n; ...]: shuffled mini-batches, reshuffled every epoch (seeded).
+    | Dataset of Tensor
+    /// Fresh rows every step from a seeded sampler (toy targets with exact samplers).
+    | Sampler of (Generator -> int -> Tensor)
+
+/// What training minimises.
+[<RequireQualifiedAccess>]
+type Objective =
+    /// Forward KL: the negative log-likelihood of data.
+    | ForwardKl of DataSource
+    /// Reverse KL against an unnormalised log-density, from the flow's own samples.
+    | ReverseKl of LogDensity
+
+/// A progress report, sent every `ReportEvery` steps.
+type Progress =
+    { Step: int
+      Loss: float
+      Validation: float option
+      Seconds: float }
+
+/// Options of `Train.fit`; `TrainOptions.defaults` gives the usual values.
+type TrainOptions =
+    { Steps: int
+      BatchSize: int
+      LearningRate: float
+      Optimiser: Optimiser
+      Schedule: Schedule
+      ClipNorm: float option
+      Seed: uint64
+      /// Held-out rows scored (mean NLL) every `ValidateEvery` steps; the best parameters are kept.
+      Validation: Tensor option
+      ValidateEvery: int
+      /// Stop when validation has not improved for this many validations.
+      Patience: int option
+      /// Stop with a report after this many consecutive non-finite steps.
+      MaxBadSteps: int
+      ReportEvery: int
+      Progress: (Progress -> unit) option }
+
+/// The record of a training run.
+type Report =
+    { StepsRun: int
+      Losses: float[]
+      Validations: (int * float)[]
+      SkippedSteps: int
+      StoppedEarly: bool
+      Message: string
+      Seconds: float }
+
+/// How a fit ended: both carry a usable flow.
+type FitOutcome =
+    | Converged of Flow * Report
+    /// Training kept producing non-finite losses or gradients; the flow is the last good one.
+    | Diverged of lastGood: Flow * Report
+
+/// Defaults and helpers for options and outcomes.
+[<RequireQualifiedAccess>]
+module TrainOptions =
+    /// 1000 steps of Adam at 1e-3, batch 256, no clipping, seed 0.
+    let defaults =
+        { Steps = 1000
+          BatchSize = 256
+          LearningRate = 1e-3
+          Optimiser = Optimiser.adam
+          Schedule = Schedule.Constant
+          ClipNorm = None
+          Seed = 0UL
+          Validation = None
+          ValidateEvery = 100
+          Patience = None
+          MaxBadSteps = 20
+          ReportEvery = 100
+          Progress = None }
+
+/// The training loop: mini-batches or a sampler, validation and early stopping, and a guard that
+/// skips non-finite steps and stops after repeated ones, keeping the last good parameters.
+[<RequireQualifiedAccess>]
+module Train =
+
+    /// The flow and report of an outcome.
+    let result (outcome: FitOutcome) =
+        match outcome with
+        | Converged(flow, report)
+        | Diverged(flow, report) -> flow, report
+
+    let private batches (gen: Generator) (batchSize: int) (source: DataSource) : unit -> Tensor =
+        match source with
+        | DataSource.Sampler draw -> fun () -> draw gen batchSize
+        | DataSource.Dataset data ->
+            let n = data.shape[0]
+            Guard.that (nameof source) (n > 0) "the data set is empty"
+            let size = min batchSize n
+            let mutable order = gen.permutation n
+            let mutable at = 0
+            fun () ->
+                if at + size > n then
+                    order <- gen.permutation n
+                    at <- 0
+                let index = order.narrow(0, at, size)
+                at <- at + size
+                let shaped = index.reshape(Array.append [| size |] (Array.create (data.dim - 1) 1)).expand(Array.append [| size |] data.shape[1..])
+                data.gather(0, shaped)
+
+    let private validationNll (flow: Flow) (x: Tensor) =
+        -((Flow.logProb Context.none x flow).mean().toScalar())
+
+    /// Fits `flow` to `objective`.
+    let fit (options: TrainOptions) (objective: Objective) (flow: Flow) : FitOutcome =
+        Guard.positive (nameof options.Steps) options.Steps
+        Guard.positive (nameof options.BatchSize) options.BatchSize
+        Guard.positiveFloat (nameof options.LearningRate) options.LearningRate
+        let clock = Stopwatch.StartNew()
+        let gen = Generator options.Seed
+        let next =
+            match objective with
+            | Objective.ForwardKl source -> batches gen options.BatchSize source
+            | Objective.ReverseKl _ -> fun () -> Tensor.zeros [| 0 |]
+        let loss (p: Params) (batch: Tensor) (flow: Flow) =
+            match objective with
+            | Objective.ForwardKl _ -> Objectives.negativeLogLikelihood p Context.training batch flow
+            | Objective.ReverseKl target -> Objectives.reverseKl p Context.training gen options.BatchSize target flow
+        let losses = Collections.Generic.List<float>()
+        let validations = Collections.Generic.List<int * float>()
+        let mutable flow = flow
+        let mutable parameters = Flow.parameters flow
+        let mutable state = Optimiser.init parameters
+        let mutable best = None
+        let mutable sinceBest = 0
+        let mutable bad = 0
+        let mutable skipped = 0
+        let mutable stop = None
+        let mutable t = 0
+        while t < options.Steps && stop.IsNone do
+            let batch = next ()
+            if batch.numel > 0 then
+                // data-dependent layers see the batch before the step (ActNorm init, running statistics)
+                flow <- Flow.observe Context.training batch flow
+                parameters <- Flow.parameters flow
+            let current = flow
+            let value, grads = Ad.fgradN (fun values -> loss (parameters.WithValues values) batch current) parameters.Values
+            let lossValue = value.toScalar()
+            let grads, norm =
+                match options.ClipNorm with
+                | Some maxNorm -> Optimiser.clip maxNorm grads
+                | None -> grads, Optimiser.gradientNorm grads
+            losses.Add lossValue
+            if Double.IsFinite lossValue && Double.IsFinite norm then
+                bad <- 0
+                let lr = options.LearningRate * Schedule.factor options.Schedule t
+                let p, s = Optimiser.step options.Optimiser lr state parameters grads
+                parameters <- p
+                state <- s
+                flow <- Flow.withParameters parameters flow
+            else
+                bad <- bad + 1
+                skipped <- skipped + 1
+                if bad >= options.MaxBadSteps then
+                    stop <- Some $"stopped at step {t}: {bad} consecutive steps had a non-finite loss or gradient (last loss {lossValue}, gradient norm {norm}); kept the last good parameters"
+            let validation =
+                match options.Validation with
+                | Some v when (t + 1) % options.ValidateEvery = 0 || t + 1 = options.Steps ->
+                    let nll = validationNll flow v
+                    validations.Add((t + 1, nll))
+                    match best with
+                    | Some(_, bestNll) when not (nll < bestNll) -> sinceBest <- sinceBest + 1
+                    | _ ->
+                        best <- Some(flow, nll)
+                        sinceBest <- 0
+                    match options.Patience with
+                    | Some patience when sinceBest >= patience && stop.IsNone ->
+                        stop <- Some $"early stop at step {t + 1}: validation NLL has not improved for {patience} checks"
+                    | _ -> ()
+                    Some nll
+                | _ -> None
+            match options.Progress with
+            | Some report when (t + 1) % options.ReportEvery = 0 || t + 1 = options.Steps ->
+                report { Step = t + 1; Loss = lossValue; Validation = validation; Seconds = clock.Elapsed.TotalSeconds }
+            | _ -> ()
+            t <- t + 1
+        let diverged = bad >= options.MaxBadSteps
+        let final =
+            match best with
+            | Some(bestFlow, _) -> bestFlow
+            | None -> flow
+        let report =
+            { StepsRun = t
+              Losses = losses.ToArray()
+              Validations = validations.ToArray()
+              SkippedSteps = skipped
+              StoppedEarly = stop.IsSome
+              Message = defaultArg stop $"ran {t} steps"
+              Seconds = clock.Elapsed.TotalSeconds }
+        if diverged then Diverged(final, report) else Converged(final, report)
