@@ -29,7 +29,9 @@ module Ad =
                 invalidArg (nameof cotangents) $"vjp: expected {ys.Length} cotangents, got {cotangents.Length}"
             Array.iter2 (fun (y: Tensor) (c: Tensor) ->
                 if y.shape <> c.shape then
-                    invalidArg (nameof cotangents) $"vjp: cotangent shape {Shape.show c.shape} differs from output shape {Shape.show y.shape}") ys cotangents
+                    invalidArg (nameof cotangents) $"vjp: cotangent shape {Shape.show c.shape} differs from output shape {Shape.show y.shape}"
+                if y.dtype <> c.dtype then
+                    invalidArg (nameof cotangents) $"vjp: cotangent dtype {c.dtype} differs from output dtype {y.dtype} (shape {Shape.show y.shape})") ys cotangents
             Tensor.Reverse(tag, ys, cotangents, leaves)
         ys |> Array.map (unwrap tag), pullback
 

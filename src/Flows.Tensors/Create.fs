@@ -52,11 +52,11 @@ module Create =
 
         /// 0, 1, ..., n-1.
         static member arange(n: int, ?dtype: Dtype, ?device: Device) =
-            Shape.check "arange" (n >= 0) $"n must be non-negative, got {n}"
+            if not (n >= 0) then Shape.fail "arange" ($"n must be non-negative, got {n}")
             Tensor((backend device).Arange(n, defaultArg dtype Dtype.Float32))
         /// `count` evenly spaced values from `start` to `stop` inclusive.
         static member linspace(start: float, stop: float, count: int, ?dtype: Dtype, ?device: Device) =
-            Shape.check "linspace" (count >= 1) $"count must be at least 1, got {count}"
+            if not (count >= 1) then Shape.fail "linspace" ($"count must be at least 1, got {count}")
             let step = if count = 1 then 0.0 else (stop - start) / float (count - 1)
             Tensor.arange(count, defaultArg dtype Dtype.Float32, defaultArg device Device.Cpu) * step + start
         /// The n x n identity.

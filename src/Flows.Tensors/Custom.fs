@@ -42,5 +42,5 @@ module Custom =
     type Tensor with
         /// Applies a custom differentiable primitive to `inputs`.
         static member custom(inputs: Tensor[], forward: CustomForward, backward: CustomBackward) : Tensor[] =
-            Shape.check "custom" (inputs.Length > 0) "needs at least one input"
+            if not (inputs.Length > 0) then Shape.fail "custom" ("needs at least one input")
             apply inputs forward backward

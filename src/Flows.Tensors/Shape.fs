@@ -24,22 +24,22 @@ module Shape =
             acc <- acc * shape[i]
         s
 
-    /// Raises an ArgumentException naming the op when `cond` is false.
-    let check (op: string) (cond: bool) (message: string) =
-        if not cond then invalidArg op $"{op}: {message}"
+    /// Raises an ArgumentException naming the op (callers test the condition first, so the
+    /// message is only formatted when it is needed: op code runs thousands of times a second).
+    let fail (op: string) (message: string) : unit = invalidArg op $"{op}: {message}"
 
     /// Checks every dimension is non-negative.
     let validate (op: string) (shape: int[]) =
-        check op (shape |> Array.forall (fun d -> d >= 0)) $"dimensions must be non-negative, got {show shape}"
+        if not (shape |> Array.forall (fun d -> d >= 0)) then fail op ($"dimensions must be non-negative, got {show shape}")
 
     /// Resolves a possibly negative dimension index against a rank.
     let dim (op: string) (rank: int) (d: int) =
         let r = if d < 0 then d + rank else d
-        check op (r >= 0 && r < rank) $"dimension {d} is out of range for a tensor of rank {rank}"
+        if not (r >= 0 && r < rank) then fail op ($"dimension {d} is out of range for a tensor of rank {rank}")
         r
 
     /// NumPy broadcasting of two shapes, or an error naming the op and both shapes.
-    let broadcast (op: string) (a: int[]) (b: int[]) =
+    let broadcast (op: obj) (a: int[]) (b: int[]) =
         let n = max a.Length b.Length
         Array.init n (fun i ->
             let da = let j = i - (n - a.Length) in if j >= 0 then a[j] else 1
@@ -47,7 +47,7 @@ module Shape =
             if da = db then da
             elif da = 1 then db
             elif db = 1 then da
-            else invalidArg op $"{op}: shapes {show a} and {show b} cannot be broadcast together")
+            else invalidArg (string op) $"{op}: shapes {show a} and {show b} cannot be broadcast together")
 
     /// True when `source` broadcasts to `target` without changing `target`.
     let broadcastsTo (source: int[]) (target: int[]) =
@@ -70,22 +70,22 @@ module Shape =
     /// Resolves a -1 in a reshape target against the element count.
     let resolveView (op: string) (numel': int) (target: int[]) =
         let unknown = target |> Array.filter (fun d -> d = -1) |> Array.length
-        check op (unknown <= 1) $"at most one dimension may be -1, got {show target}"
+        if not (unknown <= 1) then fail op ($"at most one dimension may be -1, got {show target}")
         let known = target |> Array.filter (fun d -> d <> -1) |> Array.fold (*) 1
         let resolved =
             if unknown = 1 then
-                check op (known > 0 && numel' % known = 0) $"cannot view {numel'} elements as {show target}"
+                if not (known > 0 && numel' % known = 0) then fail op ($"cannot view {numel'} elements as {show target}")
                 target |> Array.map (fun d -> if d = -1 then numel' / known else d)
             else target
-        check op (numel resolved = numel') $"cannot view {numel'} elements as {show target}"
+        if not (numel resolved = numel') then fail op ($"cannot view {numel'} elements as {show target}")
         resolved
 
     /// Shape of a batched matrix product [..., m, k] x [..., k, n] with broadcast batch dimensions.
     let matmul (a: int[]) (b: int[]) (transA: bool) (transB: bool) =
-        check "matmul" (a.Length >= 2 && b.Length >= 2) $"both operands need rank >= 2, got {show a} and {show b}"
+        if not (a.Length >= 2 && b.Length >= 2) then fail "matmul" ($"both operands need rank >= 2, got {show a} and {show b}")
         let m, ka = if transA then a[a.Length - 1], a[a.Length - 2] else a[a.Length - 2], a[a.Length - 1]
         let kb, n = if transB then b[b.Length - 1], b[b.Length - 2] else b[b.Length - 2], b[b.Length - 1]
-        check "matmul" (ka = kb) $"inner dimensions differ: {show a} x {show b} (transA={transA}, transB={transB})"
+        if not (ka = kb) then fail "matmul" ($"inner dimensions differ: {show a} x {show b} (transA={transA}, transB={transB})")
         let batchA, batchB = a[.. a.Length - 3], b[.. b.Length - 3]
         let common = min batchA.Length batchB.Length
         if not (Array.forall2 (fun x y -> x = y || x = 1 || y = 1) batchA[batchA.Length - common ..] batchB[batchB.Length - common ..]) then

@@ -82,19 +82,28 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
     // ---------------------------------------------------------------- lifting machinery
 
     /// Applies a raw op across every nesting level. At the highest level present among the inputs
-    /// a node is recorded whose backward asks `grad primals output adjoint i` for each input i at
-    /// that level; inputs from lower levels are constants here (no perturbation confusion).
-    static member internal Lift(inputs: Tensor[], rawOp: RawTensor[] -> RawTensor, grad: Tensor[] -> Tensor -> Tensor -> int -> Tensor) : Tensor =
+    /// a node is recorded whose backward asks `grads primals output adjoint needed` for the adjoints
+    /// of the inputs at that level (`needed`; the rest may be null); inputs from lower levels are
+    /// constants here (no perturbation confusion). One call gives every adjoint, so an op whose
+    /// adjoints share work (a dense layer) computes it once.
+    static member internal LiftMany(inputs: Tensor[], rawOp: RawTensor[] -> RawTensor, grads: Tensor[] -> Tensor -> Tensor -> bool[] -> Tensor[]) : Tensor =
         let mutable tag = -1
         for t in inputs do
             if t.Tag > tag then tag <- t.Tag
         if tag < 0 then Tensor(rawOp (inputs |> Array.map _.Raw))
         else
             let primals = inputs |> Array.map (fun t -> if t.Tag = tag then t.Inner else t)
-            let y = Tensor.Lift(primals, rawOp, grad)
-            let active = [| for i in 0 .. inputs.Length - 1 do if inputs[i].Tag = tag then i |]
-            let parents = active |> Array.map (fun i -> inputs[i])
-            Tensor(y.Raw, y, Node(tag, parents, fun adj -> active |> Array.map (fun i -> grad primals y adj i)))
+            let y = Tensor.LiftMany(primals, rawOp, grads)
+            let needed = inputs |> Array.map (fun t -> t.Tag = tag)
+            let parents = inputs |> Array.filter (fun t -> t.Tag = tag)
+            let backward (adj: Tensor) =
+                let all = grads primals y adj needed
+                [| for i in 0 .. inputs.Length - 1 do if needed[i] then all[i] |]
+            Tensor(y.Raw, y, Node(tag, parents, backward))
+
+    /// `LiftMany` with one adjoint rule per input: `grad primals output adjoint i`.
+    static member internal Lift(inputs: Tensor[], rawOp: RawTensor[] -> RawTensor, grad: Tensor[] -> Tensor -> Tensor -> int -> Tensor) : Tensor =
+        Tensor.LiftMany(inputs, rawOp, fun p y adj needed -> Array.init inputs.Length (fun i -> if needed[i] then grad p y adj i else null))
 
     static member internal Lift1(a: Tensor, rawOp: RawTensor -> RawTensor, grad: Tensor -> Tensor -> Tensor -> Tensor) : Tensor =
         Tensor.Lift([| a |], (fun r -> rawOp r[0]), fun p y adj _ -> grad p[0] y adj)
@@ -103,11 +112,11 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
     static member internal Constant(a: Tensor, rawOp: RawTensor -> RawTensor) : Tensor = Tensor(rawOp a.Raw)
 
     /// Checks that two operands share dtype and device; the message names the op and both shapes.
-    static member internal Same(op: string, a: Tensor, b: Tensor) : unit =
+    static member internal Same(op: obj, a: Tensor, b: Tensor) : unit =
         if a.device <> b.device then
-            invalidArg op $"{op}: operands are on different devices: {a.device} {Shape.show a.shape} and {b.device} {Shape.show b.shape}"
+            invalidArg (string op) $"{op}: operands are on different devices: {a.device} {Shape.show a.shape} and {b.device} {Shape.show b.shape}"
         if a.dtype <> b.dtype then
-            invalidArg op $"{op}: dtypes differ: {a.dtype} {Shape.show a.shape} and {b.dtype} {Shape.show b.shape}"
+            invalidArg (string op) $"{op}: dtypes differ: {a.dtype} {Shape.show a.shape} and {b.dtype} {Shape.show b.shape}"
 
     /// A scalar (rank-0) constant of `like`'s dtype and device.
     static member internal ScalarLike(value: float, like: Tensor) : Tensor =
@@ -162,7 +171,7 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
     // ---------------------------------------------------------------- arithmetic
 
     static member internal BinaryOp(op: BinaryOp, a: Tensor, b: Tensor, gradA: Tensor -> Tensor -> Tensor -> Tensor -> Tensor, gradB: Tensor -> Tensor -> Tensor -> Tensor -> Tensor) : Tensor =
-        Tensor.Same($"{op}", a, b)
+        Tensor.Same(box op, a, b)
         Tensor.Lift(
             [| a; b |],
             (fun r -> r[0].Binary(op, r[1])),
@@ -210,19 +219,55 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
     member a.expm1() : Tensor = a.Unary(UnaryOp.Expm1, fun _ y adj -> adj * (y + 1.0))
     member a.sqrt() : Tensor = a.Unary(UnaryOp.Sqrt, fun _ y adj -> adj / (y * 2.0))
     member a.abs() : Tensor = a.Unary(UnaryOp.Abs, fun x _ adj -> adj * x.sign())
-    member a.tanh() : Tensor = a.Unary(UnaryOp.Tanh, fun _ y adj -> adj * (1.0 - y * y))
-    member a.sigmoid() : Tensor = a.Unary(UnaryOp.Sigmoid, fun _ y adj -> adj * y * (1.0 - y))
+    member a.tanh() : Tensor = a.Unary(UnaryOp.Tanh, fun _ y adj -> Tensor.ActivationGrad(Activation.Tanh, y, adj))
+    member a.sigmoid() : Tensor = a.Unary(UnaryOp.Sigmoid, fun _ y adj -> Tensor.ActivationGrad(Activation.Sigmoid, y, adj))
     /// log(1 + exp(x)), computed without overflow.
-    member a.softplus() : Tensor = a.Unary(UnaryOp.Softplus, fun x _ adj -> adj * x.sigmoid())
-    member a.relu() : Tensor = a.Unary(UnaryOp.Relu, fun x _ adj -> adj * Tensor.Constant(x, fun r -> r.Unary UnaryOp.Step))
+    member a.softplus() : Tensor = a.Unary(UnaryOp.Softplus, fun _ y adj -> Tensor.ActivationGrad(Activation.Softplus, y, adj))
+    member a.relu() : Tensor = a.Unary(UnaryOp.Relu, fun _ y adj -> Tensor.ActivationGrad(Activation.Relu, y, adj))
     member a.leakyRelu(slope: float) : Tensor =
-        a.Unary(UnaryOp.LeakyRelu slope, fun x _ adj ->
-            let step = Tensor.Constant(x, fun r -> r.Unary UnaryOp.Step)
-            adj * (step * (1.0 - slope) + slope))
+        if not (slope >= 0.0) then invalidArg (nameof slope) $"leakyRelu: slope must be at least 0 (the backward reads the sign of the output), got {slope}"
+        a.Unary(UnaryOp.LeakyRelu slope, fun _ y adj -> Tensor.ActivationGrad(Activation.LeakyRelu slope, y, adj))
     member a.elu(alpha: float) : Tensor =
-        a.Unary(UnaryOp.Elu alpha, fun x y adj ->
-            let step = Tensor.Constant(x, fun r -> r.Unary UnaryOp.Step)
-            adj * (step + (1.0 - step) * (y + alpha)))
+        a.Unary(UnaryOp.Elu alpha, fun _ y adj -> Tensor.ActivationGrad(Activation.Elu alpha, y, adj))
+
+    /// adjoint · act'(pre) from the activation's output y, fused; itself differentiable in both.
+    static member internal ActivationGrad(activation: Activation, y: Tensor, adj: Tensor) : Tensor =
+        Tensor.Lift(
+            [| y; adj |],
+            (fun r -> r[0].ActivationGrad(activation, r[1])),
+            fun p _ g i ->
+                let y, adj = p[0], p[1]
+                if i = 1 then Tensor.ActivationGrad(activation, y, g)
+                else
+                    // the derivative in y of act'(pre) written as a function of y
+                    match activation with
+                    | Activation.Identity | Activation.Relu | Activation.LeakyRelu _ -> g.ZerosLikeInternal()
+                    | Activation.Tanh -> g * adj * y * -2.0
+                    | Activation.Sigmoid -> g * adj * (1.0 - y * 2.0)
+                    | Activation.Softplus -> g * adj * (-y).exp()
+                    | Activation.Elu _ -> g * adj * (1.0 - Tensor.Constant(y, fun r -> r.Unary UnaryOp.Step)))
+
+    member internal t.ZerosLikeInternal() : Tensor = Tensor.ZerosLike t
+
+    /// act(x · weightᵀ + bias) in one fused op, for x [n; in], weight [out; in], bias [out]. The
+    /// backward forms adj · act' once and shares it among the three adjoints.
+    static member dense(x: Tensor, weight: Tensor, bias: Tensor, activation: Activation) : Tensor =
+        Tensor.Same("dense", x, weight)
+        Tensor.Same("dense", x, bias)
+        if not (x.dim = 2 && weight.dim = 2 && bias.dim = 1 && weight.shape[1] = x.shape[1] && bias.shape[0] = weight.shape[0]) then Shape.fail "dense" ($"expected x [n; in], weight [out; in], bias [out], got {Shape.show x.shape}, {Shape.show weight.shape}, {Shape.show bias.shape}")
+        Tensor.LiftMany(
+            [| x; weight; bias |],
+            (fun r -> r[0].Dense(r[1], r[2], activation)),
+            fun p y adj needed ->
+                let pre = if activation = Activation.Identity then adj else Tensor.ActivationGrad(activation, y, adj)
+                [| (if needed[0] then Tensor.MatMulT(pre, p[1], false, false) else null)
+                   (if needed[1] then Tensor.MatMulT(pre, p[0], true, false) else null)
+                   (if needed[2] then pre.sum(0) else null) |])
+
+    /// One fused Adam/AdamW step on constants: new weights, first and second moments.
+    static member adamStep(weights: Tensor, grad: Tensor, m: Tensor, v: Tensor, config: AdamConfig) =
+        let w', m', v' = weights.Raw.AdamStep(grad.Raw, m.Raw, v.Raw, config)
+        Tensor w', Tensor m', Tensor v'
     member a.sin() : Tensor = a.Unary(UnaryOp.Sin, fun x _ adj -> adj * x.cos())
     member a.cos() : Tensor = a.Unary(UnaryOp.Cos, fun x _ adj -> -(adj * x.sin()))
     member a.atan() : Tensor = a.Unary(UnaryOp.Atan, fun x _ adj -> adj / (x * x + 1.0))
@@ -254,7 +299,7 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
         Tensor.BinaryOp(BinaryOp.Atan2, a, b, (fun y x _ adj -> adj * x / (x * x + y * y)), fun y x _ adj -> -(adj * y / (x * x + y * y)))
 
     member internal a.Compare(op: BinaryOp, b: Tensor) : Tensor =
-        Tensor.Same($"{op}", a, b)
+        Tensor.Same(box op, a, b)
         Tensor(a.Raw.Binary(op, b.Raw))
     /// 1 where a < b, else 0 (no derivative; broadcasting).
     member a.lt(b: Tensor) : Tensor = a.Compare(BinaryOp.Lt, b)
@@ -293,18 +338,18 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
     member a.sumTo(shape: int[]) : Tensor =
         if a.shape = shape then a
         else
-            Shape.check "sumTo" (Shape.broadcastsTo shape a.shape) $"{Shape.show shape} does not broadcast to {Shape.show a.shape}"
+            if not (Shape.broadcastsTo shape a.shape) then Shape.fail "sumTo" ($"{Shape.show shape} does not broadcast to {Shape.show a.shape}")
             let from = a.shape
             Tensor.Lift1(a, (fun r -> r.SumTo shape), fun _ _ adj -> adj.expand from)
     /// Broadcasts to a larger shape.
     member a.expand(shape: int[]) : Tensor =
         if a.shape = shape then a
         else
-            Shape.check "expand" (Shape.broadcastsTo a.shape shape) $"{Shape.show a.shape} does not broadcast to {Shape.show shape}"
+            if not (Shape.broadcastsTo a.shape shape) then Shape.fail "expand" ($"{Shape.show a.shape} does not broadcast to {Shape.show shape}")
             let from = a.shape
             Tensor.Lift1(a, (fun r -> r.Expand shape), fun _ _ adj -> adj.sumTo from)
     member internal a.Extreme(op: ReduceOp, argOp: ReduceOp, dim: int, keepDim: bool) : Tensor =
-        let d = Shape.dim $"{op}" a.dim dim
+        let d = Shape.dim "max/min" a.dim dim
         let shape = a.shape
         Tensor.Lift1(a, (fun r -> r.Reduce(op, d, keepDim)), fun x _ adj ->
             let index = Tensor.Constant(x, fun r -> r.Reduce(argOp, d, true))
@@ -349,11 +394,11 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
     /// Removes dimension `dim`, which must have size 1.
     member a.squeeze(dim: int) : Tensor =
         let d = Shape.dim "squeeze" a.dim dim
-        Shape.check "squeeze" (a.shape[d] = 1) $"dimension {dim} of {Shape.show a.shape} is not 1"
+        if not (a.shape[d] = 1) then Shape.fail "squeeze" ($"dimension {dim} of {Shape.show a.shape} is not 1")
         a.reshape(Array.removeAt d a.shape)
     /// Reorders dimensions: result dimension i is dimension `dims[i]` of this tensor.
     member a.permute(dims: int[]) : Tensor =
-        Shape.check "permute" (Array.sort dims = Array.init a.dim id) $"{Shape.show dims} is not a permutation of the {a.dim} dimensions of {Shape.show a.shape}"
+        if not (Array.sort dims = Array.init a.dim id) then Shape.fail "permute" ($"{Shape.show dims} is not a permutation of the {a.dim} dimensions of {Shape.show a.shape}")
         if dims = Array.init a.dim id then a
         else
             let inverse = Array.zeroCreate dims.Length
@@ -368,14 +413,14 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
     /// The `length` elements from `start` along `dim`.
     member a.narrow(dim: int, start: int, length: int) : Tensor =
         let d = Shape.dim "narrow" a.dim dim
-        Shape.check "narrow" (start >= 0 && length >= 0 && start + length <= a.shape[d]) $"[{start}, {start + length}) is outside dimension {dim} of {Shape.show a.shape}"
+        if not (start >= 0 && length >= 0 && start + length <= a.shape[d]) then Shape.fail "narrow" ($"[{start}, {start + length}) is outside dimension {dim} of {Shape.show a.shape}")
         let starts = Array.init a.dim (fun i -> if i = d then start else 0)
         let lengths = Array.mapi (fun i n -> if i = d then length else n) a.shape
         a.slice(starts, lengths)
     /// The box starting at `starts` with sizes `lengths`.
     member a.slice(starts: int[], lengths: int[]) : Tensor =
-        Shape.check "slice" (starts.Length = a.dim && lengths.Length = a.dim) $"expected {a.dim} starts and lengths for {Shape.show a.shape}"
-        Shape.check "slice" (Array.forall2 (fun (s, l) n -> s >= 0 && l >= 0 && s + l <= n) (Array.zip starts lengths) a.shape) $"box at {Shape.show starts} of size {Shape.show lengths} is outside {Shape.show a.shape}"
+        if not (starts.Length = a.dim && lengths.Length = a.dim) then Shape.fail "slice" ($"expected {a.dim} starts and lengths for {Shape.show a.shape}")
+        if not (Array.forall2 (fun (s, l) n -> s >= 0 && l >= 0 && s + l <= n) (Array.zip starts lengths) a.shape) then Shape.fail "slice" ($"box at {Shape.show starts} of size {Shape.show lengths} is outside {Shape.show a.shape}")
         if lengths = a.shape then a
         else
             let after = Array.init a.dim (fun i -> a.shape[i] - starts[i] - lengths[i])
@@ -383,31 +428,33 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
     /// Surrounds with a constant: `before[i]` and `after[i]` elements along dimension i.
     member a.pad(before: int[], after: int[], ?value: float) : Tensor =
         let value = defaultArg value 0.0
-        Shape.check "pad" (before.Length = a.dim && after.Length = a.dim) $"expected {a.dim} pad widths for {Shape.show a.shape}"
-        Shape.check "pad" (Array.forall (fun w -> w >= 0) (Array.append before after)) "pad widths must be non-negative"
+        if not (before.Length = a.dim && after.Length = a.dim) then Shape.fail "pad" ($"expected {a.dim} pad widths for {Shape.show a.shape}")
+        if not (Array.forall (fun w -> w >= 0) (Array.append before after)) then Shape.fail "pad" ("pad widths must be non-negative")
         Tensor.Lift1(a, (fun r -> r.Pad(before, after, value)), fun _ _ adj -> adj.slice(before, a.shape))
     /// Reverses the order along the given dimensions.
     member a.flip(dims: int[]) : Tensor =
         let ds = dims |> Array.map (Shape.dim "flip" a.dim)
+        if not (Array.distinct ds = ds) then Shape.fail "flip" ($"dimensions {Shape.show dims} repeat for a tensor of shape {Shape.show a.shape}")
         Tensor.Lift1(a, (fun r -> r.Flip ds), fun _ _ adj -> adj.flip ds)
     /// Keeps the lower triangle from diagonal `k` on (batched over leading dimensions).
     member a.tril(?k: int) : Tensor =
         let k = defaultArg k 0
+        if not (a.dim >= 2) then Shape.fail "tril" ($"expected matrices [..., rows, cols], got {Shape.show a.shape}")
         Tensor.Lift1(a, (fun r -> r.Triangle(true, k)), fun _ _ adj -> adj.tril k)
     /// Keeps the upper triangle from diagonal `k` on (batched over leading dimensions).
     member a.triu(?k: int) : Tensor =
         let k = defaultArg k 0
+        if not (a.dim >= 2) then Shape.fail "triu" ($"expected matrices [..., rows, cols], got {Shape.show a.shape}")
         Tensor.Lift1(a, (fun r -> r.Triangle(false, k)), fun _ _ adj -> adj.triu k)
 
     /// Concatenates along `dim` tensors that agree elsewhere.
     static member cat(tensors: Tensor[], ?dim: int) : Tensor =
-        Shape.check "cat" (tensors.Length > 0) "needs at least one tensor"
+        if not (tensors.Length > 0) then Shape.fail "cat" ("needs at least one tensor")
         let first = tensors[0]
         let d = Shape.dim "cat" first.dim (defaultArg dim 0)
         for t in tensors do
             Tensor.Same("cat", first, t)
-            Shape.check "cat" (t.dim = first.dim && Array.forall2 (fun (i, x) y -> i = d || x = y) (Array.indexed t.shape) first.shape)
-                $"shapes {Shape.show first.shape} and {Shape.show t.shape} differ outside dimension {d}"
+            if not (t.dim = first.dim && Array.forall2 (fun (i, x) y -> i = d || x = y) (Array.indexed t.shape) first.shape) then Shape.fail "cat" ($"shapes {Shape.show first.shape} and {Shape.show t.shape} differ outside dimension {d}")
         if tensors.Length = 1 then first
         else
             let offsets = tensors |> Array.scan (fun acc t -> acc + t.shape[d]) 0
@@ -419,7 +466,7 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
     /// Splits along `dim` into pieces of the given sizes.
     member a.split(sizes: int[], ?dim: int) =
         let d = Shape.dim "split" a.dim (defaultArg dim 0)
-        Shape.check "split" (Array.sum sizes = a.shape[d]) $"sizes {Shape.show sizes} do not add up to dimension {d} of {Shape.show a.shape}"
+        if not (Array.sum sizes = a.shape[d]) then Shape.fail "split" ($"sizes {Shape.show sizes} do not add up to dimension {d} of {Shape.show a.shape}")
         let offsets = Array.scan (+) 0 sizes
         sizes |> Array.mapi (fun i n -> a.narrow(d, offsets[i], n))
     /// The slices along `dim`, each without that dimension.
@@ -432,16 +479,16 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
     /// result[..i..] = this[..index[..i..]..] along `dim`; the backward adds up repeated indices.
     member a.gather(dim: int, index: Tensor) : Tensor =
         let d = Shape.dim "gather" a.dim dim
-        Shape.check "gather" (index.dtype = Dtype.Int32) $"index must be int32, got {index.dtype}"
-        Shape.check "gather" (index.dim = a.dim && Array.forall2 (fun (i, n) m -> i = d || n = m) (Array.indexed index.shape) a.shape)
-            $"index shape {Shape.show index.shape} must match {Shape.show a.shape} outside dimension {d}"
+        if not (index.dtype = Dtype.Int32) then Shape.fail "gather" ($"index must be int32, got {index.dtype}")
+        if not (index.dim = a.dim && Array.forall2 (fun (i, n) m -> i = d || n = m) (Array.indexed index.shape) a.shape) then Shape.fail "gather" ($"index shape {Shape.show index.shape} must match {Shape.show a.shape} outside dimension {d}")
         let shape = a.shape
         let idx = index.noDiff()
         Tensor.Lift1(a, (fun r -> r.Gather(d, idx.Raw)), fun _ _ adj -> adj.scatterAdd(d, idx, shape))
     /// A zero tensor of `shape` with this tensor added at `index` along `dim`.
     member a.scatterAdd(dim: int, index: Tensor, shape: int[]) : Tensor =
         let d = Shape.dim "scatterAdd" a.dim dim
-        Shape.check "scatterAdd" (index.shape = a.shape) $"index shape {Shape.show index.shape} must equal source shape {Shape.show a.shape}"
+        if not (index.shape = a.shape) then Shape.fail "scatterAdd" ($"index shape {Shape.show index.shape} must equal source shape {Shape.show a.shape}")
+        if not (shape.Length = a.dim && Array.forall2 (fun (i, n) m -> i = d || n = m) (Array.indexed shape) a.shape) then Shape.fail "scatterAdd" ($"target shape {Shape.show shape} must match source shape {Shape.show a.shape} outside dimension {d}")
         let idx = index.noDiff()
         Tensor.Lift1(a, (fun r -> r.ScatterAdd(d, idx.Raw, shape)), fun _ _ adj -> adj.gather(d, idx))
 

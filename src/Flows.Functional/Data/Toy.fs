@@ -28,9 +28,29 @@ module Toy =
                     accepted.Add points[2 * i + 1]
         Tensor.ofArray(accepted.ToArray(), [| n; 2 |]).cast dtype
 
-    /// Two moons (document 003): exact samples by rejection on [−3, 3]²; the unnormalised density
-    /// is at most 2 (log 2 bounds the mixture term, the ring term is at most 0).
-    let twoMoons (gen: Generator) (n: int) (dtype: Dtype) = rejection Targets.twoMoons (log 2.0) 3.0 gen n dtype
+    /// Two moons (document 003), exact samples. In polar coordinates the density is
+    /// exp(−½((r−2)/0.2)²)·m(z₁) with m(z₁) = exp(−½((z₁−2)/0.3)²) + exp(−½((z₁+2)/0.3)²) ≤ 1 + e⁻⁸⁸,
+    /// and dz = r dr dθ: propose r ~ N(2, 0.2²), θ uniform, and accept with probability r·m(z₁)/3
+    /// (r ≤ 3 holds but for 5σ tails, below 10⁻⁶). About 30% of proposals are accepted, ten times
+    /// the rate of a uniform box, which matters because training draws a fresh batch every step.
+    let twoMoons (gen: Generator) (n: int) (dtype: Dtype) =
+        Guard.positive (nameof n) n
+        let bump (x: float) (c: float) = exp (-0.5 * ((x - c) / 0.3) ** 2.0)
+        let accepted = Collections.Generic.List<float>(2 * n)
+        while accepted.Count < 2 * n do
+            let m = 4 * n + 64
+            let r = gen.normal([| m |], 2.0, 0.2, Dtype.Float64).toArray64()
+            let theta = gen.uniform([| m |], 0.0, 2.0 * Math.PI, Dtype.Float64).toArray64()
+            let u = gen.uniform([| m |], dtype = Dtype.Float64).toArray64()
+            let mutable i = 0
+            while i < m && accepted.Count < 2 * n do
+                if r[i] > 0.0 then
+                    let x, y = r[i] * cos theta[i], r[i] * sin theta[i]
+                    if 3.0 * u[i] < r[i] * (bump x 2.0 + bump x -2.0) then
+                        accepted.Add x
+                        accepted.Add y
+                i <- i + 1
+        Tensor.ofArray(accepted.ToArray(), [| n; 2 |]).cast dtype
 
     /// The normalised two-moons log-density (log normaliser by quadrature on [−4, 4]², once).
     let twoMoonsLogDensity =

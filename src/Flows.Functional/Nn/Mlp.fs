@@ -2,6 +2,7 @@ namespace Flows.Nn
 
 open Flows
 open Flows.Tensors
+open Flows.Tensors.Backend
 
 /// Activations of the conditioner networks.
 [<RequireQualifiedAccess>]
@@ -67,13 +68,27 @@ module Mlp =
     /// Number of layers in MLP parameters made by `create`.
     let depth (p: Params) = p.Count / 2
 
-    /// Runs the MLP: linear layers with `activation` between them (none after the last).
+    /// The fused-kernel form of an activation.
+    let fused (activation: Activation) =
+        match activation with
+        | Activation.Relu -> Backend.Activation.Relu
+        | Activation.LeakyRelu slope -> Backend.Activation.LeakyRelu slope
+        | Activation.Tanh -> Backend.Activation.Tanh
+        | Activation.Elu -> Backend.Activation.Elu 1.0
+        | Activation.Softplus -> Backend.Activation.Softplus
+
+    // layer names built once: string formatting per call would cost more than a small layer
+    let private names = Array.init 64 (fun i -> $"{i}.weight", $"{i}.bias")
+
+    /// Runs the MLP on rows [n; in]: fused dense layers with `activation` between them (none after
+    /// the last).
     let apply (activation: Activation) (p: Params) (x: Tensor) =
         let n = depth p
+        let act = fused activation
         let mutable h = x
         for i in 0 .. n - 1 do
-            h <- Tensor.linear(h, p[$"{i}.weight"], p[$"{i}.bias"])
-            if i < n - 1 then h <- activate activation h
+            let w, b = if i < names.Length then names[i] else ($"{i}.weight", $"{i}.bias")
+            h <- Tensor.dense(h, p[w], p[b], (if i < n - 1 then act else Backend.Activation.Identity))
         h
 
 /// Residual MLPs (nflows' ResidualNet): a linear map in, blocks x + L(act(L(act x))), a linear map

@@ -2,6 +2,7 @@ namespace Flows.Training
 
 open Flows
 open Flows.Tensors
+open Flows.Tensors.Backend
 
 /// Optimiser state: the step count and one or two moment tensors per parameter.
 type OptimiserState =
@@ -50,19 +51,10 @@ module Optimiser =
         match optimiser with
         | Optimiser.Adam(b1, b2, eps, decay)
         | Optimiser.AdamW(b1, b2, eps, decay) ->
-            let decoupled = match optimiser with Optimiser.AdamW _ -> true | _ -> false
-            let correction1 = 1.0 - b1 ** float t
-            let correction2 = 1.0 - b2 ** float t
-            let updated =
-                Array.init values.Length (fun i ->
-                    let w = values[i]
-                    let g = if decay > 0.0 && not decoupled then grads[i] + w * decay else grads[i]
-                    let m = state.First[i] * b1 + g * (1.0 - b1)
-                    let v = state.Second[i] * b2 + g.square() * (1.0 - b2)
-                    let stepSize = lr / correction1
-                    let denom = (v / correction2).sqrt() + eps
-                    let w = if decoupled && decay > 0.0 then w * (1.0 - lr * decay) else w
-                    w - m / denom * stepSize, m, v)
+            let config =
+                { LearningRate = lr; Beta1 = b1; Beta2 = b2; Eps = eps; WeightDecay = decay
+                  Decoupled = (match optimiser with Optimiser.AdamW _ -> true | _ -> false); Step = t }
+            let updated = Array.init values.Length (fun i -> Tensor.adamStep(values[i], grads[i], state.First[i], state.Second[i], config))
             p.WithValues(updated |> Array.map (fun (w, _, _) -> w)),
             { Step = t; First = updated |> Array.map (fun (_, m, _) -> m); Second = updated |> Array.map (fun (_, _, v) -> v) }
         | Optimiser.Sgd(momentum, decay) ->

@@ -2,8 +2,10 @@ namespace Flows.Training
 
 open System
 open System.Diagnostics
+open System.Threading
 open Flows
 open Flows.Tensors
+open Flows.Tensors.Backend
 
 /// Where training rows come from.
 [<RequireQualifiedAccess>]
@@ -93,9 +95,20 @@ module Train =
         | Converged(flow, report)
         | Diverged(flow, report) -> flow, report
 
-    let private batches (gen: Generator) (batchSize: int) (source: DataSource) : unit -> Tensor =
+    let private batches (seed: uint64) (gen: Generator) (batchSize: int) (source: DataSource) : unit -> Tensor =
         match source with
-        | DataSource.Sampler draw -> fun () -> draw gen batchSize
+        | DataSource.Sampler draw ->
+            // Step k draws from its own generator, so the batches do not depend on timing; the next
+            // batch is drawn on the other core while this step trains.
+            let drawAt (step: int) = draw (Generator(Counter.bits seed (uint64 step))) batchSize
+            let mutable step = 0
+            let mutable pending = Tasks.Task.Run(fun () -> drawAt 0)
+            fun () ->
+                let batch = pending.Result
+                step <- step + 1
+                let next = step
+                pending <- Tasks.Task.Run(fun () -> drawAt next)
+                batch
         | DataSource.Dataset data ->
             let n = data.shape[0]
             Guard.that (nameof source) (n > 0) "the data set is empty"
@@ -123,7 +136,7 @@ module Train =
         let gen = Generator options.Seed
         let next =
             match objective with
-            | Objective.ForwardKl source -> batches gen options.BatchSize source
+            | Objective.ForwardKl source -> batches options.Seed gen options.BatchSize source
             | Objective.ReverseKl _ -> fun () -> Tensor.zeros [| 0 |]
         let loss (p: Params) (batch: Tensor) (flow: Flow) =
             match objective with

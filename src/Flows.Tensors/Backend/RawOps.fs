@@ -135,3 +135,37 @@ type RandomKind =
     | Rademacher
     | Bernoulli of p: float
     | Integers of low: int * high: int  // int32 result, low inclusive, high exclusive
+
+/// Activations a backend fuses into a dense layer (GEMM, bias and activation in one pass), with
+/// derivatives expressed through the activation's output so the backward needs no pre-activation.
+[<RequireQualifiedAccess>]
+type Activation =
+    | Identity
+    | Tanh
+    | Sigmoid
+    | Relu
+    | LeakyRelu of slope: float
+    | Softplus
+    | Elu of alpha: float
+
+    override a.ToString() =
+        match a with
+        | Identity -> "Identity"
+        | Tanh -> "Tanh"
+        | Sigmoid -> "Sigmoid"
+        | Relu -> "Relu"
+        | LeakyRelu s -> $"LeakyRelu {s}"
+        | Softplus -> "Softplus"
+        | Elu a -> $"Elu {a}"
+
+/// Hyperparameters of one fused Adam/AdamW update.
+type AdamConfig =
+    { LearningRate: float
+      Beta1: float
+      Beta2: float
+      Eps: float
+      WeightDecay: float
+      /// AdamW: decay the weights directly instead of adding the decay to the gradient.
+      Decoupled: bool
+      /// The step number, from 1 (bias correction).
+      Step: int }

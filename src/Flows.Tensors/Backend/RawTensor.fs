@@ -68,6 +68,12 @@ type RawTensor(shape: int[], dtype: Dtype, device: Device) =
     abstract Lu: unit -> RawTensor * RawTensor * RawTensor
     /// Copies to another device.
     abstract MoveTo: device: Device -> RawTensor
+    /// Fused dense layer act(this · weightᵀ + bias) for this [n, in], weight [out, in], bias [out].
+    abstract Dense: weight: RawTensor * bias: RawTensor * activation: Activation -> RawTensor
+    /// adjoint · act'(pre) computed from the activation output (this), in one pass.
+    abstract ActivationGrad: activation: Activation * adjoint: RawTensor -> RawTensor
+    /// One fused Adam step on weights (this): returns the new weights and first and second moments.
+    abstract AdamStep: grad: RawTensor * m: RawTensor * v: RawTensor * config: AdamConfig -> RawTensor * RawTensor * RawTensor
 
 /// Creates raw tensors on one device.
 and IBackend =

@@ -5,7 +5,7 @@ namespace Flows.Tensors
 module Linalg =
 
     let private checkSquare (op: string) (a: Tensor) =
-        Shape.check op (a.dim >= 2 && a.shape[a.dim - 1] = a.shape[a.dim - 2]) $"expected square matrices [..., n, n], got {Shape.show a.shape}"
+        if not (a.dim >= 2 && a.shape[a.dim - 1] = a.shape[a.dim - 2]) then Shape.fail op ($"expected square matrices [..., n, n], got {Shape.show a.shape}")
 
     type Tensor with
         /// Solves op(A) X = B for triangular A (this), B of shape [..., n, k]. The adjoint of B is
@@ -15,8 +15,7 @@ module Linalg =
             let unit = defaultArg unitDiagonal false
             checkSquare "solveTriangular" a
             Tensor.Same("solveTriangular", a, b)
-            Shape.check "solveTriangular" (b.dim >= 2 && b.shape[b.dim - 2] = a.shape[a.dim - 1])
-                $"right-hand side {Shape.show b.shape} does not match matrix {Shape.show a.shape}"
+            if not (b.dim >= 2 && b.shape[b.dim - 2] = a.shape[a.dim - 1]) then Shape.fail "solveTriangular" ($"right-hand side {Shape.show b.shape} does not match matrix {Shape.show a.shape}")
             Tensor.Lift(
                 [| a; b |],
                 (fun r -> r[0].SolveTriangular(r[1], upper, transpose, unit)),

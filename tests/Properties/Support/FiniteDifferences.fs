@@ -25,7 +25,8 @@ module FiniteDifferences =
     let directional (f: Tensor[] -> Tensor[]) (xs: Tensor[]) (ts: Tensor[]) : float[][] =
         let plus = f (Array.map2 (shifted eps) xs ts)
         let minus = f (Array.map2 (shifted -eps) xs ts)
-        Array.map2 (fun (p: Tensor) (m: Tensor) -> Array.map2 (fun a b -> (a - b) / (2.0 * eps)) (p.toArray64()) (m.toArray64())) plus minus
+        let difference (p: Tensor) (m: Tensor) = Array.map2 (fun a b -> (a - b) / (2.0 * eps)) (p.toArray64()) (m.toArray64())
+        Array.map2 difference plus minus
 
     /// The column of the Jacobian for input element j of input k: a central difference along e_j.
     let column (f: Tensor[] -> Tensor[]) (xs: Tensor[]) (k: int) (j: int) : float[][] =

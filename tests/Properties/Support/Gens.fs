@@ -60,6 +60,7 @@ module Gens =
         let config =
             Config.QuickThrowOnFailure
                 .WithMaxTest(maxTest)
+                .WithQuietOnSuccess(true)
                 .WithReplay(Some { Rnd = Rnd runSeed; Size = None })
         Check.One(config, Prop.forAll (Arb.fromGen generator) law)
 

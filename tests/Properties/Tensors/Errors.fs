@@ -53,3 +53,28 @@ let ``A reshape to a wrong element count names the op, the count and the target 
 let ``A VJP cotangent of the wrong shape names both shapes`` () =
     let _, pullback = Ad.vjp (fun x -> x.sum(0)) (f64 [| 2; 3 |])
     refuses [ "vjp"; "[2]"; "[3]" ] (fun () -> pullback (f64 [| 2 |]))
+
+[<Fact>]
+let ``flip with a repeated dimension names the op and the dimensions`` () =
+    refuses [ "flip"; "[0, 0]"; "[2, 3]" ] (fun () -> (f64 [| 2; 3 |]).flip [| 0; 0 |])
+    refuses [ "flip"; "[1, -1]"; "[2, 3]" ] (fun () -> (f64 [| 2; 3 |]).flip [| 1; -1 |])
+
+[<Fact>]
+let ``scatterAdd into a shape that differs from the index outside the dimension names both shapes`` () =
+    let index = Tensor.ofArray([| 0; 1; 0; 1; 0; 1 |], [| 2; 3 |])
+    refuses [ "scatterAdd"; "[4, 2]"; "[2, 3]" ] (fun () -> (f64 [| 2; 3 |]).scatterAdd(0, index, [| 4; 2 |]))
+    refuses [ "scatterAdd"; "[4]"; "[2, 3]" ] (fun () -> (f64 [| 2; 3 |]).scatterAdd(0, index, [| 4 |]))
+
+[<Fact>]
+let ``tril and triu of a vector name the op and the shape`` () =
+    refuses [ "tril"; "[2]" ] (fun () -> (f64 [| 2 |]).tril())
+    refuses [ "triu"; "[]" ] (fun () -> (f64 [||]).triu())
+
+[<Fact>]
+let ``searchsorted in a scalar names the op and the shape`` () =
+    refuses [ "searchsorted"; "[]" ] (fun () -> (f64 [||]).searchsorted(f64 [| 2 |]))
+
+[<Fact>]
+let ``A VJP cotangent of the wrong dtype names both dtypes`` () =
+    let _, pullback = Ad.vjp (fun x -> x.sum(0)) (f64 [| 2; 3 |])
+    refuses [ "vjp"; "float32"; "float64" ] (fun () -> pullback (Tensor.zeros [| 3 |]))

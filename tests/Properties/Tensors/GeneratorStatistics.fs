@@ -88,3 +88,14 @@ let ``permutation is a permutation of 0 .. n-1`` () =
     Gens.check 30 (Gen.zip Gens.seed (Gen.choose (0, 50))) (fun (seed, size) ->
         let p = Generator(uint64 seed).permutation(size).toArrayInt()
         if Array.sort p <> Array.init size id then failwith $"{p} is not a permutation of 0 .. {size - 1}")
+
+[<Fact>]
+let ``float32 uniform draws stay below high even where rounding to float32 would reach it`` () =
+    // A range a few float32 ulps wide: rounding lo + (hi - lo) u to float32 lands on hi for u near 1.
+    Gens.check 20 (Gen.zip Gens.seed (Gen.choose (1, 6))) (fun (seed, ulps) ->
+        let low = 1.0
+        let high = low + float ulps * 2.0 ** -23.0
+        let x = Generator(uint64 seed).uniform([| n |], low, high, Dtype.Float32).toArray32()
+        match x |> Array.tryFind (fun v -> not (v >= float32 low && v < float32 high)) with
+        | Some v -> failwith $"a float32 draw {v:R} fell outside [{low:R}, {high:R})"
+        | None -> ())

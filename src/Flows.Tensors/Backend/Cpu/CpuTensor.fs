@@ -35,16 +35,17 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
     /// The CPU backend (one per process).
     static member CpuBackend = backend.Force()
 
-    static member Of(t: RawTensor, op: string) : CpuTensor =
+    // `op` is an object (a string or an op union case) so its text is only made on failure.
+    static member Of(t: RawTensor, op: obj) : CpuTensor =
         match t with
         | :? CpuTensor as c -> c
-        | _ -> invalidArg op $"{op}: expected a tensor on cpu, got one on {t.Device}; move it with moveTo first"
+        | _ -> invalidArg (string op) $"{op}: expected a tensor on cpu, got one on {t.Device}; move it with moveTo first"
 
-    member private _.Map(op: string, f32: float32[] -> float32[], f64: float[] -> float[]) =
+    member private _.Map(op: obj, f32: float32[] -> float32[], f64: float[] -> float[]) =
         match data with
         | F32 a -> F32(f32 a)
         | F64 a -> F64(f64 a)
-        | I32 _ -> invalidArg op $"{op}: expected a float32 or float64 tensor, got int32 {Shape.show shape}"
+        | I32 _ -> invalidArg (string op) $"{op}: expected a float32 or float64 tensor, got int32 {Shape.show shape}"
 
     member private _.MapAny(f: IArrayMap) =
         match data with
@@ -52,10 +53,10 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         | F64 a -> F64(f.Apply a)
         | I32 a -> I32(f.Apply a)
 
-    member private t.Other(op: string, other: RawTensor) =
+    member private t.Other(op: obj, other: RawTensor) =
         let o = CpuTensor.Of(other, op)
         if o.Dtype <> t.Dtype then
-            invalidArg op $"{op}: dtypes differ: {t.Dtype} {Shape.show t.Shape} and {o.Dtype} {Shape.show o.Shape}"
+            invalidArg (string op) $"{op}: dtypes differ: {t.Dtype} {Shape.show t.Shape} and {o.Dtype} {Shape.show o.Shape}"
         o
 
     static member Ints(op: string, t: RawTensor) =
@@ -88,16 +89,16 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         CpuTensor(r, shape)
 
     override t.Unary(op) =
-        CpuTensor(t.Map($"{op}", Elementwise.unary op, Elementwise.unary op), shape)
+        CpuTensor(t.Map(box op, Elementwise.unary op, Elementwise.unary op), shape)
 
     override t.Binary(op, other) =
-        let o = t.Other($"{op}", other)
-        let outShape = Shape.broadcast $"{op}" shape o.Shape
+        let o = t.Other(box op, other)
+        let outShape = Shape.broadcast (box op) shape o.Shape
         let r =
             match data, o.Data with
             | F32 a, F32 b -> F32(Elementwise.binary op a shape b o.Shape outShape)
             | F64 a, F64 b -> F64(Elementwise.binary op a shape b o.Shape outShape)
-            | _ -> invalidArg $"{op}" $"{op}: expected float operands, got {t.Dtype}"
+            | _ -> invalidArg (string op) $"{op}: expected float operands, got {t.Dtype}"
         CpuTensor(r, outShape)
 
     override t.Where(condition, other) =
@@ -117,7 +118,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
             match op, data with
             | (ReduceOp.ArgMax | ReduceOp.ArgMin), F32 a -> I32(Reduce.indices (op = ReduceOp.ArgMax) a shape dim)
             | (ReduceOp.ArgMax | ReduceOp.ArgMin), F64 a -> I32(Reduce.indices (op = ReduceOp.ArgMax) a shape dim)
-            | _ -> t.Map($"{op}", (fun a -> Reduce.values op a shape dim), (fun a -> Reduce.values op a shape dim))
+            | _ -> t.Map(box op, (fun a -> Reduce.values op a shape dim), (fun a -> Reduce.values op a shape dim))
         CpuTensor(r, outShape)
 
     override t.SumTo(target) =
@@ -292,6 +293,45 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         | Device.Cpu -> t
         | Device.Cuda _ -> (Registry.Get device).OfArray(t.ToArray(), shape)
 
+    override t.Dense(weight, bias, activation) =
+        let w = t.Other("dense", weight)
+        let b = t.Other("dense", bias)
+        let n, inputs = shape[0], shape[1]
+        let outputs = w.Shape[0]
+        let outShape = [| n; outputs |]
+        let r =
+            match data, w.Data, b.Data with
+            | F32 x, F32 wd, F32 bd ->
+                let c = GC.AllocateUninitializedArray<float32>(n * outputs)
+                Gemm.active.Sgemm(false, true, n, outputs, inputs, ReadOnlySpan x, inputs, ReadOnlySpan wd, inputs, Span c, outputs)
+                F32(Fused.biasActivation c bd outputs activation)
+            | F64 x, F64 wd, F64 bd ->
+                let c = GC.AllocateUninitializedArray<float>(n * outputs)
+                Gemm.active.Dgemm(false, true, n, outputs, inputs, ReadOnlySpan x, inputs, ReadOnlySpan wd, inputs, Span c, outputs)
+                F64(Fused.biasActivation c bd outputs activation)
+            | _ -> invalidArg "dense" $"dense: expected float operands, got {t.Dtype}"
+        CpuTensor(r, outShape)
+
+    override t.ActivationGrad(activation, adjoint) =
+        let g = t.Other("activationGrad", adjoint)
+        let r =
+            match data, g.Data with
+            | F32 y, F32 a -> F32(Fused.activationGrad activation y a)
+            | F64 y, F64 a -> F64(Fused.activationGrad activation y a)
+            | _ -> invalidArg "activationGrad" $"activationGrad: expected float operands, got {t.Dtype}"
+        CpuTensor(r, shape)
+
+    override t.AdamStep(grad, m, v, config) =
+        let g, m, v = t.Other("adam", grad), t.Other("adam", m), t.Other("adam", v)
+        match data, g.Data, m.Data, v.Data with
+        | F32 w, F32 gd, F32 md, F32 vd ->
+            let w', m', v' = Fused.adam w gd md vd config
+            CpuTensor(F32 w', shape) :> RawTensor, CpuTensor(F32 m', shape) :> RawTensor, CpuTensor(F32 v', shape) :> RawTensor
+        | F64 w, F64 gd, F64 md, F64 vd ->
+            let w', m', v' = Fused.adam w gd md vd config
+            CpuTensor(F64 w', shape) :> RawTensor, CpuTensor(F64 m', shape) :> RawTensor, CpuTensor(F64 v', shape) :> RawTensor
+        | _ -> invalidArg "adam" $"adam: expected float operands of one dtype, got {t.Dtype}"
+
 /// Creates CPU tensors.
 and [<Sealed>] internal CpuBackend() =
     interface IBackend with
@@ -313,7 +353,7 @@ and [<Sealed>] internal CpuBackend() =
                 | :? (float[]) as a -> F64(Array.copy a)
                 | :? (int[]) as a -> I32(Array.copy a)
                 | _ -> invalidArg "data" $"expected float32[], float[] or int[], got {array.GetType().Name}"
-            Shape.check "ofArray" (array.Length = Shape.numel shape) $"{array.Length} elements cannot have shape {Shape.show shape}"
+            if not (array.Length = Shape.numel shape) then Shape.fail "ofArray" ($"{array.Length} elements cannot have shape {Shape.show shape}")
             CpuTensor(data, shape)
 
         member _.Arange(n, dtype) =
@@ -326,20 +366,33 @@ and [<Sealed>] internal CpuBackend() =
 
         member _.Random(kind, shape, dtype, seed, offset) =
             let n = Shape.numel shape
-            let draw i =
-                let i = uint64 i
-                match kind with
-                | RandomKind.Uniform(lo, hi) -> lo + (hi - lo) * Counter.unit seed (offset + 2UL * i)
-                | RandomKind.Normal(mean, std) -> mean + std * Counter.normal seed offset i
-                | RandomKind.Rademacher -> if Counter.bits seed (offset + 2UL * i) &&& 1UL = 0UL then 1.0 else -1.0
-                | RandomKind.Bernoulli p -> if Counter.unit seed (offset + 2UL * i) < p then 1.0 else 0.0
-                | RandomKind.Integers(lo, hi) ->
-                    float lo + floor (Counter.unit seed (offset + 2UL * i) * float (hi - lo))
+            // one tight loop per distribution: this runs for every batch of noise
+            let values = GC.AllocateUninitializedArray<float> n
+            match kind with
+            | RandomKind.Uniform(lo, hi) ->
+                for i in 0 .. n - 1 do values[i] <- lo + (hi - lo) * Counter.unit seed (offset + 2UL * uint64 i)
+            | RandomKind.Normal(mean, std) ->
+                for i in 0 .. n - 1 do values[i] <- mean + std * Counter.normal seed offset (uint64 i)
+            | RandomKind.Rademacher ->
+                for i in 0 .. n - 1 do values[i] <- if Counter.bits seed (offset + 2UL * uint64 i) &&& 1UL = 0UL then 1.0 else -1.0
+            | RandomKind.Bernoulli p ->
+                for i in 0 .. n - 1 do values[i] <- if Counter.unit seed (offset + 2UL * uint64 i) < p then 1.0 else 0.0
+            | RandomKind.Integers(lo, hi) ->
+                for i in 0 .. n - 1 do values[i] <- float lo + floor (Counter.unit seed (offset + 2UL * uint64 i) * float (hi - lo))
             let data =
                 match dtype with
-                | Dtype.Float32 -> F32(Array.init n (draw >> float32))
-                | Dtype.Float64 -> F64(Array.init n draw)
-                | Dtype.Int32 -> I32(Array.init n (draw >> int))
+                | Dtype.Float32 ->
+                    let r = Array.map float32 values
+                    // Rounding to float32 can carry a uniform draw up to `high`: keep it inside [low, high).
+                    match kind with
+                    | RandomKind.Uniform(_, hi) ->
+                        let top = float32 hi
+                        for i in 0 .. r.Length - 1 do
+                            if r[i] >= top then r[i] <- MathF.BitDecrement top
+                    | _ -> ()
+                    F32 r
+                | Dtype.Float64 -> F64 values
+                | Dtype.Int32 -> I32(Array.map int values)
             CpuTensor(data, shape)
 
         member _.Cat(tensors, dim) =

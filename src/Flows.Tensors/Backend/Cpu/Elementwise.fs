@@ -11,16 +11,16 @@ open Flows.Tensors.Backend.Cpu.GenericMath
 /// has the map, plain loops elsewhere. Generic over float32 and float64.
 module internal Elementwise =
 
-    let inline private k<'T when 'T :> IFloatingPointIeee754<'T>> (v: float) = 'T.CreateTruncating v
+    let inline private k<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (v: float) = 'T.CreateTruncating v
 
-    let private loop<'T when 'T :> IFloatingPointIeee754<'T>> (f: 'T -> 'T) (x: 'T[]) (r: 'T[]) =
+    let private loop<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (f: 'T -> 'T) (x: 'T[]) (r: 'T[]) =
         for i in 0 .. x.Length - 1 do r[i] <- f x[i]
 
-    let private mask<'T when 'T :> IFloatingPointIeee754<'T>> (cond: bool) = if cond then 'T.One else 'T.Zero
+    let private mask<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (cond: bool) = if cond then 'T.One else 'T.Zero
 
     /// Applies `op` to every element.
-    let unary<'T when 'T :> IFloatingPointIeee754<'T>> (op: UnaryOp) (x: 'T[]) : 'T[] =
-        let r = Array.zeroCreate<'T> x.Length
+    let unary<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: UnaryOp) (x: 'T[]) : 'T[] =
+        let r = GC.AllocateUninitializedArray<'T> x.Length
         let xs = ReadOnlySpan<'T> x
         let rs = Span<'T> r
         match op with
@@ -42,7 +42,7 @@ module internal Elementwise =
             TensorPrimitives.LogP1(ro rs, rs)
             for i in 0 .. x.Length - 1 do
                 if gt x[i] 'T.Zero then r[i] <- r[i] + x[i]
-        | UnaryOp.Relu -> loop (fun v -> if gt v 'T.Zero then v else 'T.Zero) x r
+        | UnaryOp.Relu -> TensorPrimitives.Max(xs, 'T.Zero, rs)
         | UnaryOp.Sin -> TensorPrimitives.Sin(xs, rs)
         | UnaryOp.Cos -> TensorPrimitives.Cos(xs, rs)
         | UnaryOp.Atan -> TensorPrimitives.Atan(xs, rs)
@@ -51,9 +51,11 @@ module internal Elementwise =
         | UnaryOp.Floor -> TensorPrimitives.Floor(xs, rs)
         | UnaryOp.Ceil -> TensorPrimitives.Ceiling(xs, rs)
         | UnaryOp.Round -> TensorPrimitives.Round(xs, rs)
-        | UnaryOp.Step -> loop (fun v -> mask (gt v 'T.Zero)) x r
-        | UnaryOp.IsNan -> loop (fun v -> mask ('T.IsNaN v)) x r
-        | UnaryOp.IsInf -> loop (fun v -> mask ('T.IsInfinity v)) x r
+        | UnaryOp.Step -> Vectorised.map (fun v -> Vectorised.ones (Vector.GreaterThan<'T>(v, Vector<'T>.Zero))) (fun v -> mask (gt v 'T.Zero)) x 0 r 0 x.Length
+        | UnaryOp.IsNan -> Vectorised.map (fun v -> Vectorised.ones (Vector.OnesComplement<'T>(Vector.Equals<'T>(v, v)))) (fun v -> mask ('T.IsNaN v)) x 0 r 0 x.Length
+        | UnaryOp.IsInf ->
+            let inf = Vector<'T>('T.PositiveInfinity)
+            Vectorised.map (fun v -> Vectorised.ones (Vector.Equals<'T>(Vector.Abs v, inf))) (fun v -> mask ('T.IsInfinity v)) x 0 r 0 x.Length
         | UnaryOp.AddScalar s -> TensorPrimitives.Add(xs, k s, rs)
         | UnaryOp.MulScalar s -> TensorPrimitives.Multiply(xs, k s, rs)
         | UnaryOp.RsubScalar s -> TensorPrimitives.Subtract(k s, xs, rs)
@@ -62,17 +64,30 @@ module internal Elementwise =
         | UnaryOp.PowScalar p when p = 0.5 -> TensorPrimitives.Sqrt(xs, rs)
         | UnaryOp.PowScalar p when p = -1.0 -> TensorPrimitives.Divide('T.One, xs, rs)
         | UnaryOp.PowScalar p -> TensorPrimitives.Pow(xs, k p, rs)
-        | UnaryOp.LeakyRelu a -> let a = k a in loop (fun v -> if gt v 'T.Zero then v else a * v) x r
-        | UnaryOp.Elu a -> let a = k a in loop (fun v -> if gt v 'T.Zero then v else a * ('T.Exp v - 'T.One)) x r
+        | UnaryOp.LeakyRelu a ->
+            let a = k a
+            let va = Vector<'T> a
+            Vectorised.map (fun v -> Vector.ConditionalSelect<'T>(Vector.GreaterThan<'T>(v, Vector<'T>.Zero), v, v * va)) (fun v -> if gt v 'T.Zero then v else a * v) x 0 r 0 x.Length
+        | UnaryOp.Elu a ->
+            // exp of the negative part first (vectorised), then the select
+            let a = k a
+            TensorPrimitives.Min(xs, 'T.Zero, rs)
+            TensorPrimitives.ExpM1(ro rs, rs)
+            TensorPrimitives.Multiply(ro rs, a, rs)
+            Vectorised.map2 (fun v e -> Vector.ConditionalSelect<'T>(Vector.GreaterThan<'T>(v, Vector<'T>.Zero), v, e)) (fun v e -> if gt v 'T.Zero then v else e) x 0 r 0 r 0 x.Length
         | UnaryOp.Clamp(lo, hi) ->
             let lo, hi = k lo, k hi
-            loop (fun v -> if lt v lo then lo elif gt v hi then hi else v) x r
+            let vlo, vhi = Vector<'T> lo, Vector<'T> hi
+            Vectorised.map (fun v -> Vector.ConditionalSelect<'T>(Vector.LessThan<'T>(v, vlo), vlo, Vector.ConditionalSelect<'T>(Vector.GreaterThan<'T>(v, vhi), vhi, v)))
+                (fun v -> if lt v lo then lo elif gt v hi then hi else v) x 0 r 0 x.Length
         | UnaryOp.InRange(lo, hi) ->
             let lo, hi = k lo, k hi
-            loop (fun v -> mask (ge v lo && le v hi)) x r
+            let vlo, vhi = Vector<'T> lo, Vector<'T> hi
+            Vectorised.map (fun v -> Vectorised.ones (Vector.BitwiseAnd<'T>(Vector.GreaterThanOrEqual<'T>(v, vlo), Vector.LessThanOrEqual<'T>(v, vhi))))
+                (fun v -> mask (ge v lo && le v hi)) x 0 r 0 x.Length
         r
 
-    let private scalarOp<'T when 'T :> IFloatingPointIeee754<'T>> (op: BinaryOp) : 'T -> 'T -> 'T =
+    let private scalarOp<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: BinaryOp) : 'T -> 'T -> 'T =
         match op with
         | BinaryOp.Add -> fun a b -> a + b
         | BinaryOp.Sub -> fun a b -> a - b
@@ -90,7 +105,7 @@ module internal Elementwise =
         | BinaryOp.Ne -> fun a b -> mask (ne a b)
 
     /// r = op(a, b) on equal-length spans, vectorised for the arithmetic cases.
-    let private spanSpan<'T when 'T :> IFloatingPointIeee754<'T>> (op: BinaryOp) (a: ReadOnlySpan<'T>) (b: ReadOnlySpan<'T>) (r: Span<'T>) =
+    let private spanSpan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: BinaryOp) (a: ReadOnlySpan<'T>) (b: ReadOnlySpan<'T>) (r: Span<'T>) =
         match op with
         | BinaryOp.Add -> TensorPrimitives.Add(a, b, r)
         | BinaryOp.Sub -> TensorPrimitives.Subtract(a, b, r)
@@ -102,8 +117,24 @@ module internal Elementwise =
             let f = scalarOp op
             for i in 0 .. r.Length - 1 do r[i] <- f a[i] b[i]
 
+    /// Comparisons as 0/1 on equal-length stretches of arrays, vectorised.
+    let private compare<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: BinaryOp) (a: 'T[]) (aOff: int) (b: 'T[]) (bOff: int) (r: 'T[]) (rOff: int) (n: int) =
+        match op with
+        | BinaryOp.Lt -> Vectorised.map2 (fun x y -> Vectorised.ones (Vector.LessThan<'T>(x, y))) (fun x y -> mask (lt x y)) a aOff b bOff r rOff n
+        | BinaryOp.Gt -> Vectorised.map2 (fun x y -> Vectorised.ones (Vector.GreaterThan<'T>(x, y))) (fun x y -> mask (gt x y)) a aOff b bOff r rOff n
+        | BinaryOp.Le -> Vectorised.map2 (fun x y -> Vectorised.ones (Vector.LessThanOrEqual<'T>(x, y))) (fun x y -> mask (le x y)) a aOff b bOff r rOff n
+        | BinaryOp.Ge -> Vectorised.map2 (fun x y -> Vectorised.ones (Vector.GreaterThanOrEqual<'T>(x, y))) (fun x y -> mask (ge x y)) a aOff b bOff r rOff n
+        | BinaryOp.Eq -> Vectorised.map2 (fun x y -> Vectorised.ones (Vector.Equals<'T>(x, y))) (fun x y -> mask (eq x y)) a aOff b bOff r rOff n
+        | BinaryOp.Ne -> Vectorised.map2 (fun x y -> Vectorised.ones (Vector.OnesComplement<'T>(Vector.Equals<'T>(x, y)))) (fun x y -> mask (ne x y)) a aOff b bOff r rOff n
+        | _ -> invalidOp $"{op} is not a comparison"
+
+    let private isComparison (op: BinaryOp) =
+        match op with
+        | BinaryOp.Lt | BinaryOp.Gt | BinaryOp.Le | BinaryOp.Ge | BinaryOp.Eq | BinaryOp.Ne -> true
+        | _ -> false
+
     /// r = op(a, b) with b one value repeated.
-    let private spanScalar<'T when 'T :> IFloatingPointIeee754<'T>> (op: BinaryOp) (a: ReadOnlySpan<'T>) (b: 'T) (r: Span<'T>) =
+    let private spanScalar<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: BinaryOp) (a: ReadOnlySpan<'T>) (b: 'T) (r: Span<'T>) =
         match op with
         | BinaryOp.Add -> TensorPrimitives.Add(a, b, r)
         | BinaryOp.Sub -> TensorPrimitives.Subtract(a, b, r)
@@ -114,7 +145,7 @@ module internal Elementwise =
             for i in 0 .. r.Length - 1 do r[i] <- f a[i] b
 
     /// r = op(a, b) with a one value repeated.
-    let private scalarSpan<'T when 'T :> IFloatingPointIeee754<'T>> (op: BinaryOp) (a: 'T) (b: ReadOnlySpan<'T>) (r: Span<'T>) =
+    let private scalarSpan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: BinaryOp) (a: 'T) (b: ReadOnlySpan<'T>) (r: Span<'T>) =
         match op with
         | BinaryOp.Add -> TensorPrimitives.Add(b, a, r)
         | BinaryOp.Sub -> TensorPrimitives.Subtract(a, b, r)
@@ -125,9 +156,10 @@ module internal Elementwise =
             for i in 0 .. r.Length - 1 do r[i] <- f a b[i]
 
     /// op(a, b) with NumPy broadcasting to `shape`.
-    let binary<'T when 'T :> IFloatingPointIeee754<'T>> (op: BinaryOp) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (shape: int[]) : 'T[] =
-        let r = Array.zeroCreate<'T> (Shape.numel shape)
-        if aShape = bShape then spanSpan op (ReadOnlySpan a) (ReadOnlySpan b) (Span r)
+    let binary<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: BinaryOp) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (shape: int[]) : 'T[] =
+        let r = GC.AllocateUninitializedArray<'T> (Shape.numel shape)
+        if aShape = bShape && isComparison op then compare op a 0 b 0 r 0 r.Length
+        elif aShape = bShape then spanSpan op (ReadOnlySpan a) (ReadOnlySpan b) (Span r)
         elif b.Length = 1 then spanScalar op (ReadOnlySpan a) b[0] (Span r)
         elif a.Length = 1 then scalarSpan op a[0] (ReadOnlySpan b) (Span r)
         else
@@ -140,6 +172,7 @@ module internal Elementwise =
             Strided.rows shape' strides' [| 0; 0; 0 |] (fun o ->
                 let rs = Span<'T>(r, o[2], n)
                 match sa, sb with
+                | 1, 1 when isComparison op -> compare op a o[0] b o[1] r o[2] n
                 | 1, 1 -> spanSpan op (ReadOnlySpan(a, o[0], n)) (ReadOnlySpan(b, o[1], n)) rs
                 | 1, 0 -> spanScalar op (ReadOnlySpan(a, o[0], n)) b[o[1]] rs
                 | 0, 1 -> scalarSpan op a[o[0]] (ReadOnlySpan(b, o[1], n)) rs
@@ -148,18 +181,21 @@ module internal Elementwise =
         r
 
     /// where(cond, a, b) with broadcasting of all three to `shape`; any non-zero cond picks a.
-    let where<'T when 'T :> IFloatingPointIeee754<'T>> (cond: 'T[]) (cShape: int[]) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (shape: int[]) : 'T[] =
-        let r = Array.zeroCreate<'T> (Shape.numel shape)
-        let strides =
-            [| Shape.broadcastStrides cShape shape; Shape.broadcastStrides aShape shape
-               Shape.broadcastStrides bShape shape; Shape.strides shape |]
-        let shape', strides' = Strided.collapse shape strides
-        let last = shape'.Length - 1
-        if last < 0 then r[0] <- (if ne cond[0] 'T.Zero then a[0] else b[0])
+    let where<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (cond: 'T[]) (cShape: int[]) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (shape: int[]) : 'T[] =
+        let r = GC.AllocateUninitializedArray<'T> (Shape.numel shape)
+        if cShape = shape && aShape = shape && bShape = shape then
+            Vectorised.map3 (fun c x y -> Vector.ConditionalSelect<'T>(Vector.Equals<'T>(c, Vector<'T>.Zero), y, x)) (fun c x y -> if ne c 'T.Zero then x else y) cond a b r r.Length
         else
-            let n = shape'[last]
-            let sc, sa, sb = strides'[0][last], strides'[1][last], strides'[2][last]
-            Strided.rows shape' strides' [| 0; 0; 0; 0 |] (fun o ->
-                for i in 0 .. n - 1 do
-                    r[o[3] + i] <- if ne cond[o[0] + i * sc] 'T.Zero then a[o[1] + i * sa] else b[o[2] + i * sb])
+            let strides =
+                [| Shape.broadcastStrides cShape shape; Shape.broadcastStrides aShape shape
+                   Shape.broadcastStrides bShape shape; Shape.strides shape |]
+            let shape', strides' = Strided.collapse shape strides
+            let last = shape'.Length - 1
+            if last < 0 then r[0] <- (if ne cond[0] 'T.Zero then a[0] else b[0])
+            else
+                let n = shape'[last]
+                let sc, sa, sb = strides'[0][last], strides'[1][last], strides'[2][last]
+                Strided.rows shape' strides' [| 0; 0; 0; 0 |] (fun o ->
+                    for i in 0 .. n - 1 do
+                        r[o[3] + i] <- if ne cond[o[0] + i * sc] 'T.Zero then a[o[1] + i * sa] else b[o[2] + i * sb])
         r

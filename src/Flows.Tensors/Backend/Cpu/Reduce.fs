@@ -49,7 +49,7 @@ module internal Reduce =
     /// Index of the largest (or smallest) value along `dim`; the first one on ties, NaN wins.
     let indices<'T when 'T :> IFloatingPointIeee754<'T>> (largest: bool) (x: 'T[]) (shape: int[]) (dim: int) : int[] =
         let outer, n, inner = split shape dim
-        Shape.check "argmax" (n > 0) $"cannot reduce an empty dimension {dim} of {Shape.show shape}"
+        if not (n > 0) then Shape.fail "argmax" ($"cannot reduce an empty dimension {dim} of {Shape.show shape}")
         let r = Array.zeroCreate<int> (outer * inner)
         for o in 0 .. outer - 1 do
             for i in 0 .. inner - 1 do

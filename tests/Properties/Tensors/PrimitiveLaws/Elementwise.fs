@@ -20,7 +20,8 @@ let private positive g shape = Draw.uniform g 0.3 3.0 shape
 let private away margin g shape = Draw.awayFromZero g margin shape
 
 let private unary name draw (f: Tensor -> Tensor) = { Name = name; Inputs = [ draw ]; Apply = fun xs -> f xs[0] }
-let private binary name drawA drawB (f: Tensor -> Tensor -> Tensor) = { Name = name; Inputs = [ drawA; drawB ]; Apply = fun xs -> f xs[0] xs[1] }
+let private binary name drawA drawB (f: Tensor -> Tensor -> Tensor) =
+    { Name = name; Inputs = [ drawA; drawB ]; Apply = fun xs -> f xs[0] xs[1] }
 
 // The kinks: abs, relu, leakyRelu and elu at 0, clamp at its bounds, reciprocal's pole at 0.
 let private unaries =
@@ -82,7 +83,7 @@ let binaryNames : obj[] seq = binaries |> Seq.map (fun op -> [| box op.Name |])
 [<Theory; MemberData(nameof unaryNames)>]
 let ``Each unary op's VJP satisfies the adjoint identity on random shapes`` (name: string) =
     let op = find unaries name
-    Gens.check 40 (Gen.zip Gens.shape Gens.seed) (fun (shape, seed) ->
+    Gens.check 100 (Gen.zip Gens.shape Gens.seed) (fun (shape, seed) ->
         let g = Draw.generator seed
         let x = op.Inputs.Head g shape
         FiniteDifferences.checkVjp $"{name} on {Shape.show shape}" seed (fun xs -> [| op.Apply xs |]) [| x |])
@@ -90,7 +91,7 @@ let ``Each unary op's VJP satisfies the adjoint identity on random shapes`` (nam
 [<Theory; MemberData(nameof binaryNames)>]
 let ``Each binary op's VJP satisfies the adjoint identity on random broadcastable shapes`` (name: string) =
     let op = find binaries name
-    Gens.check 60 (Gen.zip (Gens.broadcastShapes 2) Gens.seed) (fun (shapes, seed) ->
+    Gens.check 100 (Gen.zip (Gens.broadcastShapes 2) Gens.seed) (fun (shapes, seed) ->
         let g = Draw.generator seed
         let inputs =
             match op.Inputs with
@@ -100,7 +101,7 @@ let ``Each binary op's VJP satisfies the adjoint identity on random broadcastabl
 
 [<Fact>]
 let ``where's VJP satisfies the adjoint identity with a broadcast condition and broadcast branches`` () =
-    Gens.check 60 (Gen.zip (Gens.broadcastShapes 3) Gens.seed) (fun (shapes, seed) ->
+    Gens.check 100 (Gen.zip (Gens.broadcastShapes 3) Gens.seed) (fun (shapes, seed) ->
         let g = Draw.generator seed
         let condition = g.bernoulli(shapes[0], 0.5, dtype = Dtype.Float64)
         let a, b = Draw.normal g shapes[1], Draw.normal g shapes[2]
@@ -116,12 +117,13 @@ let private singleAgreesWithDouble what (f: Tensor[] -> Tensor) (xs: Tensor[]) (
     let y32, g32 = run Dtype.Float32
     let y64, g64 = run Dtype.Float64
     Close.tensors $"{what}: float32 value vs float64" Tolerance.float32 y64 y32
-    Array.iteri2 (fun k expected actual -> Close.tensors $"{what}: float32 adjoint {k} vs float64" Tolerance.float32 expected actual) g64 g32
+    let adjoint k expected actual = Close.tensors $"{what}: float32 adjoint {k} vs float64" Tolerance.float32 expected actual
+    Array.iteri2 adjoint g64 g32
 
 [<Theory; MemberData(nameof unaryNames)>]
 let ``Each unary op and its VJP in float32 agree with float64`` (name: string) =
     let op = find unaries name
-    Gens.check 20 (Gen.zip Gens.shape Gens.seed) (fun (shape, seed) ->
+    Gens.check 50 (Gen.zip Gens.shape Gens.seed) (fun (shape, seed) ->
         let g = Draw.generator seed
         let x = op.Inputs.Head g shape
         singleAgreesWithDouble $"{name} on {Shape.show shape}" op.Apply [| x |] (Draw.normal g shape))
@@ -129,7 +131,7 @@ let ``Each unary op and its VJP in float32 agree with float64`` (name: string) =
 [<Theory; MemberData(nameof binaryNames)>]
 let ``Each binary op and its VJP in float32 agree with float64 on broadcastable shapes`` (name: string) =
     let op = find binaries name
-    Gens.check 20 (Gen.zip (Gens.broadcastShapes 2) Gens.seed) (fun (shapes, seed) ->
+    Gens.check 50 (Gen.zip (Gens.broadcastShapes 2) Gens.seed) (fun (shapes, seed) ->
         let g = Draw.generator seed
         let inputs =
             match op.Inputs with

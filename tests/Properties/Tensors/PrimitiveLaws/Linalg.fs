@@ -1,5 +1,5 @@
-/// Linear algebra and user primitives: batched broadcast matmul, triangular solves in every
-/// variant, slogdet, inverse and a custom op satisfy the adjoint identity in float64.
+/// Linear algebra, fused and user primitives: batched broadcast matmul, triangular solves in every
+/// variant, slogdet, inverse, the fused dense layer and a custom op satisfy the adjoint identity in float64.
 module Flows.Properties.Tensors.PrimitiveLaws.Linalg
 
 open FsCheck
@@ -23,15 +23,16 @@ let private batched =
 
 [<Fact>]
 let ``matmul with broadcast batch dimensions satisfies the adjoint identity`` () =
-    Gens.check 60 batched (fun (batchA, batchB, (m, k, n), seed) ->
+    Gens.check 100 batched (fun (batchA, batchB, (m, k, n), seed) ->
         let g = Draw.generator seed
         let a = Draw.normal g (Array.append batchA [| m; k |])
         let b = Draw.normal g (Array.append batchB [| k; n |])
-        FiniteDifferences.checkVjp $"matmul {Shape.show a.shape} x {Shape.show b.shape}" seed (fun xs -> [| xs[0].matmul xs[1] |]) [| a; b |])
+        FiniteDifferences.checkVjp $"matmul {Shape.show a.shape} x {Shape.show b.shape}" seed
+            (fun xs -> [| xs[0].matmul xs[1] |]) [| a; b |])
 
 [<Fact>]
 let ``matmul with vector operands satisfies the adjoint identity`` () =
-    Gens.check 40 batched (fun (batch, _, (m, k, _), seed) ->
+    Gens.check 100 batched (fun (batch, _, (m, k, _), seed) ->
         let g = Draw.generator seed
         let matrix = Draw.normal g (Array.append batch [| m; k |])
         let v, w = Draw.normal g [| k |], Draw.normal g [| m |]
@@ -41,7 +42,7 @@ let ``matmul with vector operands satisfies the adjoint identity`` () =
 [<Fact>]
 let ``solveTriangular satisfies the adjoint identity for upper and lower, transposed, unit and broadcast batches`` () =
     let variants = Gen.zip3 (Gen.elements [ false; true ]) (Gen.elements [ false; true ]) (Gen.elements [ false; true ])
-    Gens.check 80 (Gen.zip batched variants) (fun ((batchA, batchB, (n, cols, _), seed), (upper, transpose, unit)) ->
+    Gens.check 100 (Gen.zip batched variants) (fun ((batchA, batchB, (n, cols, _), seed), (upper, transpose, unit)) ->
         let g = Draw.generator seed
         // The entries outside the triangle are random: the solve must ignore them, and so must the adjoint.
         let a = Draw.wellConditioned g batchA n + Draw.normal g (Array.append batchA [| n; n |]) * 0.1
@@ -60,13 +61,13 @@ let private squares =
 
 [<Fact>]
 let ``log abs det from slogdet satisfies the adjoint identity`` () =
-    Gens.check 60 squares (fun (batch, n, seed) ->
+    Gens.check 100 squares (fun (batch, n, seed) ->
         let a = Draw.wellConditioned (Draw.generator seed) batch n
         FiniteDifferences.checkVjp $"slogdet of {Shape.show a.shape}" seed (fun xs -> [| snd (xs[0].slogdet()) |]) [| a |])
 
 [<Fact>]
 let ``inverse satisfies the adjoint identity`` () =
-    Gens.check 60 squares (fun (batch, n, seed) ->
+    Gens.check 100 squares (fun (batch, n, seed) ->
         let a = Draw.wellConditioned (Draw.generator seed) batch n
         FiniteDifferences.checkVjp $"inverse of {Shape.show a.shape}" seed (fun xs -> [| xs[0].inverse() |]) [| a |])
 
@@ -78,6 +79,36 @@ let cube (x: Tensor) =
 
 [<Fact>]
 let ``A custom op's hand-written backward satisfies the adjoint identity`` () =
-    Gens.check 40 (Gen.zip Gens.shape Gens.seed) (fun (shape, seed) ->
+    Gens.check 100 (Gen.zip Gens.shape Gens.seed) (fun (shape, seed) ->
         let x = Draw.normal (Draw.generator seed) shape
         FiniteDifferences.checkVjp $"custom cube on {Shape.show shape}" seed (fun xs -> [| cube xs[0] |]) [| x |])
+
+/// The activations a dense layer fuses, with the unfused op each stands for.
+let private activations =
+    [ Activation.Identity, id
+      Activation.Tanh, (fun (x: Tensor) -> x.tanh())
+      Activation.Sigmoid, (fun (x: Tensor) -> x.sigmoid())
+      Activation.Relu, (fun (x: Tensor) -> x.relu())
+      Activation.LeakyRelu 0.1, (fun (x: Tensor) -> x.leakyRelu 0.1)
+      Activation.Softplus, (fun (x: Tensor) -> x.softplus())
+      Activation.Elu 1.3, (fun (x: Tensor) -> x.elu 1.3) ]
+
+[<Fact>]
+let ``dense with each activation equals its unfused form and satisfies the adjoint identity to second order`` () =
+    let layers = gen {
+        let! rows, inputs, outputs = Gen.zip3 Gens.size Gens.size Gens.size
+        let! which = Gen.choose (0, activations.Length - 1)
+        let! seed = Gens.seed
+        return rows, inputs, outputs, which, seed }
+    Gens.check 100 layers (fun (rows, inputs, outputs, which, seed) ->
+        let activation, unfused = activations[which]
+        let g = Draw.generator seed
+        let x, w, b = Draw.normal g [| rows; inputs |], Draw.normal g [| outputs; inputs |], Draw.normal g [| outputs |]
+        let pre = Tensor.linear(x, w, b)
+        // Relu, leakyRelu and elu have a kink at 0: keep every pre-activation away from it.
+        if pre.toArray64() |> Array.forall (fun v -> abs v > 1e-3) then
+            let what = $"dense {activation} on [{rows}, {inputs}] to {outputs}"
+            Close.tensors what Tolerance.float64 (unfused pre) (Tensor.dense(x, w, b, activation))
+            let f (xs: Tensor[]) = Tensor.dense(xs[0], xs[1], xs[2], activation)
+            FiniteDifferences.checkVjp what seed (fun xs -> [| f xs |]) [| x; w; b |]
+            FiniteDifferences.checkVjpOfVjp what seed f [| x; w; b |])

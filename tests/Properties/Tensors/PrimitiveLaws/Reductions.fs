@@ -50,10 +50,11 @@ let private alongDim =
 [<Theory; MemberData(nameof reductionNames)>]
 let ``Each reduction along a random dimension satisfies the adjoint identity, with and without keepDim`` (name: string) =
     let r = reductions |> List.find (fun r -> r.Name = name)
-    Gens.check 50 alongDim (fun (shape, dim, flag, seed) ->
+    Gens.check 100 alongDim (fun (shape, dim, flag, seed) ->
         let shape = shape |> Array.mapi (fun i n -> if i = (dim + shape.Length) % shape.Length then max n r.MinSize else n)
         let x = r.Input (Draw.generator seed) shape
-        FiniteDifferences.checkVjp $"{name} along {dim} (flag {flag}) of {Shape.show shape}" seed (fun xs -> [| r.Apply dim flag xs[0] |]) [| x |])
+        FiniteDifferences.checkVjp $"{name} along {dim} (flag {flag}) of {Shape.show shape}" seed
+            (fun xs -> [| r.Apply dim flag xs[0] |]) [| x |])
 
 /// Whole-tensor reductions and the vector and matrix helpers built on them.
 type private Whole = { Name: string; Shape: Gen<int[]>; Input: Generator -> int[] -> Tensor; Apply: Tensor -> Tensor }
@@ -76,7 +77,7 @@ let wholeNames : obj[] seq = wholes |> Seq.map (fun w -> [| box w.Name |])
 [<Theory; MemberData(nameof wholeNames)>]
 let ``Each whole-tensor reduction satisfies the adjoint identity`` (name: string) =
     let w = wholes |> List.find (fun w -> w.Name = name)
-    Gens.check 40 (Gen.zip w.Shape Gens.seed) (fun (shape, seed) ->
+    Gens.check 100 (Gen.zip w.Shape Gens.seed) (fun (shape, seed) ->
         let x = w.Input (Draw.generator seed) shape
         FiniteDifferences.checkVjp $"{name} of {Shape.show shape}" seed (fun xs -> [| w.Apply xs[0] |]) [| x |])
 
@@ -88,7 +89,7 @@ let ``linear's VJP satisfies the adjoint identity in the input, the weight and t
         let! outputs = Gens.size
         let! seed = Gens.seed
         return batch, inputs, outputs, seed }
-    Gens.check 50 sizes (fun (batch, inputs, outputs, seed) ->
+    Gens.check 100 sizes (fun (batch, inputs, outputs, seed) ->
         let g = Draw.generator seed
         let x = Draw.normal g (Array.append batch [| inputs |])
         let w, b = Draw.normal g [| outputs; inputs |], Draw.normal g [| outputs |]

@@ -22,7 +22,7 @@ let private withParameters low high (parameters: int[] -> Gen<'P>) =
     }
 
 let private check parameters low high (apply: 'P -> Tensor -> Tensor[]) =
-    Gens.check 50 (withParameters low high parameters) (fun (shape, p, seed) ->
+    Gens.check 100 (withParameters low high parameters) (fun (shape, p, seed) ->
         adjoint $"{Shape.show shape} with {p}" seed (apply p) (Draw.normal (Draw.generator seed) shape))
 
 [<Fact>]
@@ -90,7 +90,7 @@ let ``cat and stack of several tensors satisfy the adjoint identity`` () =
             let! seed = Gens.seed
             return shape, d, sizes, seed
         }
-    Gens.check 50 parts (fun (shape, d, sizes, seed) ->
+    Gens.check 100 parts (fun (shape, d, sizes, seed) ->
         let g = Draw.generator seed
         let catted = sizes |> Array.map (fun n -> Draw.normal g (shape |> Array.mapi (fun i m -> if i = d then n else m)))
         FiniteDifferences.checkVjp $"cat of {sizes} along {d}" seed (fun xs -> [| Tensor.cat(xs, d) |]) catted
@@ -99,7 +99,7 @@ let ``cat and stack of several tensors satisfy the adjoint identity`` () =
 
 [<Fact>]
 let ``expand and sumTo between broadcastable shapes satisfy the adjoint identity`` () =
-    Gens.check 60 (Gen.zip (Gens.broadcastShapes 2) Gens.seed) (fun (shapes, seed) ->
+    Gens.check 100 (Gen.zip (Gens.broadcastShapes 2) Gens.seed) (fun (shapes, seed) ->
         let small = shapes[0]
         let full = Shape.broadcast "test" shapes[0] shapes[1]
         let g = Draw.generator seed
@@ -119,15 +119,27 @@ let private indexing =
 
 [<Fact>]
 let ``gather with repeated indices satisfies the adjoint identity`` () =
-    Gens.check 60 indexing (fun (shape, d, indexShape, seed) ->
+    Gens.check 100 indexing (fun (shape, d, indexShape, seed) ->
         let g = Draw.generator seed
         let index = g.integers(indexShape, 0, shape[d])
-        adjoint $"gather along {d} of {Shape.show shape} by {Shape.show indexShape}" seed (fun x -> [| x.gather(d, index) |]) (Draw.normal g shape))
+        adjoint $"gather along {d} of {Shape.show shape} by {Shape.show indexShape}" seed
+            (fun x -> [| x.gather(d, index) |]) (Draw.normal g shape))
 
 [<Fact>]
 let ``scatterAdd with repeated indices satisfies the adjoint identity`` () =
-    Gens.check 60 indexing (fun (shape, d, indexShape, seed) ->
+    Gens.check 100 indexing (fun (shape, d, indexShape, seed) ->
         let g = Draw.generator seed
         let index = g.integers(indexShape, 0, shape[d])
         adjoint $"scatterAdd along {d} into {Shape.show shape} from {Shape.show indexShape}" seed
             (fun x -> [| x.scatterAdd(d, index, shape) |]) (Draw.normal g indexShape))
+
+[<Fact>]
+let ``cast's VJP converts the cotangent back to the input's dtype`` () =
+    Gens.check 30 (Gen.zip Gens.shape Gens.seed) (fun (shape, seed) ->
+        let g = Draw.generator seed
+        let x, c = Draw.normal g shape, g.normal(shape, dtype = Dtype.Float32)
+        let y, pullback = Ad.vjp (fun x -> x.cast Dtype.Float32) x
+        if y.dtype <> Dtype.Float32 then failwith $"cast gave {y.dtype}"
+        let adjoint = pullback c
+        if adjoint.dtype <> Dtype.Float64 then failwith $"the adjoint of cast came back as {adjoint.dtype}"
+        Close.values "adjoint of cast" { Abs = 0.0; Rel = 0.0 } shape (c.toArray64()) adjoint)

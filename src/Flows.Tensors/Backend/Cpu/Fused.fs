@@ -1,0 +1,83 @@
+namespace Flows.Tensors.Backend.Cpu
+
+open System
+open System.Numerics
+open System.Numerics.Tensors
+open Flows.Tensors.Backend
+open Flows.Tensors.Backend.Cpu.GenericMath
+
+/// Fused kernels where flows spend their time: bias + activation on a fresh GEMM output, the
+/// activation's backward from its output, and the Adam update, each in one or two passes.
+module internal Fused =
+
+
+    /// r ← act(r + bias) row by row, for r [n, m] and bias [m]; returns the array holding the result.
+    let biasActivation<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (r: 'T[]) (bias: 'T[]) (m: int) (activation: Activation) : 'T[] =
+        if bias.Length > 0 then
+            for row in 0 .. (if m = 0 then -1 else r.Length / m - 1) do
+                let span = Span<'T>(r, row * m, m)
+                TensorPrimitives.Add(ro span, ReadOnlySpan bias, span)
+        let whole = Span<'T> r
+        match activation with
+        | Activation.Identity -> r
+        | Activation.Tanh -> TensorPrimitives.Tanh(ro whole, whole); r
+        | Activation.Sigmoid -> TensorPrimitives.Sigmoid(ro whole, whole); r
+        | Activation.Relu -> TensorPrimitives.Max(ro whole, 'T.Zero, whole); r
+        | Activation.LeakyRelu a -> Elementwise.unary (UnaryOp.LeakyRelu a) r
+        | Activation.Softplus -> Elementwise.unary UnaryOp.Softplus r
+        | Activation.Elu a -> Elementwise.unary (UnaryOp.Elu a) r
+
+    /// adjoint · act'(pre), written with the activation's output y.
+    let inline activationGrad<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (activation: Activation) (y: 'T[]) (adjoint: 'T[]) : 'T[] =
+        let n = y.Length
+        let r = GC.AllocateUninitializedArray<'T> n
+        let zero = Vector<'T>.Zero
+        let one = Vector<'T>.One
+        match activation with
+        | Activation.Identity -> Array.blit adjoint 0 r 0 n
+        | Activation.Tanh -> Vectorised.map2 (fun (y: Vector<'T>) (g: Vector<'T>) -> g * (one - y * y)) (fun (y: 'T) (g: 'T) -> g * ('T.One - y * y)) y 0 adjoint 0 r 0 n
+        | Activation.Sigmoid -> Vectorised.map2 (fun (y: Vector<'T>) (g: Vector<'T>) -> g * y * (one - y)) (fun (y: 'T) (g: 'T) -> g * y * ('T.One - y)) y 0 adjoint 0 r 0 n
+        | Activation.Relu ->
+            Vectorised.map2 (fun (y: Vector<'T>) (g: Vector<'T>) -> Vector.ConditionalSelect<'T>(Vector.GreaterThan<'T>(y, zero), g, zero)) (fun (y: 'T) (g: 'T) -> if gt y 'T.Zero then g else 'T.Zero) y 0 adjoint 0 r 0 n
+        | Activation.LeakyRelu a ->
+            let a: 'T = 'T.CreateTruncating(a)
+            let va = Vector<'T> a
+            Vectorised.map2 (fun (y: Vector<'T>) (g: Vector<'T>) -> Vector.ConditionalSelect<'T>(Vector.GreaterThan<'T>(y, zero), g, g * va)) (fun (y: 'T) (g: 'T) -> if gt y 'T.Zero then g else g * a) y 0 adjoint 0 r 0 n
+        | Activation.Softplus ->
+            // σ(pre) = 1 − exp(−y) = −expm1(−y)
+            TensorPrimitives.Negate(ReadOnlySpan y, Span r)
+            TensorPrimitives.ExpM1(ro (Span r), Span r)
+            TensorPrimitives.Multiply(ro (Span r), ReadOnlySpan adjoint, Span r)
+            TensorPrimitives.Negate(ro (Span r), Span r)
+        | Activation.Elu a ->
+            let a: 'T = 'T.CreateTruncating(a)
+            let va = Vector<'T> a
+            Vectorised.map2 (fun (y: Vector<'T>) (g: Vector<'T>) -> Vector.ConditionalSelect<'T>(Vector.GreaterThan<'T>(y, zero), g, g * (y + va))) (fun (y: 'T) (g: 'T) -> if gt y 'T.Zero then g else g * (y + a)) y 0 adjoint 0 r 0 n
+        r
+
+    /// One Adam/AdamW step: new weights, first and second moments.
+    let inline adam<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (w: 'T[]) (g: 'T[]) (m: 'T[]) (v: 'T[]) (c: AdamConfig) =
+        let n = w.Length
+        let w' = GC.AllocateUninitializedArray<'T> n
+        let m' = GC.AllocateUninitializedArray<'T> n
+        let v' = GC.AllocateUninitializedArray<'T> n
+        let b1: 'T = 'T.CreateTruncating(c.Beta1)
+        let b2: 'T = 'T.CreateTruncating(c.Beta2)
+        let c1: 'T = 'T.CreateTruncating(1.0 - c.Beta1)
+        let c2: 'T = 'T.CreateTruncating(1.0 - c.Beta2)
+        let stepSize: 'T = 'T.CreateTruncating(c.LearningRate / (1.0 - c.Beta1 ** float c.Step))
+        let correction2: 'T = 'T.CreateTruncating(1.0 - c.Beta2 ** float c.Step)
+        let eps: 'T = 'T.CreateTruncating(c.Eps)
+        let coupledDecay: 'T = if c.Decoupled then 'T.Zero else 'T.CreateTruncating(c.WeightDecay)
+        let shrink: 'T = if c.Decoupled then 'T.CreateTruncating(1.0 - c.LearningRate * c.WeightDecay) else 'T.One
+        for i in 0 .. n - 1 do
+            let grad: 'T = g[i] + coupledDecay * w[i]
+            let mi = b1 * m[i] + c1 * grad
+            let vi = b2 * v[i] + c2 * grad * grad
+            m'[i] <- mi
+            v'[i] <- vi
+            w'[i] <- shrink * w[i] - stepSize * mi / ('T.Sqrt(vi / correction2) + eps)
+        w', m', v'
