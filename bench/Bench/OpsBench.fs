@@ -32,3 +32,16 @@ let run () =
           "grad_dense_tanh", (fun () -> Ad.gradN (fun ps -> Tensor.dense(x, ps[0], ps[1], Activation.Tanh).sum()) [| w; b |] |> ignore) ]
     for name, op in ops do
         Timing.report $"ops.{name}.512x64" (Timing.measure op * 1e6) "us"
+    // the products of a [1, 64, 64, 2] conditioner at batch 512, forward and backward
+    let shapes =
+        [ "fwd1", 512, 64, 1, false, true; "fwd2", 512, 64, 64, false, true; "fwd3", 512, 2, 64, false, true
+          "dx3", 512, 64, 2, false, false; "dw3", 2, 64, 512, true, false; "dx2", 512, 64, 64, false, false
+          "dw2", 64, 64, 512, true, false; "dx1", 512, 1, 64, false, false; "dw1", 64, 1, 512, true, false ]
+    for name, m, n, k, ta, tb in shapes do
+        let a = Array.create (m * k) 0.5f
+        let bm = Array.create (k * n) 0.25f
+        let out = Array.zeroCreate<float32> (m * n)
+        let lda = if ta then m else k
+        let ldb = if tb then k else n
+        let time = Timing.measure (fun () -> Gemm.active.Sgemm(ta, tb, m, n, k, ReadOnlySpan a, lda, ReadOnlySpan bm, ldb, Span out, n))
+        Timing.report $"ops.gemm_{name}.{m}x{k}x{n}" (time * 1e6) "us"

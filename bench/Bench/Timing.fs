@@ -8,7 +8,7 @@ open System.Globalization
 open System.Runtime.Intrinsics
 
 /// Seconds spent calling the action before any timing, long enough for tier-1 code to be installed.
-let warmupSeconds = 0.5
+let warmupSeconds = 1.0
 
 /// Timed batches per measurement; the median is reported.
 let repetitions = 7

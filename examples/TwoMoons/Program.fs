@@ -27,7 +27,7 @@ let main argv =
     let gen = Generator 1234UL
     let block () =
         [ Coupling.create gen Dtype.Float32
-              { Dim = 2; Mask = Coupling.Mask.Half false; Hidden = [ 64; 64 ]; Activation = Activation.Relu
+              { Dim = 2; Mask = Coupling.Mask.Half false; Conditioner = Conditioner.Mlp([ 64; 64 ], Activation.Relu)
                 ScaleMap = Coupling.ScaleMap.Exp; Affine = true; ContextDim = 0 }
           Permute.swap 2 ]
     let flow = Flow.create (Distribution.diagonalNormal [| 2 |] Dtype.Float32) (block () @ block ())

@@ -17,6 +17,9 @@ type Mask =
     | Half of flip: bool
     /// Even features condition the odd ones (or the reverse with `flip`).
     | Alternating of flip: bool
+    /// RealNVP's checkerboard on features read as channels × height × width images (the last two
+    /// given): pixels with even row + column condition the others (the reverse with `flip`).
+    | Checkerboard of height: int * width: int * flip: bool
 
 /// How the raw scale output becomes a log-scale. Bounded maps cannot overflow exp.
 [<RequireQualifiedAccess>]
@@ -32,8 +35,7 @@ type ScaleMap =
 type Spec =
     { Dim: int
       Mask: Mask
-      Hidden: int list
-      Activation: Activation
+      Conditioner: Conditioner
       ScaleMap: ScaleMap
       /// false: additive (NICE) coupling.
       Affine: bool
@@ -50,6 +52,12 @@ let private parts (spec: Spec) =
         | Mask.Alternating flip ->
             let even, odd = indices |> Array.partition (fun i -> i % 2 = 0)
             if flip then odd, even else even, odd
+        | Mask.Checkerboard(height, width, flip) ->
+            let plane = height * width
+            Guard.that (nameof spec.Dim) (height > 0 && width > 0 && spec.Dim % plane = 0)
+                $"a {height} x {width} checkerboard needs a multiple of {plane} features, got {spec.Dim}"
+            let white, black = indices |> Array.partition (fun i -> let p = i % plane in (p / width + p % width) % 2 = 0)
+            if flip then black, white else white, black
     a, b
 
 let private logScale (map: ScaleMap) (s: Tensor) =
@@ -64,6 +72,7 @@ let private maskName (mask: Mask) =
     | Mask.Half true -> "half-flipped"
     | Mask.Alternating false -> "alternating"
     | Mask.Alternating true -> "alternating-flipped"
+    | Mask.Checkerboard(h, w, flip) -> (if flip then "checkerboard-flipped:" else "checkerboard:") + $"{h}x{w}"
 
 let private scaleName (map: ScaleMap) =
     match map with
@@ -76,7 +85,7 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
     Guard.that (nameof spec.Dim) (spec.Dim >= 2) $"a coupling layer needs at least 2 features, got {spec.Dim}"
     let a, b = parts spec
     let outputs = if spec.Affine then 2 * b.Length else b.Length
-    let net = Mlp.create gen dtype ([ a.Length + spec.ContextDim ] @ spec.Hidden @ [ outputs ]) true
+    let net = Conditioner.create gen dtype (a.Length + spec.ContextDim) outputs spec.Conditioner
     let take (idx: int[]) (x: Tensor) =
         // contiguous index ranges are narrowed; others gathered
         if idx = Array.init idx.Length (fun i -> idx[0] + i) then x.narrow(1, idx[0], idx.Length)
@@ -93,7 +102,7 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
             | Some c when spec.ContextDim > 0 -> Tensor.cat([| xa; c |], 1)
             | None when spec.ContextDim > 0 -> invalidArg "context" $"this coupling layer needs a context of {spec.ContextDim} features"
             | _ -> xa
-        let h = Mlp.apply spec.Activation p input
+        let h = Conditioner.apply spec.Conditioner p input
         if spec.Affine then
             let shift = h.narrow(1, 0, b.Length)
             shift, Some(logScale spec.ScaleMap (h.narrow(1, b.Length, b.Length)))
@@ -109,23 +118,22 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
         | shift, Some s -> merge ya ((yb - shift) * (-s).exp()), -(s.sum(1))
         | shift, None -> merge ya (yb - shift), Bijector.zeroLogDet y
     let settings =
-        Settings.ofList
+        Settings.ofList (
             [ "dim", Setting.Int spec.Dim
               "mask", Setting.Text(maskName spec.Mask)
-              "hidden", Setting.Ints(Array.ofList spec.Hidden)
-              "activation", Setting.Text(Activation.name spec.Activation)
               "scale", Setting.Text(if spec.Affine then scaleName spec.ScaleMap else "additive")
               "contextDim", Setting.Int spec.ContextDim ]
+            @ Conditioner.settings spec.Conditioner)
     Bijector.create (if spec.Affine then "affine-coupling" else "additive-coupling") settings [| spec.Dim |] (net.Prefixed "net")
         (fun p ctx x -> forward (p.Scope "net") ctx x) (fun p ctx y -> inverse (p.Scope "net") ctx y)
 
 /// RealNVP's affine coupling with a soft-clamped log-scale (|log-scale| < 2).
 let realNvp (gen: Generator) (dtype: Dtype) (dim: int) (hidden: int list) (mask: Mask) =
-    create gen dtype { Dim = dim; Mask = mask; Hidden = hidden; Activation = Activation.Relu; ScaleMap = ScaleMap.SoftClamp 2.0; Affine = true; ContextDim = 0 }
+    create gen dtype { Dim = dim; Mask = mask; Conditioner = Conditioner.Mlp(hidden, Activation.Relu); ScaleMap = ScaleMap.SoftClamp 2.0; Affine = true; ContextDim = 0 }
 
 /// NICE's additive coupling.
 let nice (gen: Generator) (dtype: Dtype) (dim: int) (hidden: int list) (mask: Mask) =
-    create gen dtype { Dim = dim; Mask = mask; Hidden = hidden; Activation = Activation.Relu; ScaleMap = ScaleMap.Exp; Affine = false; ContextDim = 0 }
+    create gen dtype { Dim = dim; Mask = mask; Conditioner = Conditioner.Mlp(hidden, Activation.Relu); ScaleMap = ScaleMap.Exp; Affine = false; ContextDim = 0 }
 
 let private rebuild (dtype: Dtype) (s: Settings) =
     let mask =
@@ -134,6 +142,9 @@ let private rebuild (dtype: Dtype) (s: Settings) =
         | "half-flipped" -> Mask.Half true
         | "alternating" -> Mask.Alternating false
         | "alternating-flipped" -> Mask.Alternating true
+        | text when text.StartsWith "checkerboard" ->
+            let size = text.Substring(text.IndexOf ':' + 1).Split 'x'
+            Mask.Checkerboard(int size[0], int size[1], text.StartsWith "checkerboard-flipped")
         | other -> invalidArg "settings" $"unknown coupling mask '{other}'"
     let affine, scale =
         match Settings.text "scale" s with
@@ -143,8 +154,7 @@ let private rebuild (dtype: Dtype) (s: Settings) =
         | "sigmoid" -> true, ScaleMap.Sigmoid
         | other -> invalidArg "settings" $"unknown coupling scale '{other}'"
     create (Generator 0UL) dtype
-        { Dim = Settings.int "dim" s; Mask = mask; Hidden = List.ofArray (Settings.ints "hidden" s)
-          Activation = Activation.parse (Settings.text "activation" s); ScaleMap = scale; Affine = affine
+        { Dim = Settings.int "dim" s; Mask = mask; Conditioner = Conditioner.ofSettings s; ScaleMap = scale; Affine = affine
           ContextDim = Settings.int "contextDim" s }
 
 let private entryFor (name: string) (spec: int -> Spec) (contextDim: int option) (identity: bool) : Entry =
@@ -154,7 +164,7 @@ let private entryFor (name: string) (spec: int -> Spec) (contextDim: int option)
         IdentityAtInit = identity }
 
 let private spec (affine: bool) (scale: ScaleMap) (mask: Mask) (contextDim: int) (dim: int) =
-    { Dim = dim; Mask = mask; Hidden = [ 8; 8 ]; Activation = Activation.Tanh; ScaleMap = scale; Affine = affine; ContextDim = contextDim }
+    { Dim = dim; Mask = mask; Conditioner = Conditioner.Mlp([ 8; 8 ], Activation.Tanh); ScaleMap = scale; Affine = affine; ContextDim = contextDim }
 
 [<CatalogueEntry>]
 let realNvpEntry = entryFor "affine-coupling" (spec true (ScaleMap.SoftClamp 2.0) (Mask.Half false) 0) None true
@@ -167,6 +177,15 @@ let glowScaleEntry = entryFor "affine-coupling-sigmoid" (spec true ScaleMap.Sigm
 
 [<CatalogueEntry>]
 let niceEntry = entryFor "additive-coupling" (spec false ScaleMap.Exp (Mask.Alternating false) 0) None true
+
+[<CatalogueEntry>]
+let residualEntry =
+    entryFor "affine-coupling-residual"
+        (fun d -> { spec true (ScaleMap.SoftClamp 2.0) (Mask.Alternating false) 0 d with Conditioner = Conditioner.Residual(8, 2, Activation.Elu) }) None true
+
+[<CatalogueEntry>]
+let checkerboardEntry =
+    { entryFor "affine-coupling-checkerboard" (spec true (ScaleMap.SoftClamp 2.0) (Mask.Checkerboard(2, 2, false)) 0) None true with Dims = [ 4; 8 ] }
 
 [<CatalogueEntry>]
 let conditionalEntry = entryFor "conditional-affine-coupling" (spec true (ScaleMap.SoftClamp 2.0) (Mask.Half false) 3) (Some 3) true

@@ -155,12 +155,11 @@ module Train =
         let mutable t = 0
         while t < options.Steps && stop.IsNone do
             let batch = next ()
-            if batch.numel > 0 then
-                // data-dependent layers see the batch before the step (ActNorm init, running statistics)
-                flow <- Flow.observe Context.training batch flow
-                parameters <- Flow.parameters flow
-            let current = flow
-            let value, grads = Ad.fgradN (fun values -> loss (parameters.WithValues values) batch current) parameters.Values
+            // Data-dependent layers see the batch before the step (ActNorm's initialisation, running
+            // statistics), in a candidate flow that is kept only if the step turns out finite.
+            let candidate = if batch.numel > 0 then Flow.observe Context.training batch flow else flow
+            let candidateParameters = if obj.ReferenceEquals(candidate, flow) then parameters else Flow.parameters candidate
+            let value, grads = Ad.fgradN (fun values -> loss (candidateParameters.WithValues values) batch candidate) candidateParameters.Values
             let lossValue = value.toScalar()
             let grads, norm =
                 match options.ClipNorm with
@@ -170,15 +169,15 @@ module Train =
             if Double.IsFinite lossValue && Double.IsFinite norm then
                 bad <- 0
                 let lr = options.LearningRate * Schedule.factor options.Schedule t
-                let p, s = Optimiser.step options.Optimiser lr state parameters grads
+                let p, s = Optimiser.step options.Optimiser lr state candidateParameters grads
                 parameters <- p
                 state <- s
-                flow <- Flow.withParameters parameters flow
+                flow <- Flow.withParameters parameters candidate
             else
                 bad <- bad + 1
                 skipped <- skipped + 1
                 if bad >= options.MaxBadSteps then
-                    stop <- Some $"stopped at step {t}: {bad} consecutive steps had a non-finite loss or gradient (last loss {lossValue}, gradient norm {norm}); kept the last good parameters"
+                    stop <- Some $"stopped at step {t + 1}: {bad} consecutive steps had a non-finite loss or gradient (last loss {lossValue}, gradient norm {norm}); kept the last good parameters"
             let validation =
                 match options.Validation with
                 | Some v when (t + 1) % options.ValidateEvery = 0 || t + 1 = options.Steps ->

@@ -32,6 +32,7 @@ module internal Elementwise =
         | UnaryOp.Sqrt -> TensorPrimitives.Sqrt(xs, rs)
         | UnaryOp.Abs -> TensorPrimitives.Abs(xs, rs)
         | UnaryOp.Sign -> loop (fun v -> if 'T.IsNaN v then v else k (float ('T.Sign v))) x r
+        | UnaryOp.Tanh when typeof<'T> = typeof<float32> -> FastMath.tanh (box x :?> float32[]) 0 (box r :?> float32[]) 0 x.Length
         | UnaryOp.Tanh -> TensorPrimitives.Tanh(xs, rs)
         | UnaryOp.Sigmoid -> TensorPrimitives.Sigmoid(xs, rs)
         | UnaryOp.Softplus ->

@@ -21,6 +21,10 @@ module internal Fused =
         let whole = Span<'T> r
         match activation with
         | Activation.Identity -> r
+        | Activation.Tanh when typeof<'T> = typeof<float32> ->
+            let r32 = box r :?> float32[]
+            FastMath.tanh r32 0 r32 0 r32.Length
+            r
         | Activation.Tanh -> TensorPrimitives.Tanh(ro whole, whole); r
         | Activation.Sigmoid -> TensorPrimitives.Sigmoid(ro whole, whole); r
         | Activation.Relu -> TensorPrimitives.Max(ro whole, 'T.Zero, whole); r
@@ -73,11 +77,18 @@ module internal Fused =
         let eps: 'T = 'T.CreateTruncating(c.Eps)
         let coupledDecay: 'T = if c.Decoupled then 'T.Zero else 'T.CreateTruncating(c.WeightDecay)
         let shrink: 'T = if c.Decoupled then 'T.CreateTruncating(1.0 - c.LearningRate * c.WeightDecay) else 'T.One
+        // Values this small are flushed to zero: the moments of a unit whose gradient stays zero
+        // decay geometrically (and weight decay shrinks its weights) into the subnormal range, and
+        // subnormal operands made every later product of those weights tens of times slower
+        // (measured: 1 ms → 9 ms per training step). The cut sits above the subnormals so that no
+        // update computes one either; no parameter or moment of this size affects a flow.
+        let tiny: 'T = 'T.CreateTruncating(if Runtime.CompilerServices.Unsafe.SizeOf<'T>() = 4 then 1e-30 else 1e-290)
+        let flush (x: 'T) = if lt ('T.Abs x) tiny then 'T.Zero else x
         for i in 0 .. n - 1 do
             let grad: 'T = g[i] + coupledDecay * w[i]
-            let mi = b1 * m[i] + c1 * grad
-            let vi = b2 * v[i] + c2 * grad * grad
+            let mi = flush (b1 * m[i] + c1 * grad)
+            let vi = flush (b2 * v[i] + c2 * grad * grad)
             m'[i] <- mi
             v'[i] <- vi
-            w'[i] <- shrink * w[i] - stepSize * mi / ('T.Sqrt(vi / correction2) + eps)
+            w'[i] <- flush (shrink * w[i] - stepSize * mi / ('T.Sqrt(vi / correction2) + eps))
         w', m', v'
