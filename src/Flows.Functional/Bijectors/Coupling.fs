@@ -110,12 +110,12 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
     let forward (p: Params) (ctx: Context) (x: Tensor) =
         let xa, xb = take a x, take b x
         match parameters p ctx xa with
-        | shift, Some s -> merge xa (xb * s.exp() + shift), s.sum(1)
+        | shift, Some s -> merge xa (Tensor.affineMap(xb, shift, s, false)), s.sum(1)
         | shift, None -> merge xa (xb + shift), Bijector.zeroLogDet x
     let inverse (p: Params) (ctx: Context) (y: Tensor) =
         let ya, yb = take a y, take b y
         match parameters p ctx ya with
-        | shift, Some s -> merge ya ((yb - shift) * (-s).exp()), -(s.sum(1))
+        | shift, Some s -> merge ya (Tensor.affineMap(yb, shift, s, true)), -(s.sum(1))
         | shift, None -> merge ya (yb - shift), Bijector.zeroLogDet y
     let settings =
         Settings.ofList (

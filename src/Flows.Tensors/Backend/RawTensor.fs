@@ -72,6 +72,9 @@ type RawTensor(shape: int[], dtype: Dtype, device: Device) =
     abstract Dense: weight: RawTensor * bias: RawTensor * activation: Activation -> RawTensor
     /// adjoint · act'(pre) computed from the activation output (this), in one pass.
     abstract ActivationGrad: activation: Activation * adjoint: RawTensor -> RawTensor
+    /// Element-wise affine map of equal-shaped tensors: this·exp(logScale) + shift, or with `inverse`
+    /// (this − shift)·exp(−logScale): the transformer of affine coupling and autoregressive layers.
+    abstract AffineMap: shift: RawTensor * logScale: RawTensor * inverse: bool -> RawTensor
     /// One fused Adam step on weights (this): returns the new weights and first and second moments.
     abstract AdamStep: grad: RawTensor * m: RawTensor * v: RawTensor * config: AdamConfig -> RawTensor * RawTensor * RawTensor
 

@@ -321,6 +321,15 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
             | _ -> invalidArg "activationGrad" $"activationGrad: expected float operands, got {t.Dtype}"
         CpuTensor(r, shape)
 
+    override t.AffineMap(shift, logScale, inverse) =
+        let sh, ls = t.Other("affineMap", shift), t.Other("affineMap", logScale)
+        let r =
+            match data, sh.Data, ls.Data with
+            | F32 x, F32 a, F32 b -> F32(Fused.affineMap x a b inverse)
+            | F64 x, F64 a, F64 b -> F64(Fused.affineMap x a b inverse)
+            | _ -> invalidArg "affineMap" $"affineMap: expected float operands, got {t.Dtype}"
+        CpuTensor(r, shape)
+
     override t.AdamStep(grad, m, v, config) =
         let g, m, v = t.Other("adam", grad), t.Other("adam", m), t.Other("adam", v)
         match data, g.Data, m.Data, v.Data with

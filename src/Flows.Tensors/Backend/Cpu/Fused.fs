@@ -61,6 +61,20 @@ module internal Fused =
             Vectorised.map2 (fun (y: Vector<'T>) (g: Vector<'T>) -> Vector.ConditionalSelect<'T>(Vector.GreaterThan<'T>(y, zero), g, g * (y + va))) (fun (y: 'T) (g: 'T) -> if gt y 'T.Zero then g else g * (y + a)) y 0 adjoint 0 r 0 n
         r
 
+    /// x·exp(s) + t, or (x − t)·exp(−s), for equal-length arrays, in two passes.
+    let inline affineMap<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (x: 'T[]) (t: 'T[]) (s: 'T[]) (inverse: bool) : 'T[] =
+        let r = GC.AllocateUninitializedArray<'T> x.Length
+        let rs = Span<'T> r
+        if inverse then
+            TensorPrimitives.Negate(ReadOnlySpan s, rs)
+            TensorPrimitives.Exp(ro rs, rs)
+            Vectorised.map3 (fun (e: Vector<'T>) (a: Vector<'T>) (b: Vector<'T>) -> (a - b) * e) (fun (e: 'T) (a: 'T) (b: 'T) -> (a - b) * e) r x t r r.Length
+        else
+            TensorPrimitives.Exp(ReadOnlySpan s, rs)
+            Vectorised.map3 (fun (e: Vector<'T>) (a: Vector<'T>) (b: Vector<'T>) -> a * e + b) (fun (e: 'T) (a: 'T) (b: 'T) -> a * e + b) r x t r r.Length
+        r
+
     /// One Adam/AdamW step: new weights, first and second moments.
     let inline adam<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (w: 'T[]) (g: 'T[]) (m: 'T[]) (v: 'T[]) (c: AdamConfig) =

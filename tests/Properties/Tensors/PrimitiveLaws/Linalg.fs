@@ -112,3 +112,20 @@ let ``dense with each activation equals its unfused form and satisfies the adjoi
             let f (xs: Tensor[]) = Tensor.dense(xs[0], xs[1], xs[2], activation)
             FiniteDifferences.checkVjp what seed (fun xs -> [| f xs |]) [| x; w; b |]
             FiniteDifferences.checkVjpOfVjp what seed f [| x; w; b |])
+
+[<Fact>]
+let ``affineMap equals its unfused form and satisfies the adjoint identity to second order`` () =
+    let cases = gen {
+        let! shape = Gens.shapeOfRank 1 3
+        let! inverse = Gen.elements [ true; false ]
+        let! seed = Gens.seed
+        return shape, inverse, seed }
+    Gens.check 60 cases (fun (shape, inverse, seed) ->
+        let g = Draw.generator seed
+        let x, t, s = Draw.normal g shape, Draw.normal g shape, Draw.normal g shape
+        let what = $"affineMap inverse={inverse} on {Shape.show shape}"
+        let unfused = if inverse then (x - t) * (-s).exp() else x * s.exp() + t
+        Close.tensors what Tolerance.float64 unfused (Tensor.affineMap(x, t, s, inverse))
+        let f (xs: Tensor[]) = Tensor.affineMap(xs[0], xs[1], xs[2], inverse)
+        FiniteDifferences.checkVjp what seed (fun xs -> [| f xs |]) [| x; t; s |]
+        FiniteDifferences.checkVjpOfVjp what seed f [| x; t; s |])
