@@ -15,13 +15,6 @@ open Flows.Plot
 open Flows.Tensors
 open Flows.Training
 
-/// An n × n grid on [−bound, bound]², point row·n + col at (axis[col], axis[row]) as heatMap reads it.
-let private grid (n: int) (bound: float) =
-    let axis = Tensor.linspace(-bound, bound, n, Dtype.Float64)
-    let xs = axis.unsqueeze(0).expand([| n; n |]).reshape [| n * n |]
-    let ys = axis.unsqueeze(1).expand([| n; n |]).reshape [| n * n |]
-    Tensor.stack([| xs; ys |], 1)
-
 [<EntryPoint>]
 let main argv =
     let output = if argv.Length > 0 then argv[0] else "planar-reverse-kl.png"
@@ -61,7 +54,7 @@ let main argv =
     printfn $"log Z by quadrature on [-7, 7]^2   = {logZ:F4} nats"
     printfn $"KL(q || p) = loss + log Z          = {kl:F4} nats"
     let n, bound = 250, 5.0
-    let truth = (Targets.twoModeRing (grid n bound)).exp().toArray64()
+    let truth = (Targets.twoModeRing (Figure.grid n bound)).exp().toArray64()
     let samples = (Flow.sample Context.none (Generator 101UL) 100000 trained).toArray64()
     Png.save output (Figure.beside [ Figure.heatMap n truth; Figure.histogram n bound samples ])
     printfn $"wrote {output} (true unnormalised density | histogram of 100,000 flow samples on [-5, 5]^2)"

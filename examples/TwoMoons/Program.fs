@@ -15,12 +15,6 @@ open Flows.Plot
 open Flows.Tensors
 open Flows.Training
 
-let private grid (n: int) (bound: float) =
-    let axis = Tensor.linspace(-bound, bound, n, Dtype.Float64)
-    let xs = axis.unsqueeze(0).expand([| n; n |]).reshape [| n * n |]
-    let ys = axis.unsqueeze(1).expand([| n; n |]).reshape [| n * n |]
-    Tensor.stack([| xs; ys |], 1)
-
 [<EntryPoint>]
 let main argv =
     let output = if argv.Length > 0 then argv[0] else "two-moons.png"
@@ -51,7 +45,7 @@ let main argv =
     let nll = -((Flow.logProb Context.none heldOut trained).mean().toScalar())
     printfn $"final training loss {report.Losses[report.Losses.Length - 1]:F4} nats"
     let n, bound = 200, 3.0
-    let points = grid n bound
+    let points = Figure.grid n bound
     let target = (Toy.twoMoonsLogDensity points).exp().toArray64()
     let learned = (Flow.logProb Context.none (points.cast Dtype.Float32) trained).exp().toArray64()
     Png.save output (Figure.beside [ Figure.heatMap n target; Figure.heatMap n learned ])

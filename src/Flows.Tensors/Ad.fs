@@ -23,7 +23,9 @@ module Ad =
     let vjpN (f: Tensor[] -> Tensor[]) (xs: Tensor[]) : Tensor[] * (Tensor[] -> Tensor[]) =
         let tag = nextTag ()
         let leaves = xs |> Array.map (fun x -> Tensor.Leaf(x, tag))
-        let ys = f leaves
+        // while f runs this level records: sweeps nested inside must not recycle adjoints it may capture
+        Tensor.OpenLevels <- Tensor.OpenLevels + 1
+        let ys = try f leaves finally Tensor.OpenLevels <- Tensor.OpenLevels - 1
         let pullback (cotangents: Tensor[]) =
             if cotangents.Length <> ys.Length then
                 invalidArg (nameof cotangents) $"vjp: expected {ys.Length} cotangents, got {cotangents.Length}"
@@ -45,6 +47,27 @@ module Ad =
         let ys, pullback = vjpN (fun xs -> [| f xs |]) xs
         if ys[0].numel <> 1 then invalidArg (nameof f) $"grad: the function must return one element, got shape {Shape.show ys[0].shape}"
         ys[0], pullback [| ys[0].onesLike() |]
+
+    /// `fgradN` for a function that keeps none of the tensors it computes (it only returns its
+    /// value): the memory of every intermediate, forward and backward, is reused by later calls on
+    /// this thread, so a training loop stops paying for fresh memory each step. Used by `Train.fit`,
+    /// whose losses are pure functions of parameters and data.
+    let fgradNReusing (f: Tensor[] -> Tensor) (xs: Tensor[]) : Tensor * Tensor[] =
+        if not (Backend.Cpu.BufferPool.BeginRecording()) then fgradN f xs
+        else
+            let mutable results = None
+            try
+                let value, grads = fgradN f xs
+                results <- Some(value, grads)
+                value, grads
+            finally
+                let keep = System.Collections.Generic.HashSet<obj>(HashIdentity.Reference)
+                match results with
+                | Some(value, grads) ->
+                    keep.Add value.Raw.Storage |> ignore
+                    for g in grads do keep.Add g.Raw.Storage |> ignore
+                    Backend.Cpu.BufferPool.EndRecordingReturning keep
+                | None -> Backend.Cpu.BufferPool.EndRecording()
 
     /// Gradients of a scalar function of several inputs.
     let gradN (f: Tensor[] -> Tensor) (xs: Tensor[]) = snd (fgradN f xs)

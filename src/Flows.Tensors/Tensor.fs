@@ -128,9 +128,20 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
 
     // ---------------------------------------------------------------- reverse sweep
 
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private openLevels: int
+
+    /// How many differentiation levels are recording on this thread (`Ad` opens and closes them).
+    static member internal OpenLevels
+        with get () = Tensor.openLevels
+        and set (value: int) = Tensor.openLevels <- value
+
     /// Propagates adjoints from `outputs` (seeded with `seeds`) back through the nodes of level
     /// `tag`, in reverse topological order found with an explicit stack (ODE solves record graphs
     /// far deeper than the call stack allows), and returns the adjoints of `inputs`.
+    /// When no level is recording, adjoint arrays this sweep rented are returned to the pool as soon
+    /// as no adjoint entry shares their storage: only constant adjoints from nodes whose
+    /// contributions were all constants, so no graph can have captured them.
     static member internal Reverse(tag: int, outputs: Tensor[], seeds: Tensor[], inputs: Tensor[]) : Tensor[] =
         let order = List<Tensor>()
         let visited = HashSet<int64>()
@@ -146,24 +157,57 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
                     if not (visited.Contains p.Node.Id) then stack.Push(struct (p, false))
         let keep = HashSet<int64>(inputs |> Seq.filter (fun x -> x.Tag = tag) |> Seq.map _.Node.Id)
         let adjoints = Dictionary<int64, Tensor>()
+        let recycling = Tensor.OpenLevels = 0 && Backend.Cpu.BufferPool.BeginRecording()
+        // how many adjoint entries hold each storage, for recycling
+        let holders = Dictionary<obj, int>(HashIdentity.Reference)
+        let hold (a: Tensor) =
+            if recycling then
+                let s = a.Raw.Storage
+                holders[s] <- (match holders.TryGetValue s with | true, n -> n + 1 | _ -> 1)
+        // drops one hold on a's storage; returns it to the pool when none is left and `free`
+        let release (free: bool) (a: Tensor) =
+            if recycling then
+                let s = a.Raw.Storage
+                let left =
+                    match holders.TryGetValue s with
+                    | true, n when n > 1 ->
+                        holders[s] <- n - 1
+                        n - 1
+                    | true, _ ->
+                        holders.Remove s |> ignore
+                        0
+                    | _ -> 0
+                if left = 0 && free && a.isConst then Backend.Cpu.BufferPool.Return s
         let add (t: Tensor) (a: Tensor) =
             match adjoints.TryGetValue t.Node.Id with
-            | true, existing -> adjoints[t.Node.Id] <- existing + a
-            | _ -> adjoints[t.Node.Id] <- a
-        Array.iter2 (fun (o: Tensor) s -> if o.Tag = tag then add o s) outputs seeds
-        for i in order.Count - 1 .. -1 .. 0 do
-            let t = order[i]
-            match adjoints.TryGetValue t.Node.Id with
-            | true, adj when t.Node.Parents.Length > 0 ->
-                let contributions = t.Node.Backward adj
-                Array.iter2 add t.Node.Parents contributions
-                if not (keep.Contains t.Node.Id) then adjoints.Remove t.Node.Id |> ignore
-            | _ -> ()
-        inputs
-        |> Array.map (fun x ->
-            match (if x.Tag = tag then adjoints.TryGetValue x.Node.Id else (false, null)) with
-            | true, a -> a
-            | _ -> Tensor.ZerosLike x)
+            | true, existing ->
+                let sum = existing + a
+                adjoints[t.Node.Id] <- sum
+                hold sum
+                release true existing
+                if not (holders.ContainsKey a.Raw.Storage) then release true a
+            | _ ->
+                adjoints[t.Node.Id] <- a
+                hold a
+        try
+            Array.iter2 (fun (o: Tensor) s -> if o.Tag = tag then add o s) outputs seeds
+            for i in order.Count - 1 .. -1 .. 0 do
+                let t = order[i]
+                match adjoints.TryGetValue t.Node.Id with
+                | true, adj when t.Node.Parents.Length > 0 ->
+                    let contributions = t.Node.Backward adj
+                    Array.iter2 add t.Node.Parents contributions
+                    if not (keep.Contains t.Node.Id) then
+                        adjoints.Remove t.Node.Id |> ignore
+                        release (contributions |> Array.forall (fun c -> c.isConst)) adj
+                | _ -> ()
+            inputs
+            |> Array.map (fun x ->
+                match (if x.Tag = tag then adjoints.TryGetValue x.Node.Id else (false, null)) with
+                | true, a -> a
+                | _ -> Tensor.ZerosLike x)
+        finally
+            if recycling then Backend.Cpu.BufferPool.EndRecording()
 
     /// Starts a new level on `x`: a leaf whose adjoint `Reverse` will report.
     static member internal Leaf(x: Tensor, tag: int) : Tensor = Tensor(x.Raw, x, Node(tag, [||], fun _ -> [||]))
@@ -259,10 +303,17 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
             [| x; weight; bias |],
             (fun r -> r[0].Dense(r[1], r[2], activation)),
             fun p y adj needed ->
-                let pre = if activation = Activation.Identity then adj else Tensor.ActivationGrad(activation, y, adj)
-                [| (if needed[0] then Tensor.MatMulT(pre, p[1], false, false) else null)
-                   (if needed[1] then Tensor.MatMulT(pre, p[0], true, false) else null)
-                   (if needed[2] then pre.sum(0) else null) |])
+                let fresh = activation <> Activation.Identity
+                let pre = if fresh then Tensor.ActivationGrad(activation, y, adj) else adj
+                let adjoints =
+                    [| (if needed[0] then Tensor.MatMulT(pre, p[1], false, false) else null)
+                       (if needed[1] then Tensor.MatMulT(pre, p[0], true, false) else null)
+                       (if needed[2] then pre.sum(0) else null) |]
+                // pre is dead now unless a graph captured it (then some adjoint is not constant);
+                // the pool takes it only if a recycling sweep rented it
+                if fresh && pre.isConst && adjoints |> Array.forall (fun a -> isNull a || a.isConst) then
+                    Backend.Cpu.BufferPool.Return pre.Raw.Storage
+                adjoints)
 
     /// x·exp(logScale) + shift, or with `inverse` (x − shift)·exp(−logScale): the affine transformer
     /// of coupling and autoregressive layers as one op (equal shapes; otherwise composed from

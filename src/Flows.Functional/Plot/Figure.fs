@@ -1,6 +1,7 @@
 namespace Flows.Plot
 
 open System
+open Flows.Tensors
 
 /// Heat maps and scatter panels on a fixed square window, laid side by side.
 [<RequireQualifiedAccess>]
@@ -11,6 +12,14 @@ module Figure =
         let v = max 0.0 (min 1.0 v)
         let channel (start: float) = byte (255.0 * max 0.0 (min 1.0 ((v - start) / 0.365)))
         channel 0.0, channel 0.365, byte (255.0 * max 0.0 (min 1.0 ((v - 0.73) / 0.27)))
+
+    /// The n × n grid of points on [−bound, bound]² (float64 rows [n·n; 2]) in the order `heatMap`
+    /// reads values: point row·n + col sits at (axis[col], axis[row]).
+    let grid (n: int) (bound: float) =
+        let axis = Tensor.linspace(-bound, bound, n, Dtype.Float64)
+        let xs = axis.unsqueeze(0).expand([| n; n |]).reshape [| n * n |]
+        let ys = axis.unsqueeze(1).expand([| n; n |]).reshape [| n * n |]
+        Tensor.stack([| xs; ys |], 1)
 
     /// A panel of size n × n from values on an n × n grid (row 0 = lowest y), scaled to the maximum.
     let heatMap (n: int) (values: float[]) : Image =

@@ -159,7 +159,7 @@ module Train =
             // statistics), in a candidate flow that is kept only if the step turns out finite.
             let candidate = if batch.numel > 0 then Flow.observe Context.training batch flow else flow
             let candidateParameters = if obj.ReferenceEquals(candidate, flow) then parameters else Flow.parameters candidate
-            let value, grads = Ad.fgradN (fun values -> loss (candidateParameters.WithValues values) batch candidate) candidateParameters.Values
+            let value, grads = Ad.fgradNReusing (fun values -> loss (candidateParameters.WithValues values) batch candidate) candidateParameters.Values
             let lossValue = value.toScalar()
             let grads, norm =
                 match options.ClipNorm with

@@ -26,6 +26,8 @@ type RawTensor(shape: int[], dtype: Dtype, device: Device) =
     abstract ToArray: unit -> Array
     /// Same elements, another shape (same element count); may share storage.
     abstract Reshape: shape: int[] -> RawTensor
+    /// The identity of the storage: two raw tensors that share memory return the same object.
+    abstract Storage: obj
     /// Converts the elements to another dtype.
     abstract Cast: dtype: Dtype -> RawTensor
     /// Element-wise map.

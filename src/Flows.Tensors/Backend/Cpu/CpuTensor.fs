@@ -74,6 +74,12 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
 
     override _.Reshape(newShape) = CpuTensor(data, newShape)
 
+    override _.Storage =
+        match data with
+        | F32 a -> box a
+        | F64 a -> box a
+        | I32 a -> box a
+
     override _.Cast(dtype) =
         let r =
             match data, dtype with
@@ -232,13 +238,14 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         let r =
             match data, o.Data with
             | F32 a, F32 b ->
-                let c = Array.zeroCreate (Shape.numel outShape)
+                // every product writes all of its block of C (k = 0 clears it)
+                let c = BufferPool.Rent<float32>(Shape.numel outShape)
                 Linalg.batches shape o.Shape outShape (fun ao bo co ->
                     Gemm.active.Sgemm(transA, transB, m, n, k, ReadOnlySpan(a, ao, a.Length - ao), lda,
                                       ReadOnlySpan(b, bo, b.Length - bo), ldb, Span(c, co, m * n), n))
                 F32 c
             | F64 a, F64 b ->
-                let c = Array.zeroCreate (Shape.numel outShape)
+                let c = BufferPool.Rent<float>(Shape.numel outShape)
                 Linalg.batches shape o.Shape outShape (fun ao bo co ->
                     Gemm.active.Dgemm(transA, transB, m, n, k, ReadOnlySpan(a, ao, a.Length - ao), lda,
                                       ReadOnlySpan(b, bo, b.Length - bo), ldb, Span(c, co, m * n), n))
@@ -302,11 +309,11 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         let r =
             match data, w.Data, b.Data with
             | F32 x, F32 wd, F32 bd ->
-                let c = GC.AllocateUninitializedArray<float32>(n * outputs)
+                let c = BufferPool.Rent<float32>(n * outputs)
                 Gemm.active.Sgemm(false, true, n, outputs, inputs, ReadOnlySpan x, inputs, ReadOnlySpan wd, inputs, Span c, outputs)
                 F32(Fused.biasActivation c bd outputs activation)
             | F64 x, F64 wd, F64 bd ->
-                let c = GC.AllocateUninitializedArray<float>(n * outputs)
+                let c = BufferPool.Rent<float>(n * outputs)
                 Gemm.active.Dgemm(false, true, n, outputs, inputs, ReadOnlySpan x, inputs, ReadOnlySpan wd, inputs, Span c, outputs)
                 F64(Fused.biasActivation c bd outputs activation)
             | _ -> invalidArg "dense" $"dense: expected float operands, got {t.Dtype}"

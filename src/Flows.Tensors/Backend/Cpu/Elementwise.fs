@@ -20,7 +20,7 @@ module internal Elementwise =
 
     /// Applies `op` to every element.
     let unary<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: UnaryOp) (x: 'T[]) : 'T[] =
-        let r = GC.AllocateUninitializedArray<'T> x.Length
+        let r = BufferPool.Rent<'T> x.Length
         let xs = ReadOnlySpan<'T> x
         let rs = Span<'T> r
         match op with
@@ -158,7 +158,7 @@ module internal Elementwise =
 
     /// op(a, b) with NumPy broadcasting to `shape`.
     let binary<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: BinaryOp) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (shape: int[]) : 'T[] =
-        let r = GC.AllocateUninitializedArray<'T> (Shape.numel shape)
+        let r = BufferPool.Rent<'T> (Shape.numel shape)
         if aShape = bShape && isComparison op then compare op a 0 b 0 r 0 r.Length
         elif aShape = bShape then spanSpan op (ReadOnlySpan a) (ReadOnlySpan b) (Span r)
         elif b.Length = 1 then spanScalar op (ReadOnlySpan a) b[0] (Span r)
@@ -183,7 +183,7 @@ module internal Elementwise =
 
     /// where(cond, a, b) with broadcasting of all three to `shape`; any non-zero cond picks a.
     let where<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (cond: 'T[]) (cShape: int[]) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (shape: int[]) : 'T[] =
-        let r = GC.AllocateUninitializedArray<'T> (Shape.numel shape)
+        let r = BufferPool.Rent<'T> (Shape.numel shape)
         if cShape = shape && aShape = shape && bShape = shape then
             Vectorised.map3 (fun c x y -> Vector.ConditionalSelect<'T>(Vector.Equals<'T>(c, Vector<'T>.Zero), y, x)) (fun c x y -> if ne c 'T.Zero then x else y) cond a b r r.Length
         else

@@ -36,7 +36,7 @@ module internal Fused =
     let inline activationGrad<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (activation: Activation) (y: 'T[]) (adjoint: 'T[]) : 'T[] =
         let n = y.Length
-        let r = GC.AllocateUninitializedArray<'T> n
+        let r = BufferPool.Rent<'T> n
         let zero = Vector<'T>.Zero
         let one = Vector<'T>.One
         match activation with
@@ -64,7 +64,7 @@ module internal Fused =
     /// x·exp(s) + t, or (x − t)·exp(−s), for equal-length arrays, in two passes.
     let inline affineMap<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (x: 'T[]) (t: 'T[]) (s: 'T[]) (inverse: bool) : 'T[] =
-        let r = GC.AllocateUninitializedArray<'T> x.Length
+        let r = BufferPool.Rent<'T> x.Length
         let rs = Span<'T> r
         if inverse then
             TensorPrimitives.Negate(ReadOnlySpan s, rs)
@@ -79,9 +79,9 @@ module internal Fused =
     let inline adam<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (w: 'T[]) (g: 'T[]) (m: 'T[]) (v: 'T[]) (c: AdamConfig) =
         let n = w.Length
-        let w' = GC.AllocateUninitializedArray<'T> n
-        let m' = GC.AllocateUninitializedArray<'T> n
-        let v' = GC.AllocateUninitializedArray<'T> n
+        let w' = BufferPool.Rent<'T> n
+        let m' = BufferPool.Rent<'T> n
+        let v' = BufferPool.Rent<'T> n
         let b1: 'T = 'T.CreateTruncating(c.Beta1)
         let b2: 'T = 'T.CreateTruncating(c.Beta2)
         let c1: 'T = 'T.CreateTruncating(1.0 - c.Beta1)

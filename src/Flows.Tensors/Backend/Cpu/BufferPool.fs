@@ -1,0 +1,78 @@
+namespace Flows.Tensors.Backend.Cpu
+
+open System
+open System.Collections.Generic
+
+/// Reuse of large CPU arrays, per thread. A training step allocates megabytes of activations and
+/// adjoints; fresh gen-0 memory costs clearing and collections (half of a two-moons step). The
+/// reverse sweep returns adjoint arrays it rented itself once nothing can reach them any more
+/// (`Tensor.Reverse` keeps the books); every kernel that rents writes all of the array.
+[<Sealed; AbstractClass>]
+type internal BufferPool private () =
+
+    /// Arrays below this many elements are left to the GC: pooling them saves nothing.
+    static member Threshold = 4096
+
+    // most arrays kept per (element type, length): bounds the memory a pool can hold
+    static member private Depth = 32
+
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private free: Dictionary<struct (Type * int), Stack<Array>>
+
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private recorded: HashSet<Array>
+
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private disabled: bool
+
+    /// Whether this thread recycles (on unless switched off for a scope by `Memory.withoutRecycling`).
+    static member Enabled
+        with get () = not BufferPool.disabled
+        and set (value: bool) = BufferPool.disabled <- not value
+
+    /// An array of n elements with arbitrary contents: the caller overwrites all of it.
+    static member Rent<'T>(n: int) : 'T[] =
+        let fromPool =
+            if n >= BufferPool.Threshold && not (isNull BufferPool.free) then
+                match BufferPool.free.TryGetValue(struct (typeof<'T>, n)) with
+                | true, stack when stack.Count > 0 -> stack.Pop() :?> 'T[]
+                | _ -> null
+            else null
+        let array = if isNull fromPool then GC.AllocateUninitializedArray<'T> n else fromPool
+        if n >= BufferPool.Threshold && not (isNull BufferPool.recorded) then BufferPool.recorded.Add array |> ignore
+        array
+
+    /// Starts noting the arrays this thread rents (a reverse sweep is starting); false when off.
+    static member BeginRecording() =
+        if BufferPool.disabled || not (isNull BufferPool.recorded) then false
+        else
+            BufferPool.recorded <- HashSet<Array>(HashIdentity.Reference)
+            true
+
+    /// Stops noting rents.
+    static member EndRecording() = BufferPool.recorded <- null
+
+    /// Stops noting rents and takes back every array rented since `BeginRecording` except those in
+    /// `keep` (for a computation whose intermediates are all known to be dead).
+    static member EndRecordingReturning(keep: HashSet<obj>) =
+        let rented = BufferPool.recorded
+        if not (isNull rented) then
+            for array in Seq.toArray rented do
+                if not (keep.Contains array) then BufferPool.Return array
+        BufferPool.recorded <- null
+
+    /// Takes back an array rented during the current recording; anything else is ignored.
+    static member Return(storage: obj) =
+        match storage with
+        | :? Array as array when not (isNull BufferPool.recorded) && BufferPool.recorded.Remove array ->
+            if isNull BufferPool.free then BufferPool.free <- Dictionary()
+            let key = struct (array.GetType().GetElementType(), array.Length)
+            let stack =
+                match BufferPool.free.TryGetValue key with
+                | true, s -> s
+                | _ ->
+                    let s = Stack<Array>()
+                    BufferPool.free[key] <- s
+                    s
+            if stack.Count < BufferPool.Depth then stack.Push array
+        | _ -> ()
