@@ -308,6 +308,10 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         let outShape = [| n; outputs |]
         let r =
             match data, w.Data, b.Data with
+            | F32 x, F32 wd, F32 bd when inputs >= 1 && inputs <= 4 ->
+                F32(Fused.biasActivation (Fused.thinProduct x n inputs wd outputs) bd outputs activation)
+            | F64 x, F64 wd, F64 bd when inputs >= 1 && inputs <= 4 ->
+                F64(Fused.biasActivation (Fused.thinProduct x n inputs wd outputs) bd outputs activation)
             | F32 x, F32 wd, F32 bd ->
                 let c = BufferPool.Rent<float32>(n * outputs)
                 Gemm.active.Sgemm(false, true, n, outputs, inputs, ReadOnlySpan x, inputs, ReadOnlySpan wd, inputs, Span c, outputs)

@@ -23,23 +23,32 @@ module internal FastMath =
             let q = ((b6 * x2 + b4) * x2 + b2) * x2 + b0
             x * p / q
 
-    /// r[rOff..] = tanh(x[xOff..]) for n elements (r may be x).
-    let tanh (x: float32[]) (xOff: int) (r: float32[]) (rOff: int) (n: int) =
+    /// tanh of a vector of float32 (NaN lanes pass through).
+    [<System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)>]
+    let private tanhVector (v: Vector<float32>) =
+        let c = Vector.Min(Vector.Max(v, Vector<float32>(-clampTo)), Vector<float32>(clampTo))
+        let x2 = c * c
+        let p =
+            (((((Vector<float32>(a13) * x2 + Vector<float32>(a11)) * x2 + Vector<float32>(a9)) * x2 + Vector<float32>(a7)) * x2
+              + Vector<float32>(a5)) * x2 + Vector<float32>(a3)) * x2 + Vector<float32>(a1)
+        let q = ((Vector<float32>(b6) * x2 + Vector<float32>(b4)) * x2 + Vector<float32>(b2)) * x2 + Vector<float32>(b0)
+        // min/max replace NaN lanes; put them back
+        Vector.ConditionalSelect(Vector.Equals(v, v), c * p / q, v)
+
+    /// r[rOff..] = tanh(x[xOff..] + bias[bOff..]) for n elements (r may be x); bias may be empty
+    /// (no shift).
+    let tanhShifted (x: float32[]) (xOff: int) (bias: float32[]) (r: float32[]) (rOff: int) (n: int) =
         let w = Vector<float32>.Count
-        let hi, lo = Vector<float32>(clampTo), Vector<float32>(-clampTo)
-        let va1, va3, va5, va7 = Vector<float32> a1, Vector<float32> a3, Vector<float32> a5, Vector<float32> a7
-        let va9, va11, va13 = Vector<float32> a9, Vector<float32> a11, Vector<float32> a13
-        let vb0, vb2, vb4, vb6 = Vector<float32> b0, Vector<float32> b2, Vector<float32> b4, Vector<float32> b6
+        let shifted = bias.Length > 0
         let mutable i = 0
         while i <= n - w do
             let v = Vector<float32>(x, xOff + i)
-            let c = Vector.Min(Vector.Max(v, lo), hi)
-            let x2 = c * c
-            let p = (((((va13 * x2 + va11) * x2 + va9) * x2 + va7) * x2 + va5) * x2 + va3) * x2 + va1
-            let q = ((vb6 * x2 + vb4) * x2 + vb2) * x2 + vb0
-            // NaN lanes pass through (min/max would have replaced them)
-            Vector.ConditionalSelect(Vector.Equals(v, v), c * p / q, v).CopyTo(r, rOff + i)
+            let v = if shifted then v + Vector<float32>(bias, i) else v
+            (tanhVector v).CopyTo(r, rOff + i)
             i <- i + w
         while i < n do
-            r[rOff + i] <- scalar x[xOff + i]
+            r[rOff + i] <- scalar (x[xOff + i] + (if shifted then bias[i] else 0.0f))
             i <- i + 1
+
+    /// r[rOff..] = tanh(x[xOff..]) for n elements (r may be x).
+    let tanh (x: float32[]) (xOff: int) (r: float32[]) (rOff: int) (n: int) = tanhShifted x xOff [||] r rOff n

@@ -11,26 +11,52 @@ open Flows.Tensors.Backend.Cpu.GenericMath
 module internal Fused =
 
 
-    /// r ← act(r + bias) row by row, for r [n, m] and bias [m]; returns the array holding the result.
+    /// r ← act(r + bias) row by row, for r [n, m] and bias [m] (or empty: no bias); returns the array
+    /// holding the result. Tanh, ReLU and the identity run in one pass per row.
     let biasActivation<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (r: 'T[]) (bias: 'T[]) (m: int) (activation: Activation) : 'T[] =
-        if bias.Length > 0 then
-            for row in 0 .. (if m = 0 then -1 else r.Length / m - 1) do
-                let span = Span<'T>(r, row * m, m)
-                TensorPrimitives.Add(ro span, ReadOnlySpan bias, span)
-        let whole = Span<'T> r
+        let rows = if m = 0 then 0 else r.Length / m
+        let addBias () =
+            if bias.Length > 0 then
+                for row in 0 .. rows - 1 do
+                    Vectorised.map2 (fun (v: Vector<'T>) (b: Vector<'T>) -> v + b) (fun (v: 'T) (b: 'T) -> v + b) r (row * m) bias 0 r (row * m) m
         match activation with
-        | Activation.Identity -> r
-        | Activation.Tanh when typeof<'T> = typeof<float32> ->
-            let r32 = box r :?> float32[]
-            FastMath.tanh r32 0 r32 0 r32.Length
+        | Activation.Identity -> addBias (); r
+        | Activation.Relu when bias.Length > 0 ->
+            for row in 0 .. rows - 1 do
+                Vectorised.map2 (fun (v: Vector<'T>) (b: Vector<'T>) -> Vector.Max<'T>(v + b, Vector<'T>.Zero)) (fun (v: 'T) (b: 'T) -> 'T.Max(v + b, 'T.Zero)) r (row * m) bias 0 r (row * m) m
             r
-        | Activation.Tanh -> TensorPrimitives.Tanh(ro whole, whole); r
-        | Activation.Sigmoid -> TensorPrimitives.Sigmoid(ro whole, whole); r
-        | Activation.Relu -> TensorPrimitives.Max(ro whole, 'T.Zero, whole); r
-        | Activation.LeakyRelu a -> Elementwise.unary (UnaryOp.LeakyRelu a) r
-        | Activation.Softplus -> Elementwise.unary UnaryOp.Softplus r
-        | Activation.Elu a -> Elementwise.unary (UnaryOp.Elu a) r
+        | Activation.Tanh when typeof<'T> = typeof<float32> ->
+            let r32, b32 = box r :?> float32[], box bias :?> float32[]
+            for row in 0 .. rows - 1 do
+                FastMath.tanhShifted r32 (row * m) b32 r32 (row * m) m
+            r
+        | _ ->
+            addBias ()
+            let whole = Span<'T> r
+            match activation with
+            | Activation.Identity -> r
+            | Activation.Tanh -> TensorPrimitives.Tanh(ro whole, whole); r
+            | Activation.Sigmoid -> TensorPrimitives.Sigmoid(ro whole, whole); r
+            | Activation.Relu -> TensorPrimitives.Max(ro whole, 'T.Zero, whole); r
+            | Activation.LeakyRelu a -> Elementwise.unary (UnaryOp.LeakyRelu a) r
+            | Activation.Softplus -> Elementwise.unary UnaryOp.Softplus r
+            | Activation.Elu a -> Elementwise.unary (UnaryOp.Elu a) r
+
+    /// x · weightᵀ for x [n, k] with k ≤ 4 and weight [m, k], as k scaled row additions: a GEMM
+    /// library pays more to set up such a thin product (the first layer of a 1-D conditioner) than
+    /// it costs.
+    let thinProduct<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (x: 'T[]) (n: int) (k: int) (weight: 'T[]) (m: int) : 'T[] =
+        let columns = Array.init k (fun j -> Array.init m (fun o -> weight[o * k + j]))
+        let r = BufferPool.Rent<'T>(n * m)
+        for i in 0 .. n - 1 do
+            let x0 = Vector<'T>(x[i * k])
+            Vectorised.map (fun (c: Vector<'T>) -> c * x0) (fun (c: 'T) -> c * x[i * k]) columns[0] 0 r (i * m) m
+            for j in 1 .. k - 1 do
+                let xj = Vector<'T>(x[i * k + j])
+                Vectorised.map2 (fun (acc: Vector<'T>) (c: Vector<'T>) -> acc + c * xj) (fun (acc: 'T) (c: 'T) -> acc + c * x[i * k + j]) r (i * m) columns[j] 0 r (i * m) m
+        r
 
     /// adjoint · act'(pre), written with the activation's output y.
     let inline activationGrad<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
