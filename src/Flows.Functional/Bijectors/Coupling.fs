@@ -159,7 +159,7 @@ let private rebuild (dtype: Dtype) (s: Settings) =
 
 let private entryFor (name: string) (spec: int -> Spec) (contextDim: int option) (identity: bool) : Entry =
     { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
-        Dims = [ 2 .. 6 ]
+        Dims = [ 2 .. 8 ]
         ContextDim = contextDim
         IdentityAtInit = identity }
 
