@@ -15,7 +15,7 @@ module internal Reduce =
         Shape.numel shape[.. dim - 1], shape[dim], Shape.numel shape[dim + 1 ..]
 
     /// Float reduction along `dim` (sum, product, max, min); the result keeps `dim` as size 1.
-    let values<'T when 'T :> IFloatingPointIeee754<'T>> (op: ReduceOp) (x: 'T[]) (shape: int[]) (dim: int) : 'T[] =
+    let values<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: ReduceOp) (x: 'T[]) (shape: int[]) (dim: int) : 'T[] =
         let outer, n, inner = split shape dim
         let r = Array.zeroCreate<'T> (outer * inner)
         for o in 0 .. outer - 1 do
@@ -29,6 +29,12 @@ module internal Reduce =
                     | ReduceOp.Max -> if n = 0 then 'T.NegativeInfinity else TensorPrimitives.Max row
                     | ReduceOp.Min -> if n = 0 then 'T.PositiveInfinity else TensorPrimitives.Min row
                     | ReduceOp.ArgMax | ReduceOp.ArgMin -> invalidOp "arg reductions return indices"
+            elif op = ReduceOp.Sum then
+                // column sums (bias gradients): one inlined vector loop per row, no call per row
+                dst.Clear()
+                for j in 0 .. n - 1 do
+                    Vectorised.map2 (fun (acc: Vector<'T>) (v: Vector<'T>) -> acc + v) (fun (acc: 'T) (v: 'T) -> acc + v)
+                        r (o * inner) x ((o * n + j) * inner) r (o * inner) inner
             else
                 match op with
                 | ReduceOp.Sum -> dst.Clear()
@@ -65,7 +71,7 @@ module internal Reduce =
         r
 
     /// Sums `x` down to `target`, a shape that broadcasts to `shape`.
-    let sumTo<'T when 'T :> IFloatingPointIeee754<'T>> (x: 'T[]) (shape: int[]) (target: int[]) : 'T[] =
+    let sumTo<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (x: 'T[]) (shape: int[]) (target: int[]) : 'T[] =
         let mutable data = x
         let mutable current = shape
         // leading dimensions that broadcasting added
