@@ -387,7 +387,7 @@ and [<Sealed>] internal CpuBackend() =
         member _.Random(kind, shape, dtype, seed, offset) =
             let n = Shape.numel shape
             // one tight loop per distribution: this runs for every batch of noise
-            let values = GC.AllocateUninitializedArray<float> n
+            let values = Array.zeroCreate<float> n
             match kind with
             | RandomKind.Uniform(lo, hi) ->
                 for i in 0 .. n - 1 do values[i] <- lo + (hi - lo) * Counter.unit seed (offset + 2UL * uint64 i)
