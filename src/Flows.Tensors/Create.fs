@@ -77,3 +77,13 @@ module Create =
             else
                 let from = t.dtype
                 Tensor.Lift1(t, (fun r -> r.Cast dtype), fun _ _ adj -> adj.cast from)
+
+/// Creation as plain functions, for languages that do not see F# extension members (C#).
+[<RequireQualifiedAccess>]
+module TensorOf =
+
+    /// A float32 tensor of `shape` from a flat row-major array (copied).
+    let floats (data: float32[]) (shape: int[]) = Tensor.ofArray(data, shape)
+
+    /// A float64 tensor of `shape` from a flat row-major array (copied).
+    let doubles (data: float[]) (shape: int[]) = Tensor.ofArray(data, shape)
