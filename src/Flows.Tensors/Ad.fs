@@ -24,8 +24,8 @@ module Ad =
         let tag = nextTag ()
         let leaves = xs |> Array.map (fun x -> Tensor.Leaf(x, tag))
         // while f runs this level records: sweeps nested inside must not recycle adjoints it may capture
-        Tensor.OpenLevels <- Tensor.OpenLevels + 1
-        let ys = try f leaves finally Tensor.OpenLevels <- Tensor.OpenLevels - 1
+        Levels.Open <- Levels.Open + 1
+        let ys = try f leaves finally Levels.Open <- Levels.Open - 1
         let pullback (cotangents: Tensor[]) =
             if cotangents.Length <> ys.Length then
                 invalidArg (nameof cotangents) $"vjp: expected {ys.Length} cotangents, got {cotangents.Length}"
@@ -34,7 +34,7 @@ module Ad =
                     invalidArg (nameof cotangents) $"vjp: cotangent shape {Shape.show c.shape} differs from output shape {Shape.show y.shape}"
                 if y.dtype <> c.dtype then
                     invalidArg (nameof cotangents) $"vjp: cotangent dtype {c.dtype} differs from output dtype {y.dtype} (shape {Shape.show y.shape})") ys cotangents
-            Tensor.Reverse(tag, ys, cotangents, leaves)
+            Reverse.sweep tag ys cotangents leaves
         ys |> Array.map (unwrap tag), pullback
 
     /// `vjpN` for one input and one output.
