@@ -20,7 +20,9 @@ let private mlp (weights: Tensor[]) (x: Tensor) =
 /// The eight products of one forward and backward pass: three forward, three weight gradients,
 /// two input gradients (the data needs none).
 let private gemmOnly (provider: IGemmProvider) =
-    let buffers (m: int) (n: int) = Array.zeroCreate<float32> (m * n)
+    // ordinary values, like the layer's own data
+    let random = Random 11
+    let buffers (m: int) (n: int) = Array.init (m * n) (fun _ -> float32 (random.NextDouble() - 0.5))
     let acts = sizes |> Array.map (fun d -> buffers batch d)
     let weights = Array.init 3 (fun i -> buffers sizes[i + 1] sizes[i])
     let grads = Array.init 3 (fun i -> buffers sizes[i + 1] sizes[i])
