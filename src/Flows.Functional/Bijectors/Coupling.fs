@@ -41,24 +41,44 @@ type Spec =
       Affine: bool
       ContextDim: int }
 
-let private parts (spec: Spec) =
-    let indices = Array.init spec.Dim id
-    let a, b =
-        match spec.Mask with
-        | Mask.Half flip ->
-            let h = spec.Dim / 2
-            let first, second = indices[.. h - 1], indices[h ..]
-            if flip then second, first else first, second
-        | Mask.Alternating flip ->
-            let even, odd = indices |> Array.partition (fun i -> i % 2 = 0)
-            if flip then odd, even else even, odd
-        | Mask.Checkerboard(height, width, flip) ->
-            let plane = height * width
-            Guard.that (nameof spec.Dim) (height > 0 && width > 0 && spec.Dim % plane = 0)
-                $"a {height} x {width} checkerboard needs a multiple of {plane} features, got {spec.Dim}"
-            let white, black = indices |> Array.partition (fun i -> let p = i % plane in (p / width + p % width) % 2 = 0)
-            if flip then black, white else white, black
-    a, b
+/// The conditioning (A) and transformed (B) features of `dim` features under `mask`.
+let split (dim: int) (mask: Mask) =
+    let indices = Array.init dim id
+    match mask with
+    | Mask.Half flip ->
+        let first, second = indices[.. dim / 2 - 1], indices[dim / 2 ..]
+        if flip then second, first else first, second
+    | Mask.Alternating flip ->
+        let even, odd = indices |> Array.partition (fun i -> i % 2 = 0)
+        if flip then odd, even else even, odd
+    | Mask.Checkerboard(height, width, flip) ->
+        let plane = height * width
+        Guard.that (nameof dim) (height > 0 && width > 0 && dim % plane = 0)
+            $"a {height} x {width} checkerboard needs a multiple of {plane} features, got {dim}"
+        let white, black = indices |> Array.partition (fun i -> let p = i % plane in (p / width + p % width) % 2 = 0)
+        if flip then black, white else white, black
+
+/// The columns `idx` of rows x: narrowed when contiguous, gathered otherwise.
+let columns (idx: int[]) (x: Tensor) =
+    if idx = Array.init idx.Length (fun i -> idx[0] + i) then x.narrow(1, idx[0], idx.Length)
+    else x.gather(1, (Tensor.ofArray idx).moveTo(x.device).unsqueeze(0).expand [| x.shape[0]; idx.Length |])
+
+/// Joins the A and B columns back into feature order.
+let merger (a: int[]) (b: int[]) =
+    let order = Array.append a b
+    let inverseOrder = Array.zeroCreate order.Length
+    order |> Array.iteri (fun i o -> inverseOrder[o] <- i)
+    let identity = order = Array.init order.Length id
+    fun (xa: Tensor) (yb: Tensor) ->
+        let joined = Tensor.cat([| xa; yb |], 1)
+        if identity then joined else columns inverseOrder joined
+
+/// The conditioner's input: the A columns and, for a conditional layer, the context.
+let conditionerInput (contextDim: int) (ctx: Context) (xa: Tensor) =
+    match ctx.Condition with
+    | Some c when contextDim > 0 -> Tensor.cat([| xa; c |], 1)
+    | None when contextDim > 0 -> invalidArg "context" $"this coupling layer needs a context of {contextDim} features"
+    | _ -> xa
 
 let private logScale (map: ScaleMap) (s: Tensor) =
     match map with
@@ -66,13 +86,26 @@ let private logScale (map: ScaleMap) (s: Tensor) =
     | ScaleMap.SoftClamp c -> (s / c).atan() * (c * 2.0 / System.Math.PI)
     | ScaleMap.Sigmoid -> (s + 2.0).logsigmoid()
 
-let private maskName (mask: Mask) =
+/// The saved name of a mask.
+let maskName (mask: Mask) =
     match mask with
     | Mask.Half false -> "half"
     | Mask.Half true -> "half-flipped"
     | Mask.Alternating false -> "alternating"
     | Mask.Alternating true -> "alternating-flipped"
     | Mask.Checkerboard(h, w, flip) -> (if flip then "checkerboard-flipped:" else "checkerboard:") + $"{h}x{w}"
+
+/// The mask a saved name stands for.
+let parseMask (text: string) =
+    match text with
+    | "half" -> Mask.Half false
+    | "half-flipped" -> Mask.Half true
+    | "alternating" -> Mask.Alternating false
+    | "alternating-flipped" -> Mask.Alternating true
+    | t when t.StartsWith "checkerboard" ->
+        let size = t.Substring(t.IndexOf ':' + 1).Split 'x'
+        Mask.Checkerboard(int size[0], int size[1], t.StartsWith "checkerboard-flipped")
+    | other -> invalidArg "settings" $"unknown coupling mask '{other}'"
 
 let private scaleName (map: ScaleMap) =
     match map with
@@ -83,25 +116,13 @@ let private scaleName (map: ScaleMap) =
 /// A coupling bijector; the network's last layer starts at zero, so the layer starts as the identity.
 let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
     Guard.that (nameof spec.Dim) (spec.Dim >= 2) $"a coupling layer needs at least 2 features, got {spec.Dim}"
-    let a, b = parts spec
+    let a, b = split spec.Dim spec.Mask
     let outputs = if spec.Affine then 2 * b.Length else b.Length
     let net = Conditioner.create gen dtype (a.Length + spec.ContextDim) outputs spec.Conditioner
-    let take (idx: int[]) (x: Tensor) =
-        // contiguous index ranges are narrowed; others gathered
-        if idx = Array.init idx.Length (fun i -> idx[0] + i) then x.narrow(1, idx[0], idx.Length)
-        else x.gather(1, (Tensor.ofArray idx).moveTo(x.device).unsqueeze(0).expand [| x.shape[0]; idx.Length |])
-    let order = Array.append a b
-    let inverseOrder = Array.zeroCreate spec.Dim
-    order |> Array.iteri (fun i o -> inverseOrder[o] <- i)
-    let merge (xa: Tensor) (yb: Tensor) =
-        let joined = Tensor.cat([| xa; yb |], 1)
-        if order = Array.init spec.Dim id then joined else take inverseOrder joined
+    let take = columns
+    let merge = merger a b
     let parameters (p: Params) (ctx: Context) (xa: Tensor) =
-        let input =
-            match ctx.Condition with
-            | Some c when spec.ContextDim > 0 -> Tensor.cat([| xa; c |], 1)
-            | None when spec.ContextDim > 0 -> invalidArg "context" $"this coupling layer needs a context of {spec.ContextDim} features"
-            | _ -> xa
+        let input = conditionerInput spec.ContextDim ctx xa
         let h = Conditioner.apply spec.Conditioner p input
         if spec.Affine then
             let shift = h.narrow(1, 0, b.Length)
@@ -136,16 +157,7 @@ let nice (gen: Generator) (dtype: Dtype) (dim: int) (hidden: int list) (mask: Ma
     create gen dtype { Dim = dim; Mask = mask; Conditioner = Conditioner.Mlp(hidden, Activation.Relu); ScaleMap = ScaleMap.Exp; Affine = false; ContextDim = 0 }
 
 let private rebuild (dtype: Dtype) (s: Settings) =
-    let mask =
-        match Settings.text "mask" s with
-        | "half" -> Mask.Half false
-        | "half-flipped" -> Mask.Half true
-        | "alternating" -> Mask.Alternating false
-        | "alternating-flipped" -> Mask.Alternating true
-        | text when text.StartsWith "checkerboard" ->
-            let size = text.Substring(text.IndexOf ':' + 1).Split 'x'
-            Mask.Checkerboard(int size[0], int size[1], text.StartsWith "checkerboard-flipped")
-        | other -> invalidArg "settings" $"unknown coupling mask '{other}'"
+    let mask = parseMask (Settings.text "mask" s)
     let affine, scale =
         match Settings.text "scale" s with
         | "additive" -> false, ScaleMap.Exp
