@@ -61,12 +61,9 @@ module Ad =
                 results <- Some(value, grads)
                 value, grads
             finally
-                let keep = System.Collections.Generic.HashSet<obj>(HashIdentity.Reference)
                 match results with
                 | Some(value, grads) ->
-                    keep.Add value.Raw.Storage |> ignore
-                    for g in grads do keep.Add g.Raw.Storage |> ignore
-                    Backend.Cpu.BufferPool.EndRecordingReturning keep
+                    Backend.Cpu.BufferPool.EndRecordingReturning(Array.append [| value.Raw.Storage |] (grads |> Array.map _.Raw.Storage))
                 | None -> Backend.Cpu.BufferPool.EndRecording()
 
     /// Gradients of a scalar function of several inputs.

@@ -19,8 +19,10 @@ type internal BufferPool private () =
     [<ThreadStatic; DefaultValue>]
     static val mutable private free: Dictionary<struct (Type * int), Stack<Array>>
 
+    // a list, not a hash set: a few dozen arrays a step, and hashing an array the first time
+    // costs more than scanning them
     [<ThreadStatic; DefaultValue>]
-    static val mutable private recorded: HashSet<Array>
+    static val mutable private recorded: List<Array>
 
     [<ThreadStatic; DefaultValue>]
     static val mutable private disabled: bool
@@ -40,14 +42,14 @@ type internal BufferPool private () =
             else null
         // zeroCreate takes the JIT's inline allocation path; the "uninitialized" API measured slower here
         let array = if isNull fromPool then Array.zeroCreate<'T> n else fromPool
-        if n >= BufferPool.Threshold && not (isNull BufferPool.recorded) then BufferPool.recorded.Add array |> ignore
+        if n >= BufferPool.Threshold && not (isNull BufferPool.recorded) then BufferPool.recorded.Add array
         array
 
     /// Starts noting the arrays this thread rents (a reverse sweep is starting); false when off.
     static member BeginRecording() =
         if BufferPool.disabled || not (isNull BufferPool.recorded) then false
         else
-            BufferPool.recorded <- HashSet<Array>(HashIdentity.Reference)
+            BufferPool.recorded <- List<Array>()
             true
 
     /// Stops noting rents.
@@ -55,17 +57,29 @@ type internal BufferPool private () =
 
     /// Stops noting rents and takes back every array rented since `BeginRecording` except those in
     /// `keep` (for a computation whose intermediates are all known to be dead).
-    static member EndRecordingReturning(keep: HashSet<obj>) =
+    static member EndRecordingReturning(keep: obj[]) =
         let rented = BufferPool.recorded
         if not (isNull rented) then
-            for array in Seq.toArray rented do
-                if not (keep.Contains array) then BufferPool.Return array
+            for array in rented.ToArray() do
+                if not (keep |> Array.exists (fun k -> obj.ReferenceEquals(k, array))) then BufferPool.Return array
         BufferPool.recorded <- null
+
+    // removes an array from the current recording; false when it was not rented there
+    static member private Forget(array: Array) =
+        let rented = BufferPool.recorded
+        let mutable i = rented.Count - 1
+        while i >= 0 && not (obj.ReferenceEquals(rented[i], array)) do
+            i <- i - 1
+        if i < 0 then false
+        else
+            rented[i] <- rented[rented.Count - 1]
+            rented.RemoveAt(rented.Count - 1)
+            true
 
     /// Takes back an array rented during the current recording; anything else is ignored.
     static member Return(storage: obj) =
         match storage with
-        | :? Array as array when not (isNull BufferPool.recorded) && BufferPool.recorded.Remove array ->
+        | :? Array as array when not (isNull BufferPool.recorded) && BufferPool.Forget array ->
             if isNull BufferPool.free then BufferPool.free <- Dictionary()
             let key = struct (array.GetType().GetElementType(), array.Length)
             let stack =
