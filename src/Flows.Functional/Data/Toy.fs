@@ -12,22 +12,6 @@ module Toy =
     let private rows (n: int) (dtype: Dtype) (xs: float[]) (ys: float[]) =
         Tensor.ofArray(Array.init (2 * n) (fun i -> if i % 2 = 0 then xs[i / 2] else ys[i / 2]), [| n; 2 |]).cast dtype
 
-    /// Exact draws from an unnormalised 2-D density bounded by exp(logBound), by rejection from the
-    /// uniform law on [−b, b]² (the density must be negligible outside the box).
-    let rejection (logDensity: Tensor -> Tensor) (logBound: float) (bound: float) (gen: Generator) (n: int) (dtype: Dtype) =
-        Guard.positive (nameof n) n
-        let accepted = Collections.Generic.List<float>()
-        while accepted.Count < 2 * n do
-            let proposals = gen.uniform([| 4 * n; 2 |], -bound, bound, Dtype.Float64)
-            let logP = (logDensity proposals).toArray64()
-            let u = gen.uniform([| 4 * n |], dtype = Dtype.Float64).toArray64()
-            let points = proposals.toArray64()
-            for i in 0 .. logP.Length - 1 do
-                if accepted.Count < 2 * n && log u[i] < logP[i] - logBound then
-                    accepted.Add points[2 * i]
-                    accepted.Add points[2 * i + 1]
-        Tensor.ofArray(accepted.ToArray(), [| n; 2 |]).cast dtype
-
     /// Two moons (document 003), exact samples. In polar coordinates the density is
     /// exp(−½((r−2)/0.2)²)·m(z₁) with m(z₁) = exp(−½((z₁−2)/0.3)²) + exp(−½((z₁+2)/0.3)²) ≤ 1 + e⁻⁸⁸,
     /// and dz = r dr dθ: propose r ~ N(2, 0.2²), θ uniform, and accept with probability r·m(z₁)/3
