@@ -230,3 +230,11 @@ let ``searchsorted agrees with counting the entries below (or at or below) each 
                     sorted[row * k .. row * k + k - 1] |> Array.filter (fun e -> if right then e <= v else e < v) |> Array.length |> float)
             Close.values $"searchsorted (right {right}) of {Shape.show x.shape} in {Shape.show s.shape}" Tolerance.float64 x.shape expected
                 (s.searchsorted(x, right)))
+
+[<Fact>]
+let ``column sums of tall matrices (the GEMM path) agree with plain loops`` () =
+    for rows, cols in [ 64, 8; 200, 37; 512, 64; 1000, 3 ] do
+        let x = (Generator(uint64 (rows * cols))).normal([| rows; cols |])
+        let values = x.toArray64()
+        let expected = Array.init cols (fun j -> Seq.sum (seq { for i in 0 .. rows - 1 -> values[i * cols + j] }))
+        Close.values $"sum(0) of [{rows}, {cols}]" Tolerance.float32 [| cols |] expected (x.sum(0))

@@ -124,6 +124,13 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
             match op, data with
             | (ReduceOp.ArgMax | ReduceOp.ArgMin), F32 a -> I32(Reduce.indices (op = ReduceOp.ArgMax) a shape dim)
             | (ReduceOp.ArgMax | ReduceOp.ArgMin), F64 a -> I32(Reduce.indices (op = ReduceOp.ArgMax) a shape dim)
+            // column sums of a tall matrix (bias gradients) as ones[1, n] · x[n, m]: the GEMM
+            // library streams the rows faster than a row-by-row loop
+            | ReduceOp.Sum, F32 a when dim = 0 && shape.Length = 2 && shape[0] >= 64 && shape[1] >= 8 ->
+                let n, m = shape[0], shape[1]
+                let c = Array.zeroCreate<float32> m
+                Gemm.active.Sgemm(false, false, 1, m, n, ReadOnlySpan(Array.create n 1.0f), n, ReadOnlySpan a, m, Span c, m)
+                F32 c
             | _ -> t.Map(box op, (fun a -> Reduce.values op a shape dim), (fun a -> Reduce.values op a shape dim))
         CpuTensor(r, outShape)
 
@@ -308,10 +315,6 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         let outShape = [| n; outputs |]
         let r =
             match data, w.Data, b.Data with
-            | F32 x, F32 wd, F32 bd when inputs >= 1 && inputs <= 4 ->
-                F32(Fused.biasActivation (Fused.thinProduct x n inputs wd outputs) bd outputs activation)
-            | F64 x, F64 wd, F64 bd when inputs >= 1 && inputs <= 4 ->
-                F64(Fused.biasActivation (Fused.thinProduct x n inputs wd outputs) bd outputs activation)
             | F32 x, F32 wd, F32 bd ->
                 let c = BufferPool.Rent<float32>(n * outputs)
                 Gemm.active.Sgemm(false, true, n, outputs, inputs, ReadOnlySpan x, inputs, ReadOnlySpan wd, inputs, Span c, outputs)

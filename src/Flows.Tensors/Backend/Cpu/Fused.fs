@@ -43,21 +43,6 @@ module internal Fused =
             | Activation.Softplus -> Elementwise.unary UnaryOp.Softplus r
             | Activation.Elu a -> Elementwise.unary (UnaryOp.Elu a) r
 
-    /// x · weightᵀ for x [n, k] with k ≤ 4 and weight [m, k], as k scaled row additions: a GEMM
-    /// library pays more to set up such a thin product (the first layer of a 1-D conditioner) than
-    /// it costs.
-    let thinProduct<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
-        (x: 'T[]) (n: int) (k: int) (weight: 'T[]) (m: int) : 'T[] =
-        let columns = Array.init k (fun j -> Array.init m (fun o -> weight[o * k + j]))
-        let r = BufferPool.Rent<'T>(n * m)
-        for i in 0 .. n - 1 do
-            let x0 = Vector<'T>(x[i * k])
-            Vectorised.map (fun (c: Vector<'T>) -> c * x0) (fun (c: 'T) -> c * x[i * k]) columns[0] 0 r (i * m) m
-            for j in 1 .. k - 1 do
-                let xj = Vector<'T>(x[i * k + j])
-                Vectorised.map2 (fun (acc: Vector<'T>) (c: Vector<'T>) -> acc + c * xj) (fun (acc: 'T) (c: 'T) -> acc + c * x[i * k + j]) r (i * m) columns[j] 0 r (i * m) m
-        r
-
     /// adjoint · act'(pre), written with the activation's output y.
     let inline activationGrad<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (activation: Activation) (y: 'T[]) (adjoint: 'T[]) : 'T[] =
