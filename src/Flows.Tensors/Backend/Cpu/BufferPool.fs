@@ -10,8 +10,8 @@ open System.Collections.Generic
 [<Sealed; AbstractClass>]
 type internal BufferPool private () =
 
-    /// Arrays below this many elements are left to the GC: pooling them saves nothing.
-    static member Threshold = 4096
+    /// Arrays below this many elements are left to the GC (a [512, 2] batch of rows is pooled).
+    static member Threshold = 1024
 
     // most arrays kept per (element type, length): bounds the memory a pool can hold
     static member private Depth = 32

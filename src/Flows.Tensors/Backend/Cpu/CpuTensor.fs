@@ -32,6 +32,14 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
 
     member _.Data = data
 
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private ones: float32[]
+
+    // a row of ones for column sums by GEMM, kept per thread and grown as needed
+    static member private Ones(n: int) : float32[] =
+        if isNull CpuTensor.ones || CpuTensor.ones.Length < n then CpuTensor.ones <- Array.create (max n 1024) 1.0f
+        CpuTensor.ones
+
     /// The CPU backend (one per process).
     static member CpuBackend = backend.Force()
 
@@ -129,7 +137,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
             | ReduceOp.Sum, F32 a when dim = 0 && shape.Length = 2 && shape[0] >= 64 && shape[1] >= 8 ->
                 let n, m = shape[0], shape[1]
                 let c = Array.zeroCreate<float32> m
-                Gemm.active.Sgemm(false, false, 1, m, n, ReadOnlySpan(Array.create n 1.0f), n, ReadOnlySpan a, m, Span c, m)
+                Gemm.active.Sgemm(false, false, 1, m, n, ReadOnlySpan(CpuTensor.Ones n), n, ReadOnlySpan a, m, Span c, m)
                 F32 c
             | _ -> t.Map(box op, (fun a -> Reduce.values op a shape dim), (fun a -> Reduce.values op a shape dim))
         CpuTensor(r, outShape)

@@ -69,3 +69,18 @@ module internal FastMath =
 
     /// r[rOff..] = tanh(x[xOff..]) for n elements (r may be x).
     let tanh (x: float32[]) (xOff: int) (r: float32[]) (rOff: int) (n: int) = tanhShifted x xOff [||] r rOff n
+
+    /// r = g·(1 − y²) (tanh's derivative from its output), 512-bit where the CPU has it.
+    let tanhGrad (y: float32[]) (g: float32[]) (r: float32[]) =
+        let n = y.Length
+        let mutable i = 0
+        if Vector512.IsHardwareAccelerated then
+            let one = Vector512.Create 1.0f
+            while i <= n - 16 do
+                let yv = Vector512.Create<float32>(System.ReadOnlySpan<float32>(y, i, 16))
+                let gv = Vector512.Create<float32>(System.ReadOnlySpan<float32>(g, i, 16))
+                (gv * (one - yv * yv)).CopyTo(System.Span(r, i, 16))
+                i <- i + 16
+        while i < n do
+            r[i] <- g[i] * (1.0f - y[i] * y[i])
+            i <- i + 1

@@ -52,6 +52,8 @@ module internal Fused =
         let one = Vector<'T>.One
         match activation with
         | Activation.Identity -> Array.blit adjoint 0 r 0 n
+        | Activation.Tanh when typeof<'T> = typeof<float32> ->
+            FastMath.tanhGrad (box y :?> float32[]) (box adjoint :?> float32[]) (box r :?> float32[])
         | Activation.Tanh -> Vectorised.map2 (fun (y: Vector<'T>) (g: Vector<'T>) -> g * (one - y * y)) (fun (y: 'T) (g: 'T) -> g * ('T.One - y * y)) y 0 adjoint 0 r 0 n
         | Activation.Sigmoid -> Vectorised.map2 (fun (y: Vector<'T>) (g: Vector<'T>) -> g * y * (one - y)) (fun (y: 'T) (g: 'T) -> g * y * ('T.One - y)) y 0 adjoint 0 r 0 n
         | Activation.Relu ->
