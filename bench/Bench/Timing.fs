@@ -11,7 +11,7 @@ open System.Runtime.Intrinsics
 let warmupSeconds = 1.0
 
 /// Timed batches per measurement; the median is reported.
-let repetitions = 7
+let repetitions = 15
 
 /// Seconds one timed batch aims to last, so that timer resolution is irrelevant.
 let batchSeconds = 0.05

@@ -84,3 +84,19 @@ module internal FastMath =
         while i < n do
             r[i] <- g[i] * (1.0f - y[i] * y[i])
             i <- i + 1
+
+    /// r ← tanh(r + bias) for every row of r [rows, m] with bias [m], in one call (no per-row call
+    /// overhead; the bias vectors are reloaded from L1).
+    let tanhBiasRows (r: float32[]) (bias: float32[]) (m: int) =
+        let rows = if m = 0 then 0 else r.Length / m
+        if Vector512.IsHardwareAccelerated && m % 16 = 0 then
+            for row in 0 .. rows - 1 do
+                let at = row * m
+                let mutable j = 0
+                while j < m do
+                    let v = Vector512.Create<float32>(System.ReadOnlySpan<float32>(r, at + j, 16)) + Vector512.Create<float32>(System.ReadOnlySpan<float32>(bias, j, 16))
+                    (tanhVector512 v).CopyTo(System.Span(r, at + j, 16))
+                    j <- j + 16
+        else
+            for row in 0 .. rows - 1 do
+                tanhShifted r (row * m) bias r (row * m) m

@@ -28,8 +28,8 @@ module internal Fused =
             r
         | Activation.Tanh when typeof<'T> = typeof<float32> ->
             let r32, b32 = box r :?> float32[], box bias :?> float32[]
-            for row in 0 .. rows - 1 do
-                FastMath.tanhShifted r32 (row * m) b32 r32 (row * m) m
+            if b32.Length > 0 then FastMath.tanhBiasRows r32 b32 m
+            else FastMath.tanh r32 0 r32 0 r32.Length
             r
         | _ ->
             addBias ()
