@@ -134,7 +134,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
             | (ReduceOp.ArgMax | ReduceOp.ArgMin), F64 a -> I32(Reduce.indices (op = ReduceOp.ArgMax) a shape dim)
             // column sums of a tall matrix (bias gradients) as ones[1, n] · x[n, m]: the GEMM
             // library streams the rows faster than a row-by-row loop
-            | ReduceOp.Sum, F32 a when dim = 0 && shape.Length = 2 && shape[0] >= 64 && shape[1] >= 8 ->
+            | ReduceOp.Sum, F32 a when dim = 0 && shape.Length = 2 && shape[0] >= 64 ->
                 let n, m = shape[0], shape[1]
                 let c = Array.zeroCreate<float32> m
                 Gemm.active.Sgemm(false, false, 1, m, n, ReadOnlySpan(CpuTensor.Ones n), n, ReadOnlySpan a, m, Span c, m)

@@ -18,8 +18,15 @@ module internal Fused =
         let rows = if m = 0 then 0 else r.Length / m
         let addBias () =
             if bias.Length > 0 then
-                for row in 0 .. rows - 1 do
-                    Vectorised.map2 (fun (v: Vector<'T>) (b: Vector<'T>) -> v + b) (fun (v: 'T) (b: 'T) -> v + b) r (row * m) bias 0 r (row * m) m
+                if m < Vector<'T>.Count then
+                    // rows narrower than a vector (a 2-D output layer): one flat loop, no call per row
+                    let mutable j = 0
+                    for i in 0 .. r.Length - 1 do
+                        r[i] <- r[i] + bias[j]
+                        j <- if j + 1 = m then 0 else j + 1
+                else
+                    for row in 0 .. rows - 1 do
+                        Vectorised.map2 (fun (v: Vector<'T>) (b: Vector<'T>) -> v + b) (fun (v: 'T) (b: 'T) -> v + b) r (row * m) bias 0 r (row * m) m
         match activation with
         | Activation.Identity -> addBias (); r
         | Activation.Relu when bias.Length > 0 ->
