@@ -40,6 +40,12 @@ module Custom =
                 Tensor(o.Raw, o, Node(tag, [| hub |], fun adj -> [| segment adj |])))
 
     type Tensor with
+        /// A constant tensor over raw storage, for the raw forward of a custom primitive (raw
+        /// storage is immutable, so no copy is needed).
+        static member ofRaw(raw: RawTensor) = Tensor raw
+        /// The raw storage of this tensor's innermost primal, for the same purpose.
+        member t.raw = t.Raw
+
         /// Applies a custom differentiable primitive to `inputs`.
         static member custom(inputs: Tensor[], forward: CustomForward, backward: CustomBackward) : Tensor[] =
             if not (inputs.Length > 0) then Shape.fail "custom" ("needs at least one input")

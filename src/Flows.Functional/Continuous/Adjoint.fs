@@ -16,16 +16,10 @@ type ParameterisedDynamics = Tensor[] -> Tensor -> Tensor[] -> Tensor[]
 [<RequireQualifiedAccess>]
 module Adjoint =
 
-    // The custom-op interface is raw; the solver works on tensors. These copies cost one transfer
-    // of the state per solve, small against the solve itself.
-    let private ofRaw (raw: RawTensor) : Tensor =
-        match raw.ToArray() with
-        | :? (float[]) as data -> Tensor.ofArray(data, raw.Shape, raw.Device)
-        | :? (float32[]) as data -> Tensor.ofArray(data, raw.Shape, raw.Device)
-        | _ -> invalidArg (nameof raw) $"Adjoint: state tensors must be float32 or float64, got {raw.Dtype}"
+    // The custom-op interface is raw; the solver works on tensors: both views share the storage.
+    let private ofRaw (raw: RawTensor) : Tensor = Tensor.ofRaw raw
 
-    let private toRaw (backend: IBackend) (t: Tensor) : RawTensor =
-        if t.dtype = Dtype.Float32 then backend.OfArray(t.toArray32(), t.shape) else backend.OfArray(t.toArray64(), t.shape)
+    let private toRaw (t: Tensor) : RawTensor = t.noDiff().raw
 
     /// Solves dy/dt = f(θ, t, y) for a state of several tensors from t0 to t1 and returns the state
     /// at t1; gradients with respect to y0 and θ come from the adjoint solve, which uses the same
@@ -37,7 +31,7 @@ module Adjoint =
         let forward (raws: RawTensor[]) =
             let xs = raws |> Array.map ofRaw
             let solution = Ode.solveSystem solver options (dynamics xs[n..]) xs[.. n - 1] t0 t1 [||]
-            solution.Final |> Array.map (toRaw raws[0].Backend)
+            solution.Final |> Array.map toRaw
         let backward (inputs: Tensor[]) (outputs: Tensor[]) (adjoints: Tensor[]) =
             let theta = inputs[n..]
             let augmented : SystemDynamics =
