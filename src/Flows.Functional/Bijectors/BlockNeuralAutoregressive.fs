@@ -1,0 +1,126 @@
+/// Block neural autoregressive flow (B-NAF, De Cao et al. 2019, "Block Neural Autoregressive Flow"):
+/// one masked network whose weight matrices are lower block-triangular, the diagonal blocks positive
+/// (exp of the stored values), with tanh between layers, plus a positive gated skip g ⊙ x:
+///   inverse (data → base)  z = g ⊙ x + W_L tanh(… tanh(W_1 x + b_1) …) + b_L, one pass (density)
+///   log dz_d/dx_d = log(g_d + Π_l diagonal blocks ⊙ tanh'), the products as log-sum-exps
+///   forward (base → data)  bisection per feature in the natural order, D sequential passes.
+/// The skip makes each feature's map surjective (tanh alone saturates); feature d reads x_≤d.
+module Flows.Bijectors.BlockNeuralAutoregressive
+
+open Flows
+open Flows.Tensors
+
+/// Width of the bisection bracket at which the sampling direction stops.
+let tolerance = 1e-10
+
+/// A B-NAF layer's hyperparameters.
+type Spec =
+    { Dim: int
+      /// Hidden units per feature in each hidden layer (the blocks are Hidden[l] × Hidden[l − 1]).
+      Hidden: int list }
+
+// One layer's effective weights: the strictly lower blocks as a full matrix, the diagonal blocks
+// [D; out; in] and their logs, and the bias [D; out].
+type private Layer =
+    { Lower: Tensor
+      Diagonal: Tensor
+      LogDiagonal: Tensor
+      Bias: Tensor }
+
+/// The B-NAF layer with small random weights and a unit skip.
+let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
+    let dim = spec.Dim
+    Guard.positive (nameof spec.Dim) dim
+    Guard.that (nameof spec.Hidden) (not spec.Hidden.IsEmpty) "B-NAF needs at least one hidden layer (its output is bounded apart from the skip)"
+    spec.Hidden |> List.iter (Guard.positive (nameof spec.Hidden))
+    let widths = Array.ofList (1 :: spec.Hidden @ [ 1 ])
+    let count = widths.Length - 1
+    let blockMask (keep: int -> int -> bool) (outs: int) (ins: int) =
+        let cols = dim * ins
+        Tensor.ofArray(Array.init (dim * outs * cols) (fun k -> if keep (k / cols / outs) (k % cols / ins) then 1.0 else 0.0), [| dim * outs; cols |]).cast dtype
+    let lowerMasks = Array.init count (fun l -> blockMask (fun i j -> j < i) widths[l + 1] widths[l])
+    let diagonalMasks = Array.init count (fun l -> blockMask (fun i j -> j = i) widths[l + 1] widths[l])
+    let parameters =
+        Params.ofList
+            [ for l in 0 .. count - 1 do
+                  let outs, ins = widths[l + 1], widths[l]
+                  // diagonal blocks start with rows summing to about one, so tanh starts unsaturated
+                  let raw = gen.normal([| dim * outs; dim * ins |], 0.0, 1.0 / sqrt (float (dim * ins)), dtype) - diagonalMasks[l] * log (float ins)
+                  yield $"{l}.weight", raw
+                  yield $"{l}.bias", gen.normal([| dim * outs |], 0.0, 0.1, dtype)
+              yield "logGate", Tensor.zeros([| dim |], dtype) ]
+    let layers (p: Params) =
+        Array.init count (fun l ->
+            let outs, ins = widths[l + 1], widths[l]
+            let raw = p[$"{l}.weight"]
+            let logDiagonal = (raw * diagonalMasks[l].cast(raw.dtype)).reshape([| dim; outs; dim; ins |]).sum(2)
+            { Lower = raw * lowerMasks[l].cast(raw.dtype)
+              Diagonal = logDiagonal.exp()
+              LogDiagonal = logDiagonal
+              Bias = p[$"{l}.bias"].reshape([| dim; outs |]) })
+    // [D; out; in] blocks applied feature by feature to [n; D; in]
+    let blocks (w: Tensor) (a: Tensor) = (w.unsqueeze(0) * a.unsqueeze(2)).sum(3)
+    // what the earlier features feed into each layer of feature d (from the rows x): [n; D; out] each
+    let fromEarlier (ls: Layer[]) (x: Tensor) =
+        let n = x.shape[0]
+        let mutable a = x.unsqueeze(2)
+        [| for l in 0 .. count - 1 do
+               let offDiagonal = Tensor.linear(a.reshape([| n; -1 |]), ls[l].Lower).reshape([| n; dim; widths[l + 1] |])
+               a <- (offDiagonal + blocks ls[l].Diagonal a + ls[l].Bias).tanh()
+               offDiagonal |]
+    // feature d's output and log-derivative as x_d runs over m, the earlier features' inputs fixed
+    let along (p: Params) (ls: Layer[]) (earlier: Tensor[]) (m: Tensor) =
+        let mutable a = m.unsqueeze(2)
+        let mutable logJ = m.unsqueeze(2).zerosLike()
+        for l in 0 .. count - 2 do
+            let h = earlier[l] + blocks ls[l].Diagonal a + ls[l].Bias
+            // log tanh'(h) = 2·(log 2 − |h| − softplus(−2|h|)), finite for any h
+            let logTanhPrime = (System.Math.Log 2.0 - h.abs() - (h.abs() * -2.0).softplus()) * 2.0
+            logJ <- (ls[l].LogDiagonal.unsqueeze(0) + logJ.unsqueeze(2)).logsumexp(3) + logTanhPrime
+            a <- h.tanh()
+        let last = count - 1
+        let f = (earlier[last] + blocks ls[last].Diagonal a + ls[last].Bias).squeeze(2)
+        let logF = (ls[last].LogDiagonal.unsqueeze(0) + logJ.unsqueeze(2)).logsumexp(3).squeeze(2)
+        let logGate = p["logGate"]
+        let y = f + logGate.exp() * m
+        y, Tensor.stack([| logF; logF.zerosLike() + logGate |], 2).logsumexp(2)
+    let forward (p: Params) (_: Context) (z: Tensor) =
+        let ls = layers p
+        let constant = p.Map(fun t -> t.noDiff())
+        let lsConstant = layers constant
+        let mutable x = z.zerosLike()
+        let mutable logDet = Bijector.zeroLogDet z
+        // pass t fixes feature t: the earlier features it reads are final by then
+        for _ in 1 .. dim do
+            let earlier = fromEarlier ls x
+            let earlierConstant = earlier |> Array.map (fun t -> t.noDiff())
+            // z_d − g_d·x_d lies within ±Σ_k exp(W_L[d, k]) of what the earlier features and the bias give
+            let last = count - 1
+            let centre = (earlierConstant[last] + lsConstant[last].Bias).squeeze(2)
+            let reach = lsConstant[last].Diagonal.sum(2).squeeze(1)
+            let gate = constant["logGate"].exp()
+            let target = z.noDiff()
+            let root = RootFind.bisect (fun m -> fst (along constant lsConstant earlierConstant m)) target ((target - centre - reach) / gate) ((target - centre + reach) / gate) tolerance
+            x <- RootFind.newtonStep (fun m -> fst (along p ls earlier m)) (fun m -> (snd (along p ls earlier m)).exp()) z root
+            logDet <- -((snd (along p ls earlier x)).sum(1))
+        x, logDet
+    let inverse (p: Params) (_: Context) (x: Tensor) =
+        let ls = layers p
+        let z, logDerivative = along p ls (fromEarlier ls x) x
+        z, logDerivative.sum(1)
+    let settings =
+        Settings.ofList
+            [ "dim", Setting.Int dim
+              "hidden", Setting.Ints(Array.ofList spec.Hidden)
+              "order", Setting.Ints(Array.init dim (fun i -> i + 1)) ]
+    Bijector.create "bnaf" settings [| dim |] parameters forward inverse
+
+let private rebuild (dtype: Dtype) (s: Settings) =
+    create (Generator 0UL) dtype { Dim = Settings.int "dim" s; Hidden = List.ofArray (Settings.ints "hidden" s) }
+
+[<CatalogueEntry>]
+let entry =
+    { Entry.exact "bnaf" rebuild (fun g t d -> create g t { Dim = d; Hidden = [ 4; 4 ] })
+        (fun g t d -> create g t { Dim = d; Hidden = [ 4; 4 ] } |> Entry.perturb g 0.3) with
+        Dims = [ 1 .. 3 ]
+        InverseKind = InverseKind.Iterative tolerance }
