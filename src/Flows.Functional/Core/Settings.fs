@@ -19,32 +19,27 @@ module Settings =
     /// Settings from pairs.
     let ofList (pairs: (string * Setting) list) : Settings = Map.ofList pairs
 
-    let private get (key: string) (settings: Settings) =
+    // the value at `key` through `pick`, or an error saying what was missing or expected
+    let private read (key: string) (expected: string) (pick: Setting -> 'a option) (settings: Settings) =
         match Map.tryFind key settings with
-        | Some v -> v
         | None -> invalidArg (nameof settings) $"setting '{key}' is missing"
+        | Some v ->
+            match pick v with
+            | Some value -> value
+            | None -> invalidArg (nameof settings) $"setting '{key}' should be {expected}, got {v}"
 
     /// An integer setting.
     let int (key: string) (settings: Settings) =
-        match get key settings with
-        | Setting.Int v -> v
-        | other -> invalidArg (nameof settings) $"setting '{key}' should be an integer, got {other}"
+        read key "an integer" (function Setting.Int v -> Some v | _ -> None) settings
 
-    /// A float setting.
+    /// A float setting (an integer is accepted).
     let float (key: string) (settings: Settings) =
-        match get key settings with
-        | Setting.Float v -> v
-        | Setting.Int v -> double v
-        | other -> invalidArg (nameof settings) $"setting '{key}' should be a number, got {other}"
+        read key "a number" (function Setting.Float v -> Some v | Setting.Int v -> Some(double v) | _ -> None) settings
 
     /// A text setting.
     let text (key: string) (settings: Settings) =
-        match get key settings with
-        | Setting.Text v -> v
-        | other -> invalidArg (nameof settings) $"setting '{key}' should be text, got {other}"
+        read key "text" (function Setting.Text v -> Some v | _ -> None) settings
 
     /// An integer-array setting.
     let ints (key: string) (settings: Settings) =
-        match get key settings with
-        | Setting.Ints v -> v
-        | other -> invalidArg (nameof settings) $"setting '{key}' should be integers, got {other}"
+        read key "integers" (function Setting.Ints v -> Some v | _ -> None) settings
