@@ -1,8 +1,9 @@
-/// Rational-quadratic spline MAF (RQ-NSF (AR), Durkan et al. 2019, "Neural Spline Flows"): each
-/// feature goes through a monotone RQ spline on [−B, B] (identity tails) whose 3K − 1 raw parameters
-/// a MADE computes from the features of smaller order (and the context):
-///   inverse (data → base)  z = RQ(x; θ(x)), one pass (fast density), log|det| = Σ log RQ'(x)
-///   forward (base → data)  x = RQ⁻¹(z; θ(x)), D sequential passes (sampling).
+/// Spline MAF (RQ-NSF (AR), Durkan et al. 2019, "Neural Spline Flows"; with the linear and quadratic
+/// splines of Müller et al. 2019 or the cubic of Durkan et al. 2019, "Cubic-Spline Flows"): each
+/// feature goes through a monotone spline on [−B, B] (identity tails) whose raw parameters a MADE
+/// computes from the features of smaller order (and the context):
+///   inverse (data → base)  z = S(x; θ(x)), one pass (fast density), log|det| = Σ log S'(x)
+///   forward (base → data)  x = S⁻¹(z; θ(x)), D sequential passes (sampling).
 module Flows.Bijectors.SplineAutoregressive
 
 open Flows
@@ -18,58 +19,78 @@ type Spec =
       Activation: Activation
       /// Masked residual blocks of width `Hidden.Head` (0: a plain masked MLP).
       ResidualBlocks: int
+      /// Which monotone spline.
+      Spline: SplineKind
       /// Bins K per spline.
       Bins: int
       /// The spline acts on [−Bound, Bound], the identity outside.
       Bound: float
       ContextDim: int }
 
-/// The spline MAF layer: the MADE's last layer starts at zero, so the layer starts as the identity.
+/// The spline MAF layer named "<spline>-spline-maf": the MADE's last layer starts at zero, so the
+/// layer starts as the identity.
 let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
-    let config = RationalQuadratic.config spec.Bins spec.Bound
-    let count = RationalQuadratic.parameterCount spec.Bins
+    let spline = SplineKind.transformer spec.Bins spec.Bound spec.Spline
+    let count = spline.ParameterCount
     let made, net =
         Made.create gen dtype
             { Dim = spec.Dim; Hidden = spec.Hidden; Multiplier = count; Order = spec.Order; ContextDim = spec.ContextDim
               ResidualBlocks = spec.ResidualBlocks; Activation = spec.Activation }
     let dim = spec.Dim
-    let parameters (p: Params) (ctx: Context) (x: Tensor) =
-        (Made.apply made p ctx.Condition x).reshape [| x.shape[0]; dim; count |] |> RationalQuadratic.split spec.Bins
+    let parameters (p: Params) (ctx: Context) (x: Tensor) = (Made.apply made p ctx.Condition x).reshape [| x.shape[0]; dim; count |]
     let forward (p: Params) (ctx: Context) (z: Tensor) =
         // pass t fixes the dimensions of degree t; the last pass saw every earlier one final
         let mutable x = z.zerosLike()
         let mutable logDet = Bijector.zeroLogDet z
         for _ in 1 .. dim do
-            let widths, heights, derivatives = parameters p ctx x
-            let x', logDerivative = RationalQuadratic.inverse config z widths heights derivatives
+            let x', logDerivative = spline.Inverse z (parameters p ctx x)
             x <- x'
             logDet <- logDerivative.sum(1)
         x, logDet
     let inverse (p: Params) (ctx: Context) (x: Tensor) =
-        let widths, heights, derivatives = parameters p ctx x
-        let z, logDerivative = RationalQuadratic.forward config x widths heights derivatives
+        let z, logDerivative = spline.Forward x (parameters p ctx x)
         z, logDerivative.sum(1)
-    let settings = Settings.ofList ([ "bins", Setting.Int spec.Bins; "bound", Setting.Float spec.Bound ] @ Made.settings made)
-    Bijector.create "rq-spline-maf" settings [| dim |] (net.Prefixed "made")
+    let settings =
+        Settings.ofList ([ "spline", Setting.Text spline.Name; "bins", Setting.Int spec.Bins; "bound", Setting.Float spec.Bound ] @ Made.settings made)
+    Bijector.create $"{spline.Name}-spline-maf" settings [| dim |] (net.Prefixed "made")
         (fun p ctx z -> forward (p.Scope "made") ctx z) (fun p ctx x -> inverse (p.Scope "made") ctx x)
 
 let private rebuild (dtype: Dtype) (s: Settings) =
     let made = Made.ofSettings s
     create (Generator 0UL) dtype
         { Dim = made.Dim; Hidden = made.Hidden; Order = made.Order; Activation = made.Activation; ResidualBlocks = made.ResidualBlocks
-          Bins = Settings.int "bins" s; Bound = Settings.float "bound" s; ContextDim = made.ContextDim }
+          Spline = SplineKind.parse (Settings.text "spline" s); Bins = Settings.int "bins" s; Bound = Settings.float "bound" s
+          ContextDim = made.ContextDim }
 
 let private entryFor (name: string) (spec: int -> Spec) (contextDim: int option) : Entry =
+    let d = spec 1
     { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 1 .. 4 ]
         ContextDim = contextDim
+        InverseKind = (SplineKind.transformer d.Bins d.Bound d.Spline).InverseKind
         IdentityAtInit = true }
 
-let private spec (order: Order) (contextDim: int) (dim: int) =
-    { Dim = dim; Hidden = [ 8; 8 ]; Order = order; Activation = Activation.Tanh; ResidualBlocks = 0; Bins = 5; Bound = 3.0; ContextDim = contextDim }
+let private spec (spline: SplineKind) (order: Order) (contextDim: int) (dim: int) =
+    { Dim = dim; Hidden = [ 8; 8 ]; Order = order; Activation = Activation.Tanh; ResidualBlocks = 0; Spline = spline; Bins = 5; Bound = 3.0
+      ContextDim = contextDim }
 
 [<CatalogueEntry>]
-let entry = entryFor "rq-spline-maf" (spec Order.Reversed 0) None
+let entry = entryFor "rq-spline-maf" (spec SplineKind.RationalQuadratic Order.Reversed 0) None
 
 [<CatalogueEntry>]
-let conditionalEntry = entryFor "conditional-rq-spline-maf" (spec (Order.Random 5) 3) (Some 3)
+let conditionalEntry = entryFor "conditional-rq-spline-maf" (spec SplineKind.RationalQuadratic (Order.Random 5) 3) (Some 3)
+
+[<CatalogueEntry>]
+let linearEntry = entryFor "linear-fixed-spline-maf" (spec (SplineKind.Linear PiecewiseLinear.Widths.Fixed) Order.Reversed 0) None
+
+[<CatalogueEntry>]
+let conditionalLinearEntry = entryFor "conditional-linear-spline-maf" (spec (SplineKind.Linear PiecewiseLinear.Widths.Learnt) (Order.Random 5) 3) (Some 3)
+
+[<CatalogueEntry>]
+let quadraticEntry = entryFor "quadratic-spline-maf" (spec SplineKind.Quadratic Order.Reversed 0) None
+
+[<CatalogueEntry>]
+let cubicEntry = entryFor "cubic-spline-maf" (spec SplineKind.Cubic Order.Reversed 0) None
+
+[<CatalogueEntry>]
+let conditionalCubicEntry = entryFor "conditional-cubic-spline-maf" (spec SplineKind.Cubic (Order.Random 5) 3) (Some 3)

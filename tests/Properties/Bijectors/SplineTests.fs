@@ -58,7 +58,7 @@ module private Scalar =
 
 /// A drawn spline: its config and raw parameters for `rows` × `features` inputs.
 type private Drawn =
-    { Config: RationalQuadratic.Config
+    { Config: Spline.Config
       Widths: Tensor
       Heights: Tensor
       Derivatives: Tensor }
@@ -67,7 +67,7 @@ type private Drawn =
 let private draw (g: Generator) (rows: int) (features: int) (scale: float) =
     let bins = (g.integers([| 1 |], 2, 9)).toArrayInt()[0]
     let bound = 0.5 + 4.5 * (g.uniform([| 1 |], dtype = Dtype.Float64)).toScalar()
-    { Config = RationalQuadratic.config bins bound
+    { Config = Spline.config bins bound
       Widths = Draw.normal g [| rows; features; bins |] * scale
       Heights = Draw.normal g [| rows; features; bins |] * scale
       Derivatives = Draw.normal g [| rows; features; bins - 1 |] * scale }
@@ -98,7 +98,7 @@ let ``knots increase strictly from exactly -B to exactly B, every bin at least t
         // up to scale 30: softmax then leaves most bins at exactly the minimum
         let scale = [| 0.0; 1.0; 5.0; 30.0 |][seed % 4]
         let raw = Draw.normal g [| 3; bins |] * scale
-        let knots = RationalQuadratic.knots bound minSize raw
+        let knots = Spline.knots bound minSize raw
         Close.shape "knots" [| 3; bins + 1 |] knots
         let values = knots.toArray64()
         for r in 0 .. 2 do
@@ -228,9 +228,9 @@ let ``the stable root has finite value and gradients at double roots`` () =
         let a = if seed % 2 = 0 then Tensor.ones([| 6 |], Dtype.Float64) else Draw.awayFromZero g 0.1 [| 6 |]
         let r = if seed % 2 = 0 then (Draw.normal g [| 6 |] * 8.0).round() / 8.0 else Draw.normal g [| 6 |]
         let b, c = a * r * -2.0, a * r.square()
-        let root = RationalQuadratic.quadraticRoot a b c
+        let root = Spline.quadraticRoot a b c
         Close.tensors "double root" { Abs = 1e-6; Rel = 1e-6 } r root
-        Ad.gradN (fun t -> (RationalQuadratic.quadraticRoot t[0] t[1] t[2]).sum()) [| a; b; c |]
+        Ad.gradN (fun t -> (Spline.quadraticRoot t[0] t[1] t[2]).sum()) [| a; b; c |]
         |> Array.iteri (fun i gr -> finite $"gradient {i}" gr))
 
 [<Fact>]
@@ -258,8 +258,8 @@ let ``the inverse is finite in value and gradient at the points where a bin's qu
             let e = d0 + dk[k + 1] - 2.0 * sk
             let coefficient (v: float) = Tensor.ofArray [| v |]
             let a, b, c = coefficient (h * (sk - d0) + delta * e), coefficient (h * d0 - delta * e), coefficient (-(sk * delta))
-            finite $"bin {k}: root of its own quadratic at y = {y}" (RationalQuadratic.quadraticRoot a b c)
-            Ad.gradN (fun t -> (RationalQuadratic.quadraticRoot t[0] t[1] t[2]).sum()) [| a; b; c |]
+            finite $"bin {k}: root of its own quadratic at y = {y}" (Spline.quadraticRoot a b c)
+            Ad.gradN (fun t -> (Spline.quadraticRoot t[0] t[1] t[2]).sum()) [| a; b; c |]
             |> Array.iter (finite $"bin {k}: gradient of the root at y = {y}")
             let yt = Tensor.ofArray([| y |], [| 1; 1 |])
             let x, logDerivative = inverse s yt
