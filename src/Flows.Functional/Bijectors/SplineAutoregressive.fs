@@ -91,6 +91,3 @@ let quadraticEntry = entryFor "quadratic-spline-maf" (spec SplineKind.Quadratic 
 
 [<CatalogueEntry>]
 let cubicEntry = entryFor "cubic-spline-maf" (spec SplineKind.Cubic Order.Reversed 0) None
-
-[<CatalogueEntry>]
-let conditionalCubicEntry = entryFor "conditional-cubic-spline-maf" (spec SplineKind.Cubic (Order.Random 5) 3) (Some 3)

@@ -26,7 +26,7 @@ let inverseTolerance = 1e-12
 let private last (rank: int) (n: int) = Array.init rank (fun i -> if i = rank - 1 then n else 0)
 
 /// The x knots, y knots and knot derivatives [..., K+1] from raw parameters [..., 2K].
-let shape (config: Spline.Config) (raw: Tensor) =
+let knotsAndDerivatives (config: Spline.Config) (raw: Tensor) =
     Spline.checkConfig "cubic" 2 config
     let k, m = config.Bins, config.MinHeight
     Guard.that (nameof config.MinHeight) (m >= 0.0 && m < 1.0) $"the minimum height share must be in [0, 1), got {m}"
@@ -64,7 +64,7 @@ let private bin (edges: Tensor) (xk: Tensor) (yk: Tensor) (ds: Tensor) (v: Tenso
 let forward (config: Spline.Config) (x: Tensor) (raw: Tensor) =
     Spline.checkRaw (parameterCount config.Bins) x raw
     let inside, xs = Spline.insideAndSafe config.Bound x
-    let xk, yk, ds = shape config raw
+    let xk, yk, ds = knotsAndDerivatives config raw
     let b = bin xk xk yk ds xs
     let xi = ((xs - b.X0) / b.Width).clamp(0.0, 1.0)
     Spline.withIdentityTails inside x (b.Y0 + b.Width * b.Value xi, (b.Slope xi).log())
@@ -73,7 +73,7 @@ let forward (config: Spline.Config) (x: Tensor) (raw: Tensor) =
 let inverse (config: Spline.Config) (y: Tensor) (raw: Tensor) =
     Spline.checkRaw (parameterCount config.Bins) y raw
     let inside, ys = Spline.insideAndSafe config.Bound y
-    let xk, yk, ds = shape config raw
+    let xk, yk, ds = knotsAndDerivatives config raw
     let b = bin yk xk yk ds ys
     let target = (ys - b.Y0) / b.Width
     let fixedBin = b.Constant
@@ -81,12 +81,13 @@ let inverse (config: Spline.Config) (y: Tensor) (raw: Tensor) =
     let xi = (RootFind.newtonStep b.Value b.Slope target root).clamp(0.0, 1.0)
     Spline.withIdentityTails inside y (b.X0 + xi * b.Width, -((b.Slope xi).log()))
 
-/// The spline as a transformer.
+/// The spline as a transformer (checks the bins and bound now, so a layer fails when built).
 let transformer (config: Spline.Config) : Transformer =
+    Spline.checkConfig "cubic" 2 config
     { Name = "cubic"
       ParameterCount = parameterCount config.Bins
       Bound = config.Bound
       Forward = forward config
       Inverse = inverse config
-      Knots = fun raw -> let xk, yk, _ = shape config raw in xk, yk
+      Knots = fun raw -> let xk, yk, _ = knotsAndDerivatives config raw in xk, yk
       InverseKind = InverseKind.Iterative inverseTolerance }

@@ -26,7 +26,7 @@ let parameterCount (widths: Widths) (bins: int) =
 
 /// The x and y knots [..., K+1] from raw parameters [..., K or 2K].
 let knots (widths: Widths) (config: Spline.Config) (raw: Tensor) =
-    Spline.checkConfig "piecewise-linear" 1 config
+    Spline.checkConfig "piecewise-linear" 2 config
     let k = config.Bins
     match widths with
     | Widths.Learnt ->
@@ -61,8 +61,9 @@ let inverse (widths: Widths) (config: Spline.Config) (y: Tensor) (raw: Tensor) =
     let alpha = ((ys - y0) / h).clamp(0.0, 1.0)
     Spline.withIdentityTails inside y (x0 + alpha * w, w.log() - h.log())
 
-/// The spline as a transformer.
+/// The spline as a transformer (checks the bins and bound now, so a layer fails when built).
 let transformer (widths: Widths) (config: Spline.Config) : Transformer =
+    Spline.checkConfig "piecewise-linear" 2 config
     { Name = (match widths with Widths.Learnt -> "linear" | Widths.Fixed -> "linear-fixed")
       ParameterCount = parameterCount widths config.Bins
       Bound = config.Bound

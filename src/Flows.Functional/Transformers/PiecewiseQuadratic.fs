@@ -21,7 +21,7 @@ let parameterCount (bins: int) = 2 * bins - 1
 let private last (rank: int) (n: int) = Array.init rank (fun i -> if i = rank - 1 then n else 0)
 
 /// The x knots, y knots and vertex densities [..., K+1] from raw parameters [..., 2K−1].
-let shape (config: Spline.Config) (raw: Tensor) =
+let knotsAndDensities (config: Spline.Config) (raw: Tensor) =
     Spline.checkConfig "piecewise-quadratic" 2 config
     Guard.that (nameof config.MinDerivative) (config.MinDerivative >= 0.0 && config.MinDerivative < 1.0) $"the minimum density must be in [0, 1), got {config.MinDerivative}"
     let k, m = config.Bins, config.MinDerivative
@@ -45,7 +45,7 @@ let private bin (edges: Tensor) (xk: Tensor) (yk: Tensor) (v: Tensor) (at: Tenso
 let forward (config: Spline.Config) (x: Tensor) (raw: Tensor) =
     Spline.checkRaw (parameterCount config.Bins) x raw
     let inside, xs = Spline.insideAndSafe config.Bound x
-    let xk, yk, v = shape config raw
+    let xk, yk, v = knotsAndDensities config raw
     let x0, w, y0, v0, v1 = bin xk xk yk v xs
     let alpha = ((xs - x0) / w).clamp(0.0, 1.0)
     let slope = v0 + (v1 - v0) * alpha
@@ -55,17 +55,18 @@ let forward (config: Spline.Config) (x: Tensor) (raw: Tensor) =
 let inverse (config: Spline.Config) (y: Tensor) (raw: Tensor) =
     Spline.checkRaw (parameterCount config.Bins) y raw
     let inside, ys = Spline.insideAndSafe config.Bound y
-    let xk, yk, v = shape config raw
+    let xk, yk, v = knotsAndDensities config raw
     let x0, w, y0, v0, v1 = bin yk xk yk v ys
     let alpha = (Spline.quadraticRoot (w * (v1 - v0) * 0.5) (w * v0) (y0 - ys)).clamp(0.0, 1.0)
     Spline.withIdentityTails inside y (x0 + alpha * w, -((v0 + (v1 - v0) * alpha).log()))
 
-/// The spline as a transformer.
+/// The spline as a transformer (checks the bins and bound now, so a layer fails when built).
 let transformer (config: Spline.Config) : Transformer =
+    Spline.checkConfig "piecewise-quadratic" 2 config
     { Name = "quadratic"
       ParameterCount = parameterCount config.Bins
       Bound = config.Bound
       Forward = forward config
       Inverse = inverse config
-      Knots = fun raw -> let xk, yk, _ = shape config raw in xk, yk
+      Knots = fun raw -> let xk, yk, _ = knotsAndDensities config raw in xk, yk
       InverseKind = InverseKind.Exact }

@@ -81,8 +81,9 @@ let inverse (config: Spline.Config) (y: Tensor) (widths: Tensor) (heights: Tenso
     let xi = (Spline.quadraticRoot (b.Height * (s - b.D0) + dy * e) (b.Height * b.D0 - dy * e) (-(s * dy))).clamp(0.0, 1.0)
     Spline.withIdentityTails inside y (b.X0 + xi * b.Width, -(logDerivative b xi))
 
-/// The spline as a transformer over raw parameters [..., d, 3K−1].
+/// The spline as a transformer over raw parameters [..., d, 3K−1] (checks the bins and bound now).
 let transformer (config: Spline.Config) : Transformer =
+    Spline.checkConfig "rational-quadratic" 2 config
     let apply map (v: Tensor) (raw: Tensor) =
         Spline.checkRaw (parameterCount config.Bins) v raw
         let widths, heights, derivatives = split config.Bins raw
