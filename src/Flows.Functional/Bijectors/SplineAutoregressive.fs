@@ -84,6 +84,9 @@ let conditionalEntry = entryFor "conditional-rq-spline-maf" (spec SplineKind.Rat
 let linearEntry = entryFor "linear-fixed-spline-maf" (spec (SplineKind.Linear PiecewiseLinear.Widths.Fixed) Order.Reversed 0) None
 
 [<CatalogueEntry>]
+let learntLinearEntry = entryFor "linear-spline-maf" (spec (SplineKind.Linear PiecewiseLinear.Widths.Learnt) Order.Natural 0) None
+
+[<CatalogueEntry>]
 let conditionalLinearEntry = entryFor "conditional-linear-spline-maf" (spec (SplineKind.Linear PiecewiseLinear.Widths.Learnt) (Order.Random 5) 3) (Some 3)
 
 [<CatalogueEntry>]

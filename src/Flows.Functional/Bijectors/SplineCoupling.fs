@@ -97,6 +97,9 @@ let conditionalEntry = entryFor "conditional-rq-spline-coupling" 0.3 (spec Splin
 let linearEntry = entryFor "linear-spline-coupling" 0.3 (spec (SplineKind.Linear PiecewiseLinear.Widths.Learnt) (Coupling.Mask.Half false) 0) None
 
 [<CatalogueEntry>]
+let fixedLinearEntry = entryFor "linear-fixed-spline-coupling" 0.3 (spec (SplineKind.Linear PiecewiseLinear.Widths.Fixed) (Coupling.Mask.Alternating true) 0) None
+
+[<CatalogueEntry>]
 let quadraticEntry = entryFor "quadratic-spline-coupling" 0.3 (spec SplineKind.Quadratic (Coupling.Mask.Alternating false) 0) None
 
 [<CatalogueEntry>]

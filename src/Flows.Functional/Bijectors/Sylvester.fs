@@ -85,7 +85,8 @@ let create (kind: Orthogonal) (gen: Generator) (dtype: Dtype) (dim: int) =
         match kind with
         | Orthogonal.Householder k -> [ "orthogonal", Setting.Text "householder"; "reflections", Setting.Int k ]
         | Orthogonal.Triangular reversed -> [ "orthogonal", Setting.Text(if reversed then "reversed" else "identity") ]
-    Bijector.create "sylvester" (Settings.ofList ([ "dim", Setting.Int dim ] @ kindSetting)) [| dim |]
+    let name = match kind with Orthogonal.Householder _ -> "sylvester-householder" | Orthogonal.Triangular _ -> "sylvester-triangular"
+    Bijector.create name (Settings.ofList ([ "dim", Setting.Int dim ] @ kindSetting)) [| dim |]
         (Params.ofList
             ([ "r", small [| dim; dim |]; "rDiag", small [| dim |]; "rTilde", small [| dim; dim |]
                "rTildeDiag", small [| dim |]; "b", small [| dim |] ] @ reflections))

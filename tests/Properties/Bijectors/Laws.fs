@@ -183,7 +183,8 @@ let ``a flow on the plane integrates to one`` (name: string) =
 [<Theory; MemberData(nameof names)>]
 let ``rebuilding from settings gives the same map`` (name: string) =
     LawCase.check 3 (Catalogue.find name) (fun case ->
-        let rebuilt = { case.Entry.Build Dtype.Float64 case.Bijector.Settings with Params = case.Bijector.Params; Buffers = case.Bijector.Buffers }
+        // A loader knows only the bijector's own name: it must name an entry that rebuilds it.
+        let rebuilt = { (Catalogue.find case.Bijector.Name).Build Dtype.Float64 case.Bijector.Settings with Params = case.Bijector.Params; Buffers = case.Bijector.Buffers }
         let y, logDet = forward case case.X
         let y', logDet' = Bijector.forward case.Context case.X rebuilt
         Close.tensors $"{name}: rebuilt output" Tolerance.float64 y y'
