@@ -69,15 +69,4 @@ module Flow =
     /// statistics) see their data-side inputs for the batch `x`; returns the updated flow.
     let observe (ctx: Context) (x: Tensor) (flow: Flow) =
         if flow.Layers |> List.forall (fun b -> b.Observe.IsNone) then flow
-        else
-            let step (b: Bijector) (y: Tensor, layers: Bijector list) =
-                let b =
-                    match b.Observe with
-                    | Some hook ->
-                        let parameters, buffers = hook b.Params b.Buffers ctx (y.noDiff())
-                        { b with Params = parameters; Buffers = buffers }
-                    | None -> b
-                let z, _ = Bijector.inverse ctx y b
-                z, b :: layers
-            let _, layers = List.foldBack step flow.Layers (x, [])
-            { flow with Layers = layers }
+        else { flow with Layers = Compose.observe ctx x flow.Layers }

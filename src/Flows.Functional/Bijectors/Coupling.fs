@@ -80,7 +80,8 @@ let conditionerInput (contextDim: int) (ctx: Context) (xa: Tensor) =
     | None when contextDim > 0 -> invalidArg "context" $"this coupling layer needs a context of {contextDim} features"
     | _ -> xa
 
-let private logScale (map: ScaleMap) (s: Tensor) =
+/// The log-scale a raw network output stands for under `map`.
+let logScale (map: ScaleMap) (s: Tensor) =
     match map with
     | ScaleMap.Exp -> s
     | ScaleMap.SoftClamp c -> (s / c).atan() * (c * 2.0 / System.Math.PI)
@@ -107,11 +108,20 @@ let parseMask (text: string) =
         Mask.Checkerboard(int size[0], int size[1], t.StartsWith "checkerboard-flipped")
     | other -> invalidArg "settings" $"unknown coupling mask '{other}'"
 
-let private scaleName (map: ScaleMap) =
+/// The saved name of an affine scale map.
+let scaleName (map: ScaleMap) =
     match map with
     | ScaleMap.Exp -> "exp"
     | ScaleMap.SoftClamp _ -> "soft-clamp"
     | ScaleMap.Sigmoid -> "sigmoid"
+
+/// The affine scale map a saved name stands for (soft clamps at 2).
+let parseScale (text: string) =
+    match text with
+    | "exp" -> ScaleMap.Exp
+    | "soft-clamp" -> ScaleMap.SoftClamp 2.0
+    | "sigmoid" -> ScaleMap.Sigmoid
+    | other -> invalidArg "settings" $"unknown coupling scale '{other}'"
 
 /// A coupling bijector; the network's last layer starts at zero, so the layer starts as the identity.
 let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
@@ -161,10 +171,7 @@ let private rebuild (dtype: Dtype) (s: Settings) =
     let affine, scale =
         match Settings.text "scale" s with
         | "additive" -> false, ScaleMap.Exp
-        | "exp" -> true, ScaleMap.Exp
-        | "soft-clamp" -> true, ScaleMap.SoftClamp 2.0
-        | "sigmoid" -> true, ScaleMap.Sigmoid
-        | other -> invalidArg "settings" $"unknown coupling scale '{other}'"
+        | other -> true, parseScale other
     create (Generator 0UL) dtype
         { Dim = Settings.int "dim" s; Mask = mask; Conditioner = Conditioner.ofSettings s; ScaleMap = scale; Affine = affine
           ContextDim = Settings.int "contextDim" s }

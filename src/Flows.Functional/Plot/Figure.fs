@@ -56,3 +56,23 @@ module Figure =
                 Array.blit p.Pixels (y * p.Width * 3) image.Pixels ((y * width + x0) * 3) (p.Width * 3)
             x0 <- x0 + p.Width + gap
         image
+
+    /// Grey images tiled `columns` to a row on a white page, each pixel drawn as a `scale`×`scale`
+    /// square with a 2-pixel gap between images; `values` are [n; height; width] row-major in [0, 1].
+    let imageGrid (columns: int) (scale: int) (height: int) (width: int) (values: float[]) : Image =
+        let count = values.Length / (height * width)
+        let rows = (count + columns - 1) / columns
+        let gap = 2
+        let cellW, cellH = width * scale + gap, height * scale + gap
+        let image = Png.blank (columns * cellW - gap) (rows * cellH - gap) (255uy, 255uy, 255uy)
+        for k in 0 .. count - 1 do
+            let x0, y0 = (k % columns) * cellW, (k / columns) * cellH
+            for y in 0 .. height * scale - 1 do
+                for x in 0 .. width * scale - 1 do
+                    let v = values[(k * height + y / scale) * width + x / scale]
+                    let grey = byte (255.0 * max 0.0 (min 1.0 v))
+                    let at = 3 * ((y0 + y) * image.Width + x0 + x)
+                    image.Pixels[at] <- grey
+                    image.Pixels[at + 1] <- grey
+                    image.Pixels[at + 2] <- grey
+        image

@@ -18,6 +18,12 @@ module Objectives =
     /// Converts a per-row NLL in nats to bits per dimension.
     let bitsPerDim (dims: int) (nllNats: float) = nllNats / (float dims * log 2.0)
 
+    /// Bits per dimension of discrete data with `levels` values per dimension, from the NLL in nats
+    /// of its uniform dequantisation x = (k + u)/levels − ½ (see Images.dequantise): the density of
+    /// k + u is q(x)/levelsᴰ, so each dimension adds log2(levels). A uniform model scores log2(levels).
+    let dequantisedBitsPerDim (levels: int) (dims: int) (nllNats: float) =
+        bitsPerDim dims (nllNats + float dims * log (float levels))
+
     /// Reverse KL up to log Z: E_q[log q(x) − log p̃(x)] from n reparameterised samples.
     let reverseKl (p: Params) (ctx: Context) (gen: Generator) (n: int) (target: LogDensity) (flow: Flow) =
         let x, logQ = Flow.sampleAndLogProbWith p ctx gen n flow
