@@ -4,7 +4,7 @@
 /// Dopri5 (1e-5) on the learnt field and the held-out NLL from the CNF integration of the same field
 /// (exact trace). The data's entropy, log 32 = 3.466 nats (uniform on 8 squares of area 4), is the
 /// best NLL possible. Draws data | samples | density.
-///   dotnet run -c Release --project examples/FlowMatching -- [--steps 5000] [--output flow-matching.png]
+///   dotnet run -c Release --project examples/FlowMatching -- [--steps 20000] [--output flow-matching.png]
 module FlowMatching.Program
 
 open System.Diagnostics
@@ -26,7 +26,7 @@ let private show (digits: int) (v: float) = v.ToString("F" + string digits, Cult
 
 [<EntryPoint>]
 let main argv =
-    let steps = int (option argv "--steps" "5000")
+    let steps = int (option argv "--steps" "20000")
     let output = option argv "--output" "flow-matching.png"
     let dtype = Dtype.Float32
     let sigmaMin = 1e-4
