@@ -2,7 +2,8 @@
 module Program
 
 // One line per section: name on the command line, and what it runs.
-let private sections: (string * (unit -> unit)) list = [ "gemm", GemmBench.run; "mlp", MlpBench.run; "ops", OpsBench.run; "splines", SplineBench.run ]
+let private sections: (string * (unit -> unit)) list =
+    [ "gemm", GemmBench.run; "mlp", MlpBench.run; "ops", OpsBench.run; "splines", SplineBench.run; "cnf", CnfBench.run ]
 
 [<EntryPoint>]
 let main argv =

@@ -25,6 +25,19 @@ type CnfGradient =
     /// to the solver tolerance.
     | Adjoint
 
+/// What one solve of a CNF cost, as reported to `CnfOptions.OnSolve`.
+type CnfSolve =
+    { /// The map's solve, or (adjoint gradients only) the backward solve run when gradients are taken.
+      Pass: SolvePass
+      /// Where the solve started and ended: 0 → T for the forward map, T → 0 for the inverse; the
+      /// backward pass runs the other way.
+      From: float
+      To: float
+      /// Evaluations of the dynamics (of the augmented [z, a, a_θ] dynamics in the backward pass).
+      Nfe: int
+      Accepted: int
+      Rejected: int }
+
 /// The shape of a CNF bijector.
 type CnfOptions =
     { /// Hidden layer sizes of the dynamics MLP (D + 1 → hidden… → D, tanh between layers).
@@ -36,7 +49,12 @@ type CnfOptions =
       /// How the divergence is computed.
       Trace: CnfTrace
       /// How the solves are differentiated.
-      Gradient: CnfGradient }
+      Gradient: CnfGradient
+      /// Called after every solve with its cost (NFE, steps), so a training loop can log forward and
+      /// backward NFE per iteration; the bijector stays a pure map and the caller owns the effect.
+      /// Under backpropagation there is no backward solve, so only `SolvePass.Forward` is reported.
+      /// Not saved with the model.
+      OnSolve: (CnfSolve -> unit) option }
 
 /// Continuous normalising flow (FFJORD, Grathwohl et al. 2019; Chen et al. 2018), forward base →
 /// data: dz/dt = f(t, z) from t = 0 to T with f an MLP on [z; t], and log|det ∂z(T)/∂z(0)| =
@@ -45,8 +63,9 @@ type CnfOptions =
 [<RequireQualifiedAccess>]
 module Cnf =
 
-    /// Options presets: hidden [16; 16], T = 1, tolerance 1e-8, exact trace, backpropagation.
-    let defaults = { Hidden = [ 16; 16 ]; EndTime = 1.0; Tolerance = 1e-8; Trace = CnfTrace.Exact; Gradient = CnfGradient.Backprop }
+    /// Options presets: hidden [16; 16], T = 1, tolerance 1e-8, exact trace, backpropagation, no
+    /// solve reports.
+    let defaults = { Hidden = [ 16; 16 ]; EndTime = 1.0; Tolerance = 1e-8; Trace = CnfTrace.Exact; Gradient = CnfGradient.Backprop; OnSolve = None }
 
     /// Integrates rows z0 [B; D] under dz/dt = f(t, z) from t0 to t1 together with the divergence:
     /// returns z(t1), ∫_{t0}^{t1} tr(∂f/∂z) dt per row (log|det ∂z(t1)/∂z(t0)|, [B]) and the
@@ -76,6 +95,13 @@ module Cnf =
         | CnfTrace.Hutchinson(Noise.Gaussian, _) -> "hutchinson-gaussian"
         | CnfTrace.Hutchinson(Noise.Rademacher, _) -> "hutchinson-rademacher"
 
+    let private report (options: CnfOptions) (t0: float) (t1: float) (pass: SolvePass) (solution: Solution<Tensor[]>) =
+        match options.OnSolve with
+        | Some onSolve ->
+            let from, until = if pass = SolvePass.Forward then t0, t1 else t1, t0
+            onSolve { Pass = pass; From = from; To = until; Nfe = solution.Nfe; Accepted = solution.Accepted; Rejected = solution.Rejected }
+        | None -> ()
+
     let private map (options: CnfOptions) (t0: float) (t1: float) : MapWithLogDet =
         fun p _ x ->
             let mode =
@@ -85,13 +111,14 @@ module Cnf =
             let solver = solverFor x.dtype options.Tolerance
             match options.Gradient with
             | CnfGradient.Backprop ->
-                let z, logDet, _ = integrate solver SolverOptions.defaults mode (dynamics p) x t0 t1
+                let z, logDet, solution = integrate solver SolverOptions.defaults mode (dynamics p) x t0 t1
+                report options t0 t1 SolvePass.Forward solution
                 z, logDet
             | CnfGradient.Adjoint ->
                 let system (theta: Tensor[]) t (state: Tensor[]) =
                     let dz, divergence = Trace.divergence mode (dynamics (p.WithValues theta) t) state[0]
                     [| dz; divergence |]
-                let final = Adjoint.solveSystem solver SolverOptions.defaults system p.Values [| x; Bijector.zeroLogDet x |] t0 t1
+                let final = Adjoint.solveSystemObserved (report options t0 t1) solver SolverOptions.defaults system p.Values [| x; Bijector.zeroLogDet x |] t0 t1
                 final[0], final[1]
 
     /// A CNF on rows of dimension `dim` with the given options; the MLP starts as PyTorch's
@@ -133,7 +160,8 @@ module Cnf =
               Hidden = List.ofArray (Settings.ints "hidden" settings)
               EndTime = Settings.float "time" settings
               Tolerance = Settings.float "tolerance" settings
-              Trace = trace }
+              Trace = trace
+              OnSolve = None }
         createWith options (Generator 0UL) dtype (Settings.int "dim" settings)
 
     // The law suite's instance: small, and tight enough that log-dets match the autodiff Jacobian.

@@ -22,6 +22,9 @@ type Objective =
     | ForwardKl of DataSource
     /// Reverse KL against an unnormalised log-density, from the flow's own samples.
     | ReverseKl of LogDensity
+    /// Any other differentiable loss of a data batch, given the parameters, a generator for its own
+    /// noise, the batch and the flow (flow matching's regression); validation still scores NLL.
+    | BatchLoss of DataSource * loss: (Params -> Generator -> Tensor -> Flow -> Tensor)
 
 /// A progress report, sent every `ReportEvery` steps.
 type Progress =
@@ -136,12 +139,14 @@ module Train =
         let gen = Generator options.Seed
         let next =
             match objective with
-            | Objective.ForwardKl source -> batches options.Seed gen options.BatchSize source
+            | Objective.ForwardKl source
+            | Objective.BatchLoss(source, _) -> batches options.Seed gen options.BatchSize source
             | Objective.ReverseKl _ -> fun () -> Tensor.zeros [| 0 |]
         let loss (p: Params) (batch: Tensor) (flow: Flow) =
             match objective with
             | Objective.ForwardKl _ -> Objectives.negativeLogLikelihood p Context.training batch flow
             | Objective.ReverseKl target -> Objectives.reverseKl p Context.training gen options.BatchSize target flow
+            | Objective.BatchLoss(_, batchLoss) -> batchLoss p gen batch flow
         let losses = Collections.Generic.List<float>()
         let validations = Collections.Generic.List<int * float>()
         let mutable flow = flow

@@ -1,0 +1,51 @@
+/// The CNF training figure: HexagonCnf's model (document 000: MLP [x; t] 3→64→64→64→2 with tanh,
+/// exact trace, Dopri5 at 1e-4, adjoint gradients, AdamW 2e-3, batch 1024 of z-scored hexagon
+/// samples) trained through Train.fit; after a few warm-up iterations, the median seconds of a fixed
+/// number of iterations and their mean forward and backward NFE. The same model in PyTorch +
+/// torchdiffeq is bench/reference/hexagon_cnf_torchdiffeq.py.
+module CnfBench
+
+open System
+open Flows
+open Flows.Continuous
+open Flows.Data
+open Flows.Distributions
+open Flows.Tensors
+open Flows.Training
+
+let private warmup, timed = 3, 10
+
+/// Prints seconds per training iteration and the NFE of its forward and backward solves.
+let run () =
+    let data = Toy.hexagon (Generator 1UL) (1 <<< 14) Dtype.Float64
+    let values = data.toArray64()
+    let mean = Array.average values
+    let std = sqrt (Array.sumBy (fun v -> (v - mean) ** 2.0) values / float (values.Length - 1))
+    let rows = ((data - mean) / std).cast Dtype.Float32
+    let forward, backward = ResizeArray<int>(), ResizeArray<int>()
+    let onSolve (s: CnfSolve) =
+        match s.Pass with
+        | SolvePass.Forward -> forward.Add s.Nfe
+        | SolvePass.Backward -> backward.Add s.Nfe
+    let options = { Hidden = [ 64; 64; 64 ]; EndTime = 1.0; Tolerance = 1e-4; Trace = CnfTrace.Exact; Gradient = CnfGradient.Adjoint; OnSolve = Some onSolve }
+    let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float32) [ Cnf.createWith options (Generator 7UL) Dtype.Float32 2 ]
+    // Progress after every step gives each step's end time; the timed steps follow the warm-up
+    let ends = ResizeArray<float>()
+    let train =
+        { TrainOptions.defaults with
+            Steps = warmup + timed
+            BatchSize = 1024
+            LearningRate = 2e-3
+            Optimiser = Optimiser.AdamW(0.9, 0.999, 1e-8, 1e-5)
+            Seed = 3UL
+            ReportEvery = 1
+            Progress = Some(fun p -> ends.Add p.Seconds) }
+    Train.fit train (Objective.ForwardKl(DataSource.Dataset rows)) flow |> ignore
+    let durations = Array.init timed (fun i -> ends[warmup + i] - ends[warmup + i - 1])
+    Array.sortInPlace durations
+    let meanOfTimed (counts: ResizeArray<int>) = counts |> Seq.skip warmup |> Seq.averageBy float
+    let name = "cnf.hexagon.3-64-64-64-2.batch1024.dopri5-1e-4.adjoint"
+    Timing.comment $"{timed} training iterations after {warmup} warm-up iterations (float32, exact trace)"
+    Timing.report $"{name}.seconds_per_iteration" durations[timed / 2] "s"
+    Timing.report $"{name}.nfe_forward" (meanOfTimed forward) "evaluations"
+    Timing.report $"{name}.nfe_backward" (meanOfTimed backward) "evaluations"

@@ -1,0 +1,61 @@
+/// Conditional flow matching (Lipman et al. 2023, OT path, σ_min = 1e-4) on ffjord's checkerboard:
+/// a velocity MLP [x; t] 3→128→128→128→2 with tanh regressed on x1 − (1 − σ_min)x0 by Adam with
+/// cosine decay, batch 512 of fresh samples. No ODE is solved in training; then samples come from
+/// Dopri5 (1e-5) on the learnt field and the held-out NLL from the CNF integration of the same field
+/// (exact trace). The data's entropy, log 32 = 3.466 nats (uniform on 8 squares of area 4), is the
+/// best NLL possible. Draws data | samples | density.
+///   dotnet run -c Release --project examples/FlowMatching -- [--steps 20000] [--output flow-matching.png]
+module FlowMatching.Program
+
+open System.Diagnostics
+open System.Globalization
+open Flows
+open Flows.Continuous
+open Flows.Data
+open Flows.Ode
+open Flows.Plot
+open Flows.Tensors
+open Flows.Training
+
+let private option (argv: string[]) (name: string) (fallback: string) =
+    match Array.tryFindIndex ((=) name) argv with
+    | Some i when i + 1 < argv.Length -> argv[i + 1]
+    | _ -> fallback
+
+let private show (digits: int) (v: float) = v.ToString("F" + string digits, CultureInfo.InvariantCulture)
+
+[<EntryPoint>]
+let main argv =
+    let steps = int (option argv "--steps" "20000")
+    let output = option argv "--output" "flow-matching.png"
+    let dtype = Dtype.Float32
+    let sigmaMin = 1e-4
+    let model = FlowMatching.create { Cnf.defaults with Hidden = [ 128; 128; 128 ]; Tolerance = 1e-5 } (Generator 5UL) dtype 2
+    let options =
+        { TrainOptions.defaults with
+            Steps = steps
+            BatchSize = 512
+            LearningRate = 2e-3
+            Schedule = Schedule.Cosine(steps, 0.02)
+            Seed = 9UL
+            ReportEvery = max 1 (steps / 10)
+            Progress = Some(fun p -> printfn $"step {p.Step,6}  CFM loss {show 4 p.Loss}  {show 0 (float p.Step / p.Seconds)} steps/s") }
+    let source = DataSource.Sampler(fun g n -> Toy.checkerboard g n dtype)
+    let outcome = Train.fit options (FlowMatching.objective sigmaMin source) model
+    let trained, report = Train.result outcome
+    match outcome with
+    | Diverged _ -> printfn $"training diverged: {report.Message}"
+    | Converged _ -> ()
+    let clock = Stopwatch.StartNew()
+    let heldOut = Toy.checkerboard (Generator 2024UL) 5000 dtype
+    let nll = -((Flow.logProb Context.none heldOut trained).mean().toScalar())
+    let nllSeconds = clock.Elapsed.TotalSeconds
+    let samples = FlowMatching.sample (Solver.Dopri5 { Atol = 1e-5; Rtol = 1e-5 }) (Generator 77UL) 20000 trained
+    let n, bound = 160, 4.5
+    let density = (Flow.logProb Context.none ((Figure.grid n bound).cast dtype) trained).exp().toArray64()
+    let data = Toy.checkerboard (Generator 3UL) 20000 Dtype.Float64
+    Png.save output (Figure.beside [ Figure.histogram n bound (data.toArray64()); Figure.histogram n bound (samples.toArray64()); Figure.heatMap n density ])
+    printfn $"wrote {output} (data | flow-matching samples | learned density on [-{bound}, {bound}]^2)"
+    printfn $"flow-matching.heldout_nll {show 4 nll} nats (5000 held-out rows by CNF integration in {show 1 nllSeconds} s; entropy {show 4 (log 32.0)})"
+    printfn $"flow-matching.train_speed {show 1 (float report.StepsRun / report.Seconds)} steps/s ({report.StepsRun} steps in {show 1 report.Seconds} s)"
+    0
