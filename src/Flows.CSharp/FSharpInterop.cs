@@ -21,6 +21,6 @@ internal static class FSharpInterop
         return new TrainOptions(
             options.Steps, options.BatchSize, options.LearningRate, d.Optimiser, d.Schedule, d.ClipNorm, options.Seed,
             FSharpOption<Flows.Tensors.Tensor>.None, d.ValidateEvery, d.Patience, d.MaxBadSteps, d.ReportEvery,
-            FSharpOption<FSharpFunc<Progress, Unit>>.None);
+            FSharpOption<FSharpFunc<Progress, Unit>>.None, FSharpOption<FSharpFunc<Unit, bool>>.None);
     }
 }

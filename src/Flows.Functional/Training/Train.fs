@@ -47,7 +47,9 @@ type TrainOptions =
       /// Stop with a report after this many consecutive non-finite steps.
       MaxBadSteps: int
       ReportEvery: int
-      Progress: (Progress -> unit) option }
+      Progress: (Progress -> unit) option
+      /// Asked before every step; true stops training there with the current (last good) flow.
+      ShouldStop: (unit -> bool) option }
 
 /// The record of a training run.
 type Report =
@@ -82,7 +84,8 @@ module TrainOptions =
           Patience = None
           MaxBadSteps = 20
           ReportEvery = 100
-          Progress = None }
+          Progress = None
+          ShouldStop = None }
 
 /// The training loop: mini-batches or a sampler, validation and early stopping, and a guard that
 /// skips non-finite steps and stops after repeated ones, keeping the last good parameters.
@@ -153,7 +156,7 @@ module Train =
         let mutable skipped = 0
         let mutable stop = None
         let mutable t = 0
-        while t < options.Steps && stop.IsNone do
+        while t < options.Steps && stop.IsNone && not (options.ShouldStop |> Option.exists (fun shouldStop -> shouldStop ())) do
             let batch = next ()
             // Data-dependent layers see the batch before the step (ActNorm's initialisation, running
             // statistics), in a candidate flow that is kept only if the step turns out finite.
@@ -200,6 +203,7 @@ module Train =
             | _ -> ()
             t <- t + 1
         let diverged = bad >= options.MaxBadSteps
+        if stop.IsNone && t < options.Steps then stop <- Some $"stopped by the caller after {t} steps"
         let final =
             match best with
             | Some(bestFlow, _) -> bestFlow
