@@ -4,8 +4,8 @@ using Flows.Tensors;
 namespace Flows.CSharp;
 
 /// <summary>An unnormalised log-density for <see cref="DensityModel.FitToDensity"/>: one of the built-in
-/// two-dimensional targets of the flow papers, or a Gaussian mixture. (The façade differentiates
-/// through these; arbitrary C# functions cannot be differentiated and are not accepted.)</summary>
+/// two-dimensional targets of the flow papers, a Gaussian mixture, or a C# function written with
+/// the differentiable <see cref="Rows"/> operations (<see cref="FromFunction"/>).</summary>
 public sealed class TargetDensity
 {
     private TargetDensity(string name, int dimension, Func<Tensor, Tensor> logDensity)
@@ -58,5 +58,25 @@ public sealed class TargetDensity
         if (!(std > 0) || !double.IsFinite(std)) throw new ArgumentOutOfRangeException(nameof(std), std, "must be a finite number above 0");
         var copy = centres.Select(c => (double[])c.Clone()).ToArray();
         return new($"mixture of {copy.Length} Gaussians", copy[0].Length, z => Targets.gaussianMixture(copy, std, z));
+    }
+
+    /// <summary>A target written in C#: <paramref name="logDensity"/> maps the input rows [n; d] to one
+    /// unnormalised log-density per row, using only <see cref="Rows"/> operations (so that it can be differentiated).</summary>
+    /// <param name="dimension">Columns d of the input rows.</param>
+    /// <param name="logDensity">The log-density, for example <c>z =&gt; -0.5 * z.Square().SumColumns()</c>.</param>
+    /// <param name="name">What the target is, in words.</param>
+    public static TargetDensity FromFunction(int dimension, Func<Rows, Rows> logDensity, string name = "custom")
+    {
+        if (dimension < 1) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "must be at least 1");
+        ArgumentNullException.ThrowIfNull(logDensity);
+        return new(name, dimension, z =>
+        {
+            var result = logDensity(new Rows(z)) ?? throw new InvalidOperationException($"the log-density '{name}' returned null");
+            var t = result.Tensor;
+            if (t.dim == 2 && t.shape[1] == 1) t = t.squeeze(1);
+            if (t.dim != 1 || t.shape[0] != z.shape[0])
+                throw new InvalidOperationException($"the log-density '{name}' must give one value per row ({z.shape[0]}); it gave shape [{string.Join(", ", t.shape)}] (use Column or SumColumns)");
+            return t;
+        });
     }
 }
