@@ -96,7 +96,7 @@ public class FitTests
     {
         var target = TargetDensity.GaussianMixture(new[] { new[] { 1.0, -2.0 } }, 0.5);
         var model = DensityModel.CreateRealNvp(2, layers: 2, hidden: 8, seed: 15)
-            .FitToDensity(target, new FitOptions(Steps: 300, BatchSize: 128, LearningRate: 1e-2, Seed: 16));
+            .FitToDensity(target, new FitOptions(Steps: 150, BatchSize: 64, LearningRate: 2e-2, Seed: 16));
         var samples = model.Sample(4000, seed: 17);
         for (int j = 0; j < 2; j++)
         {
@@ -113,7 +113,7 @@ public class FitTests
         // N((1, −2), 0.5² I) up to its normaliser, from the Rows operations
         var target = TargetDensity.FromFunction(2, z => -0.5 * (((z.Column(0) - 1) / 0.5).Square() + ((z.Column(1) + 2) / 0.5).Square()));
         var model = DensityModel.CreateRealNvp(2, layers: 2, hidden: 8, seed: 15)
-            .FitToDensity(target, new FitOptions(Steps: 300, BatchSize: 128, LearningRate: 1e-2, Seed: 16));
+            .FitToDensity(target, new FitOptions(Steps: 150, BatchSize: 64, LearningRate: 2e-2, Seed: 16));
         var samples = model.Sample(4000, seed: 17);
         for (int j = 0; j < 2; j++)
         {
@@ -146,7 +146,7 @@ public class FitTests
         var train = Draw(3000, out var trainContext);
         var test = Draw(1000, out var testContext);
         var model = DensityModel.CreateMaf(1, layers: 2, hidden: 16, contextDimension: 1, seed: 19)
-            .Fit(train, trainContext, new FitOptions(Steps: 400, BatchSize: 256, LearningRate: 1e-2, Seed: 20));
+            .Fit(train, trainContext, new FitOptions(Steps: 200, BatchSize: 128, LearningRate: 1e-2, Seed: 20));
         var logProb = model.LogProb(test, testContext);
         double exact = Enumerable.Range(0, 1000).Average(i =>
         {
