@@ -69,7 +69,11 @@ public sealed partial class DensityModel
         options = Checked(options ?? new FitOptions());
         if (options.Epochs is not null || options.ValidationFraction > 0)
             throw new ArgumentException("epochs and validation need data; fitting to a density uses Steps", nameof(options));
-        var objective = Objective.NewReverseKl(FSharpInterop.Function(target.LogDensity));
+        // a standardised model's flow lives in standardised units: there the target is p̃(undo(z))·Π scale
+        var standardisation = FSharpInterop.ValueOrNull(model.Standardisation);
+        Func<Tensor, Tensor> logDensity = standardisation is null ? target.LogDensity
+            : z => target.LogDensity(StandardisationModule.undo(standardisation, z)) + StandardisationModule.logScale(standardisation);
+        var objective = Objective.NewReverseKl(FSharpInterop.Function(logDensity));
         return Run(model, objective, options, options.Steps, null, progress, cancellationToken);
     }
 

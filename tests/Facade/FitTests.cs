@@ -122,6 +122,13 @@ public class FitTests
             Assert.True(Math.Abs(mean - (j == 0 ? 1.0 : -2.0)) < 0.05, $"column {j} mean {mean}");
             Assert.True(Math.Abs(std - 0.5) < 0.05, $"column {j} std {std}");
         }
+        // a model standardised by an earlier fit samples the same target in raw units
+        var standardised = DensityModel.CreateRealNvp(2, layers: 2, hidden: 8, seed: 15)
+            .Fit(Data.Gaussian2(500, seed: 18), new FitOptions(Steps: 1))
+            .FitToDensity(target, new FitOptions(Steps: 150, BatchSize: 64, LearningRate: 2e-2, Seed: 16))
+            .Sample(4000, seed: 17);
+        var means = Enumerable.Range(0, 2).Select(j => Enumerable.Range(0, 4000).Average(i => (double)standardised[i, j])).ToArray();
+        Assert.True(Math.Abs(means[0] - 1) < 0.05 && Math.Abs(means[1] + 2) < 0.05, $"means {means[0]}, {means[1]}");
         var wrongShape = TargetDensity.FromFunction(2, z => z);
         var error = Assert.Throws<InvalidOperationException>(() => model.FitToDensity(wrongShape, new FitOptions(Steps: 1)));
         Assert.Contains("one value per row", error.Message);
