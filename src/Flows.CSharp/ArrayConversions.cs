@@ -7,10 +7,32 @@ internal static class ArrayConversions
 {
     /// <summary>Rows of <paramref name="data"/> as a float32 tensor; rejects empty data, the wrong
     /// number of columns and NaN/infinite values, naming the row and column.</summary>
-    public static Tensor ToRows(float[,] data, int dimension, string parameterName)
+    public static Tensor ToRows(float[,] data, int dimension, string parameterName) =>
+        ToRows(data.GetLength(0), data.GetLength(1), dimension, parameterName, data, (d, i, j) => d[i, j]);
+
+    /// <summary>Rows of <paramref name="data"/> (rounded to float32), checked like the float overload.</summary>
+    public static Tensor ToRows(double[,] data, int dimension, string parameterName) =>
+        ToRows(data.GetLength(0), data.GetLength(1), dimension, parameterName, data, (d, i, j) => d[i, j]);
+
+    /// <summary>Rows given one array each; a row of the wrong length is named.</summary>
+    public static Tensor ToRows(IEnumerable<float[]> data, int dimension, string parameterName)
     {
         ArgumentNullException.ThrowIfNull(data, parameterName);
-        int rows = data.GetLength(0), columns = data.GetLength(1);
+        var rows = new List<float[]>();
+        foreach (var row in data)
+        {
+            if (row is null)
+                throw new ArgumentException($"row {rows.Count} is null", parameterName);
+            if (row.Length != dimension)
+                throw new ArgumentException($"row {rows.Count} has {row.Length} values; expected {dimension} columns", parameterName);
+            rows.Add(row);
+        }
+        return ToRows(rows.Count, dimension, dimension, parameterName, rows, (d, i, j) => d[i][j]);
+    }
+
+    private static Tensor ToRows<TSource>(int rows, int columns, int dimension, string parameterName, TSource data, Func<TSource, int, int, double> at)
+    {
+        ArgumentNullException.ThrowIfNull(data, parameterName);
         if (rows == 0)
             throw new ArgumentException("the data has no rows", parameterName);
         if (columns != dimension)
@@ -19,10 +41,10 @@ internal static class ArrayConversions
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < columns; j++)
             {
-                float v = data[i, j];
-                if (!float.IsFinite(v))
-                    throw new ArgumentException($"row {i}, column {j} is {v}; every value must be finite", parameterName);
-                flat[i * columns + j] = v;
+                double v = at(data, i, j);
+                if (!double.IsFinite(v) || !float.IsFinite((float)v))
+                    throw new ArgumentException($"row {i}, column {j} is {v}; every value must be finite (and within float range)", parameterName);
+                flat[i * columns + j] = (float)v;
             }
         return TensorOf.floats(flat, new[] { rows, columns });
     }
@@ -37,5 +59,47 @@ internal static class ArrayConversions
             for (int j = 0; j < d; j++)
                 result[i, j] = flat[i * d + j];
         return result;
+    }
+
+    /// <summary>A [rows; columns] tensor as a double[,].</summary>
+    public static double[,] ToDoubleMatrix(Tensor rows)
+    {
+        var flat = rows.toArray64();
+        int n = rows.shape[0], d = rows.shape[1];
+        var result = new double[n, d];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < d; j++)
+                result[i, j] = flat[i * d + j];
+        return result;
+    }
+
+    /// <summary>The tensor in <paramref name="dtype"/> (float32 values widen to float64 exactly).</summary>
+    public static Tensor WithDtype(Tensor t, Dtype dtype) =>
+        t.dtype.Equals(dtype) ? t
+        : dtype.Equals(Dtype.Float64) ? TensorOf.doubles(t.toArray64(), t.shape)
+        : TensorOf.floats(t.toArray32(), t.shape);
+
+    /// <summary>The rows <paramref name="index"/> of a [n; d] tensor, in that order.</summary>
+    public static Tensor SelectRows(Tensor t, int[] index)
+    {
+        int d = t.shape[1];
+        var flat = t.toArray64();
+        var picked = new double[index.Length * d];
+        for (int i = 0; i < index.Length; i++)
+            Array.Copy(flat, index[i] * d, picked, i * d, d);
+        return WithDtype(TensorOf.doubles(picked, new[] { index.Length, d }), t.dtype);
+    }
+
+    /// <summary>Rows [a | b] of two tensors with the same number of rows.</summary>
+    public static Tensor JoinColumns(Tensor a, Tensor b)
+    {
+        int n = a.shape[0], da = a.shape[1], db = b.shape[1];
+        double[] fa = a.toArray64(), fb = b.toArray64(), joined = new double[n * (da + db)];
+        for (int i = 0; i < n; i++)
+        {
+            Array.Copy(fa, i * da, joined, i * (da + db), da);
+            Array.Copy(fb, i * db, joined, i * (da + db) + da, db);
+        }
+        return WithDtype(TensorOf.doubles(joined, new[] { n, da + db }), a.dtype);
     }
 }

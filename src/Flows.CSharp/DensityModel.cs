@@ -1,71 +1,173 @@
-using Flows.Bijectors;
 using Flows.Distributions;
-using Flows.Nn;
+using Flows.Io;
 using Flows.Tensors;
-using Flows.Training;
+using CoreModel = Flows.Model;
 
 namespace Flows.CSharp;
 
 /// <summary>
-/// A density model on rows of <see cref="Dimension"/> numbers: a RealNVP normalising flow (affine
-/// couplings with alternating halves and soft-clamped scales on a learnable diagonal Gaussian).
-/// Immutable: <see cref="Fit"/> returns a new model.
+/// A density model on rows of <see cref="Dimension"/> numbers: a normalising flow with, optionally,
+/// the column standardisation it was fitted on. Immutable: fitting returns a new model.
+/// Direction: <see cref="Forward"/> maps base points to data (sampling), <see cref="Inverse"/>
+/// maps data to base points (density). Conditional models take their context as a second array.
 /// </summary>
-public sealed class DensityModel
+public sealed partial class DensityModel
 {
-    private readonly Flow flow;
+    private readonly CoreModel model;
 
-    private DensityModel(Flow flow, int dimension)
+    private DensityModel(CoreModel model, FitReport? lastFit = null)
     {
-        this.flow = flow;
-        Dimension = dimension;
+        this.model = model;
+        LastFit = lastFit;
     }
 
     /// <summary>Number of columns of the data this model describes.</summary>
-    public int Dimension { get; }
+    public int Dimension => model.Flow.Base.Event.Aggregate(1, (a, b) => a * b);
 
-    /// <summary>An untrained RealNVP (the identity map on its base distribution).</summary>
-    /// <param name="dimension">Columns of the data (at least 2).</param>
-    /// <param name="layers">Coupling layers (at least 1).</param>
-    /// <param name="hidden">Units in each of the two hidden layers of every conditioner.</param>
-    /// <param name="seed">Seed of the initial weights.</param>
-    public static DensityModel CreateRealNvp(int dimension, int layers = 8, int hidden = 64, ulong seed = 0)
-    {
-        if (dimension < 2) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "a coupling flow needs at least 2 columns");
-        if (layers < 1) throw new ArgumentOutOfRangeException(nameof(layers), layers, "must be at least 1");
-        if (hidden < 1) throw new ArgumentOutOfRangeException(nameof(hidden), hidden, "must be at least 1");
-        var generator = new Generator(seed);
-        var bijectors = Enumerable.Range(0, layers).Select(i =>
-            Coupling.realNvp(generator, Dtype.Float32, dimension, FSharpInterop.List(hidden, hidden), Coupling.Mask.NewHalf(i % 2 == 1)));
-        var baseDistribution = DistributionModule.diagonalNormal(new[] { dimension }, Dtype.Float32);
-        return new DensityModel(FlowModule.create(baseDistribution, FSharpInterop.List(bijectors.ToArray())), dimension);
-    }
+    /// <summary>Number of context columns a conditional model needs (0: unconditional).</summary>
+    public int ContextDimension => model.ContextDim;
 
-    /// <summary>Fits the model to the rows of <paramref name="data"/> by maximum likelihood.</summary>
-    /// <exception cref="ArgumentException">Empty data, the wrong number of columns, or a value that is not finite.</exception>
-    /// <exception cref="InvalidOperationException">Training diverged (the message says how).</exception>
-    public DensityModel Fit(float[,] data, FitOptions? options = null)
+    /// <summary>True when the model standardises raw columns before its flow.</summary>
+    public bool IsStandardised => FSharpInterop.ValueOrNull(model.Standardisation) is not null;
+
+    /// <summary>The layers' names, in forward (base → data) order.</summary>
+    public IReadOnlyList<string> LayerNames => model.Flow.Layers.Select(b => b.Name).ToArray();
+
+    /// <summary>Number of learnable scalars.</summary>
+    public int ParameterCount => FlowModule.parameters(model.Flow).NumElements;
+
+    /// <summary>The report of the fit that produced this model; null for a built or loaded model.</summary>
+    public FitReport? LastFit { get; }
+
+    /// <summary>A flow composed by hand from <paramref name="layers"/> (in forward order) on a base distribution.</summary>
+    /// <param name="layers">At least one layer, all of the same dimension.</param>
+    /// <param name="baseDistribution">Where the flow starts.</param>
+    /// <param name="contextDimension">Context columns the conditional layers were built for (0: none).</param>
+    /// <exception cref="ArgumentException">No layers, or layers of different dimensions.</exception>
+    public static DensityModel Compose(IEnumerable<Layer> layers, BaseDistribution baseDistribution = BaseDistribution.DiagonalNormal, int contextDimension = 0)
     {
-        options ??= new FitOptions();
-        var rows = ArrayConversions.ToRows(data, Dimension, nameof(data));
-        var trainOptions = FSharpInterop.TrainOptions(options);
-        var outcome = Train.fit(trainOptions, Objective.NewForwardKl(DataSource.NewDataset(rows)), flow);
-        if (outcome is FitOutcome.Diverged diverged)
-            throw new InvalidOperationException($"training diverged: {diverged.Item2.Message}");
-        return new DensityModel(((FitOutcome.Converged)outcome).Item1, Dimension);
+        ArgumentNullException.ThrowIfNull(layers);
+        var list = layers.ToArray();
+        if (list.Length == 0) throw new ArgumentException("a flow needs at least one layer", nameof(layers));
+        if (contextDimension < 0) throw new ArgumentOutOfRangeException(nameof(contextDimension), contextDimension, "must be at least 0");
+        int dimension = list[0].Dimension;
+        for (int i = 0; i < list.Length; i++)
+        {
+            if (list[i] is null) throw new ArgumentException($"layer {i} is null", nameof(layers));
+            if (list[i].Dimension != dimension)
+                throw new ArgumentException($"layer {i} ({list[i].Name}) maps {list[i].Dimension} columns; layer 0 maps {dimension}", nameof(layers));
+        }
+        var distribution = baseDistribution switch
+        {
+            BaseDistribution.StandardNormal => DistributionModule.standardNormal(new[] { dimension }, Dtype.Float32),
+            BaseDistribution.DiagonalNormal => DistributionModule.diagonalNormal(new[] { dimension }, Dtype.Float32),
+            _ => throw new ArgumentOutOfRangeException(nameof(baseDistribution), baseDistribution, "unknown base distribution"),
+        };
+        var flow = FlowModule.create(distribution, FSharpInterop.List(list.Select(l => l.Bijector).ToArray()));
+        return new DensityModel(ModelModule.ofFlow(contextDimension, flow));
     }
 
     /// <summary>log p(x) of every row, in nats.</summary>
-    public float[] LogProb(float[,] data)
+    /// <param name="data">Rows of <see cref="Dimension"/> finite values.</param>
+    /// <param name="context">One context row per data row, for a conditional model; null otherwise.</param>
+    /// <exception cref="ArgumentException">Empty data, the wrong number of columns or rows, or a value that is not finite (the row and column are named).</exception>
+    public float[] LogProb(float[,] data, float[,]? context = null) =>
+        LogProbOf(ArrayConversions.ToRows(data, Dimension, nameof(data)), ContextRows(context, data.GetLength(0)));
+
+    /// <summary>log p(x) of every row, in nats (computed in the model's precision, float32 unless loaded otherwise).</summary>
+    /// <inheritdoc cref="LogProb(float[,], float[,])"/>
+    public double[] LogProb(double[,] data, double[,]? context = null)
     {
         var rows = ArrayConversions.ToRows(data, Dimension, nameof(data));
-        return FlowModule.logProb(ContextModule.none, rows, flow).toArray32();
+        RefuseUnneededContext(context is not null);
+        var contextRows = context is null ? null : ArrayConversions.ToRows(context, ContextDimension, nameof(context));
+        return Array.ConvertAll(LogProbOf(rows, CheckedContext(contextRows, data.GetLength(0))), v => (double)v);
     }
 
-    /// <summary><paramref name="count"/> rows drawn from the model; the same seed gives the same rows.</summary>
+    /// <summary><paramref name="count"/> rows drawn from an unconditional model; the same seed gives the same rows.</summary>
+    /// <exception cref="InvalidOperationException">The model is conditional (use the overload with a context).</exception>
     public float[,] Sample(int count, ulong seed = 0)
     {
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "must be at least 1");
-        return ArrayConversions.ToMatrix(FlowModule.sample(ContextModule.none, new Generator(seed), count, flow));
+        if (ContextDimension > 0) throw new InvalidOperationException($"this model is conditional: sample with a context of {ContextDimension} columns");
+        return ArrayConversions.ToMatrix(ModelModule.sample(ContextModule.none, new Generator(seed), count, model));
+    }
+
+    /// <summary>One row drawn for each row of <paramref name="context"/> (conditional models); the same seed gives the same rows.</summary>
+    public float[,] Sample(float[,] context, ulong seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var ctx = ContextRows(context, context.GetLength(0));
+        return ArrayConversions.ToMatrix(ModelModule.sample(ctx, new Generator(seed), context.GetLength(0), model));
+    }
+
+    /// <summary>Maps base points to data rows (the sampling direction), with log|det J| per row.</summary>
+    /// <param name="latent">Base-side rows.</param>
+    /// <param name="context">One context row per row, for a conditional model.</param>
+    public MappedRows Forward(float[,] latent, float[,]? context = null)
+    {
+        var rows = ToModelDtype(ArrayConversions.ToRows(latent, Dimension, nameof(latent)));
+        var (y, logDet) = ModelModule.forward(ContextRows(context, latent.GetLength(0)), rows, model);
+        return new MappedRows(ArrayConversions.ToMatrix(y), logDet.toArray32());
+    }
+
+    /// <summary>Maps data rows to base points (the density direction), with log|det J| per row.</summary>
+    /// <param name="data">Data rows.</param>
+    /// <param name="context">One context row per row, for a conditional model.</param>
+    public MappedRows Inverse(float[,] data, float[,]? context = null)
+    {
+        var rows = ToModelDtype(ArrayConversions.ToRows(data, Dimension, nameof(data)));
+        var (z, logDet) = ModelModule.inverse(ContextRows(context, data.GetLength(0)), rows, model);
+        return new MappedRows(ArrayConversions.ToMatrix(z), logDet.toArray32());
+    }
+
+    /// <summary>Writes the model to the directory <paramref name="directory"/> (model.json and
+    /// weights.safetensors), through a temporary directory renamed into place; an existing model
+    /// directory is replaced.</summary>
+    /// <exception cref="ArgumentException">The directory holds files that are not a model's.</exception>
+    public void Save(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        ModelFile.save(directory, model);
+    }
+
+    /// <summary>Reads a model saved by <see cref="Save"/> (or by the F# core).</summary>
+    /// <exception cref="DirectoryNotFoundException">No such directory.</exception>
+    /// <exception cref="FileNotFoundException">A model file is missing.</exception>
+    /// <exception cref="InvalidDataException">A file is corrupt, truncated, of another format version, or
+    /// disagrees with the other (the message names the file and what was expected).</exception>
+    public static DensityModel Load(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        return new DensityModel(ModelFile.load(directory));
+    }
+
+    private float[] LogProbOf(Tensor rows, Context context) =>
+        ModelModule.logProb(context, ToModelDtype(rows), model).toArray32();
+
+    private Tensor ToModelDtype(Tensor rows) => ArrayConversions.WithDtype(rows, model.Flow.Base.Dtype);
+
+    private Context ContextRows(float[,]? context, int rows)
+    {
+        RefuseUnneededContext(context is not null);
+        return CheckedContext(context is null ? null : ArrayConversions.ToRows(context, ContextDimension, nameof(context)), rows);
+    }
+
+    private void RefuseUnneededContext(bool given)
+    {
+        if (given && ContextDimension == 0) throw new ArgumentException("this model is not conditional: pass no context", "context");
+    }
+
+    // The context a call needs: none for an unconditional model, one row per data row otherwise.
+    private Context CheckedContext(Tensor? context, int rows)
+    {
+        if (context is null)
+        {
+            if (ContextDimension > 0) throw new ArgumentException($"this model is conditional: pass a context of {ContextDimension} columns", nameof(context));
+            return ContextModule.none;
+        }
+        RefuseUnneededContext(true);
+        if (context.shape[0] != rows) throw new ArgumentException($"the context has {context.shape[0]} rows; the data has {rows}", nameof(context));
+        return ContextModule.ofCondition(ToModelDtype(context));
     }
 }

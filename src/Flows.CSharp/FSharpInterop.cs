@@ -1,26 +1,65 @@
+using Flows.Tensors;
 using Flows.Training;
 using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
 
 namespace Flows.CSharp;
 
-/// <summary>The only file that builds F# values (lists, options, records): no F# type appears in
-/// the public surface of this assembly.</summary>
+/// <summary>The only file that builds F# values (lists, options, functions, settings maps): no F#
+/// type appears in the public surface of this assembly.</summary>
 internal static class FSharpInterop
 {
     /// <summary>An F# list of the items.</summary>
     public static FSharpList<T> List<T>(params T[] items) => ListModule.OfArray(items);
 
-    /// <summary>The core's training options from the façade's.</summary>
-    public static TrainOptions TrainOptions(FitOptions options)
+    /// <summary>An F# option: None for null.</summary>
+    public static FSharpOption<T> Option<T>(T? value) where T : class => value is null ? FSharpOption<T>.None : FSharpOption<T>.Some(value);
+
+    /// <summary>The value of an option, or null for None.</summary>
+    public static T? ValueOrNull<T>(FSharpOption<T>? option) where T : class => FSharpOption<T>.get_IsSome(option) ? option!.Value : null;
+
+    /// <summary>An F# function from a delegate.</summary>
+    public static FSharpFunc<TIn, TOut> Function<TIn, TOut>(Func<TIn, TOut> f) => FuncConvert.FromFunc(f);
+
+    /// <summary>Saved settings from C# values: int, double, string, int[] and double[].</summary>
+    public static FSharpMap<string, Setting> Settings(IReadOnlyDictionary<string, object> settings) =>
+        MapModule.OfSeq(settings.Select(kv => Tuple.Create(kv.Key, kv.Value switch
+        {
+            int v => Setting.NewInt(v),
+            double v => Setting.NewFloat(v),
+            float v => Setting.NewFloat(v),
+            string v => Setting.NewText(v),
+            int[] v => Setting.NewInts(v),
+            double[] v => Setting.NewFloats(v),
+            var other => throw new ArgumentException(
+                $"setting '{kv.Key}' is a {other?.GetType().Name ?? "null"}; expected int, double, string, int[] or double[]", nameof(settings)),
+        })));
+
+    /// <summary>Settings as C# values (the inverse of <see cref="Settings"/>).</summary>
+    public static IReadOnlyDictionary<string, object> SettingsOf(FSharpMap<string, Setting> settings) =>
+        settings.ToDictionary(kv => kv.Key, kv => kv.Value switch
+        {
+            Setting.Int v => (object)v.Item,
+            Setting.Float v => v.Item,
+            Setting.Text v => v.Item,
+            Setting.Ints v => (int[])v.Item.Clone(),
+            Setting.Floats v => (double[])v.Item.Clone(),
+            _ => throw new InvalidOperationException($"unknown setting kind {kv.Value}"),
+        });
+
+    /// <summary>The core's training options for a fit of <paramref name="steps"/> steps.</summary>
+    public static TrainOptions TrainOptions(FitOptions options, int steps, Tensor? validation, Action<Progress>? progress, Func<bool> shouldStop)
     {
-        if (options.Steps < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Steps, "Steps must be at least 1");
-        if (options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "BatchSize must be at least 1");
-        if (!(options.LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, "LearningRate must be above 0");
         var d = TrainOptionsModule.defaults;
         return new TrainOptions(
-            options.Steps, options.BatchSize, options.LearningRate, d.Optimiser, d.Schedule, d.ClipNorm, options.Seed,
-            FSharpOption<Flows.Tensors.Tensor>.None, d.ValidateEvery, d.Patience, d.MaxBadSteps, d.ReportEvery,
-            FSharpOption<FSharpFunc<Progress, Unit>>.None);
+            steps, options.BatchSize, options.LearningRate, d.Optimiser, d.Schedule, d.ClipNorm, options.Seed,
+            Option(validation), options.ValidateEvery,
+            options.Patience is int patience ? FSharpOption<int>.Some(patience) : FSharpOption<int>.None,
+            d.MaxBadSteps, options.ReportEvery,
+            progress is null ? FSharpOption<FSharpFunc<Progress, Unit>>.None : FSharpOption<FSharpFunc<Progress, Unit>>.Some(FuncConvert.FromAction(progress)),
+            FSharpOption<FSharpFunc<Unit, bool>>.Some(FuncConvert.FromFunc(shouldStop)));
     }
+
+    /// <summary>The validation loss of a progress report, or null.</summary>
+    public static double? Validation(Progress p) => FSharpOption<double>.get_IsSome(p.Validation) ? p.Validation.Value : null;
 }

@@ -14,6 +14,8 @@ type DataSource =
     | Dataset of Tensor
     /// Fresh rows every step from a seeded sampler (toy targets with exact samplers).
     | Sampler of (Generator -> int -> Tensor)
+    /// Rows [n; d] with their context rows [n; c] (conditional flows), batched together.
+    | Conditional of data: Tensor * context: Tensor
 
 /// What training minimises.
 [<RequireQualifiedAccess>]
@@ -40,6 +42,7 @@ type TrainOptions =
       ClipNorm: float option
       Seed: uint64
       /// Held-out rows scored (mean NLL) every `ValidateEvery` steps; the best parameters are kept.
+      /// For a conditional data set, the rows followed by their context columns.
       Validation: Tensor option
       ValidateEvery: int
       /// Stop when validation has not improved for this many validations.
@@ -47,7 +50,9 @@ type TrainOptions =
       /// Stop with a report after this many consecutive non-finite steps.
       MaxBadSteps: int
       ReportEvery: int
-      Progress: (Progress -> unit) option }
+      Progress: (Progress -> unit) option
+      /// Asked before every step; true stops training there with the current (last good) flow.
+      ShouldStop: (unit -> bool) option }
 
 /// The record of a training run.
 type Report =
@@ -82,7 +87,8 @@ module TrainOptions =
           Patience = None
           MaxBadSteps = 20
           ReportEvery = 100
-          Progress = None }
+          Progress = None
+          ShouldStop = None }
 
 /// The training loop: mini-batches or a sampler, validation and early stopping, and a guard that
 /// skips non-finite steps and stops after repeated ones, keeping the last good parameters.
@@ -95,7 +101,7 @@ module Train =
         | Converged(flow, report)
         | Diverged(flow, report) -> flow, report
 
-    let private batches (seed: uint64) (gen: Generator) (batchSize: int) (source: DataSource) : unit -> Tensor =
+    let rec private batches (seed: uint64) (gen: Generator) (batchSize: int) (source: DataSource) : unit -> Tensor =
         match source with
         | DataSource.Sampler draw ->
             // Step k draws from its own generator, so the batches do not depend on timing; the next
@@ -109,6 +115,7 @@ module Train =
                 let next = step
                 pending <- Tasks.Task.Run(fun () -> drawAt next)
                 batch
+        | DataSource.Conditional(data, context) -> batches seed gen batchSize (DataSource.Dataset(Tensor.cat([| data; context |], 1)))
         | DataSource.Dataset data ->
             let n = data.shape[0]
             Guard.that (nameof source) (n > 0) "the data set is empty"
@@ -124,8 +131,16 @@ module Train =
                 let shaped = index.reshape(Array.append [| size |] (Array.create (data.dim - 1) 1)).expand(Array.append [| size |] data.shape[1..])
                 data.gather(0, shaped)
 
-    let private validationNll (flow: Flow) (x: Tensor) =
-        -((Flow.logProb Context.none x flow).mean().toScalar())
+    // Rows [x | c] as x and a context holding c; plain rows when there is no context.
+    let private splitContext (contextDim: int) (ctx: Context) (rows: Tensor) =
+        if contextDim = 0 || rows.numel = 0 then rows, ctx
+        else
+            let d = rows.shape[1] - contextDim
+            rows.narrow(1, 0, d), { ctx with Condition = Some(rows.narrow(1, d, contextDim)) }
+
+    let private validationNll (contextDim: int) (flow: Flow) (rows: Tensor) =
+        let x, ctx = splitContext contextDim Context.none rows
+        -((Flow.logProb ctx x flow).mean().toScalar())
 
     /// Fits `flow` to `objective`.
     let fit (options: TrainOptions) (objective: Objective) (flow: Flow) : FitOutcome =
@@ -138,9 +153,18 @@ module Train =
             match objective with
             | Objective.ForwardKl source -> batches options.Seed gen options.BatchSize source
             | Objective.ReverseKl _ -> fun () -> Tensor.zeros [| 0 |]
+        let contextDim =
+            match objective with
+            | Objective.ForwardKl(DataSource.Conditional(data, context)) ->
+                Guard.that (nameof objective) (context.dim = 2 && context.shape[0] = data.shape[0])
+                    $"the context needs one row per data row: data {Shape.show data.shape}, context {Shape.show context.shape}"
+                context.shape[1]
+            | _ -> 0
         let loss (p: Params) (batch: Tensor) (flow: Flow) =
             match objective with
-            | Objective.ForwardKl _ -> Objectives.negativeLogLikelihood p Context.training batch flow
+            | Objective.ForwardKl _ ->
+                let x, ctx = splitContext contextDim Context.training batch
+                Objectives.negativeLogLikelihood p ctx x flow
             | Objective.ReverseKl target -> Objectives.reverseKl p Context.training gen options.BatchSize target flow
         let losses = Collections.Generic.List<float>()
         let validations = Collections.Generic.List<int * float>()
@@ -153,11 +177,15 @@ module Train =
         let mutable skipped = 0
         let mutable stop = None
         let mutable t = 0
-        while t < options.Steps && stop.IsNone do
+        while t < options.Steps && stop.IsNone && not (options.ShouldStop |> Option.exists (fun shouldStop -> shouldStop ())) do
             let batch = next ()
             // Data-dependent layers see the batch before the step (ActNorm's initialisation, running
             // statistics), in a candidate flow that is kept only if the step turns out finite.
-            let candidate = if batch.numel > 0 then Flow.observe Context.training batch flow else flow
+            let candidate =
+                if batch.numel > 0 then
+                    let x, ctx = splitContext contextDim Context.training batch
+                    Flow.observe ctx x flow
+                else flow
             let candidateParameters = if obj.ReferenceEquals(candidate, flow) then parameters else Flow.parameters candidate
             let value, grads = Ad.fgradNReusing (fun values -> loss (candidateParameters.WithValues values) batch candidate) candidateParameters.Values
             let lossValue = value.toScalar()
@@ -181,7 +209,7 @@ module Train =
             let validation =
                 match options.Validation with
                 | Some v when (t + 1) % options.ValidateEvery = 0 || t + 1 = options.Steps ->
-                    let nll = validationNll flow v
+                    let nll = validationNll contextDim flow v
                     validations.Add((t + 1, nll))
                     match best with
                     | Some(_, bestNll) when not (nll < bestNll) -> sinceBest <- sinceBest + 1
@@ -200,6 +228,7 @@ module Train =
             | _ -> ()
             t <- t + 1
         let diverged = bad >= options.MaxBadSteps
+        if stop.IsNone && t < options.Steps then stop <- Some $"stopped by the caller after {t} steps"
         let final =
             match best with
             | Some(bestFlow, _) -> bestFlow

@@ -1,0 +1,128 @@
+using Flows.Tensors;
+
+namespace Flows.CSharp;
+
+/// <summary>Ready-made flows named after their papers: each stacks layers of one family, alternating
+/// the halves or orders between layers so that every column gets transformed.</summary>
+public sealed partial class DensityModel
+{
+    /// <summary>RealNVP (Dinh et al. 2017): affine couplings with alternating halves, starting as the identity.</summary>
+    /// <param name="dimension">Columns of the data (at least 2).</param>
+    /// <param name="layers">Coupling layers.</param>
+    /// <param name="hidden">Units in each of the two hidden layers of every conditioner.</param>
+    /// <param name="contextDimension">Context columns for a conditional model (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateRealNvp(int dimension, int layers = 8, int hidden = 64, int contextDimension = 0, ulong seed = 0) =>
+        Stack(layers, seed, contextDimension, (g, i) => Layer.Coupling(g, dimension, new[] { hidden, hidden }, i % 2 == 1, contextDimension, affine: true));
+
+    /// <summary>NICE (Dinh et al. 2015): additive couplings with alternating halves (volume preserving
+    /// apart from the learnable diagonal-Gaussian base).</summary>
+    /// <inheritdoc cref="CreateRealNvp"/>
+    public static DensityModel CreateNice(int dimension, int layers = 8, int hidden = 64, int contextDimension = 0, ulong seed = 0) =>
+        Stack(layers, seed, contextDimension, (g, i) => Layer.Coupling(g, dimension, new[] { hidden, hidden }, i % 2 == 1, contextDimension, affine: false));
+
+    /// <summary>MAF (Papamakarios et al. 2017): masked autoregressive layers with alternating orders; fast density, sampling one column at a time.</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="layers">Autoregressive layers.</param>
+    /// <param name="hidden">Units in each of the two hidden layers of every MADE.</param>
+    /// <param name="contextDimension">Context columns for a conditional model (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateMaf(int dimension, int layers = 5, int hidden = 64, int contextDimension = 0, ulong seed = 0) =>
+        Stack(layers, seed, contextDimension, (g, i) => Layer.Autoregressive(g, dimension, new[] { hidden, hidden }, i % 2 == 1, contextDimension, inverse: false));
+
+    /// <summary>IAF (Kingma et al. 2016): inverse autoregressive layers; fast sampling, density one column at a time.</summary>
+    /// <inheritdoc cref="CreateMaf"/>
+    public static DensityModel CreateIaf(int dimension, int layers = 5, int hidden = 64, int contextDimension = 0, ulong seed = 0) =>
+        Stack(layers, seed, contextDimension, (g, i) => Layer.Autoregressive(g, dimension, new[] { hidden, hidden }, i % 2 == 1, contextDimension, inverse: true));
+
+    /// <summary>Neural spline flow with coupling layers (RQ-NSF (C), Durkan et al. 2019).</summary>
+    /// <param name="dimension">Columns of the data (at least 2).</param>
+    /// <param name="layers">Spline coupling layers.</param>
+    /// <param name="hidden">Units in each of the two hidden layers of every conditioner.</param>
+    /// <param name="bins">Spline bins.</param>
+    /// <param name="bound">The splines act on [−bound, bound] (standardised units) and are the identity outside.</param>
+    /// <param name="contextDimension">Context columns for a conditional model (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateNeuralSpline(int dimension, int layers = 4, int hidden = 64, int bins = 8, double bound = 4.0, int contextDimension = 0, ulong seed = 0) =>
+        Stack(layers, seed, contextDimension, (g, i) => Layer.SplineCoupling(g, dimension, new[] { hidden, hidden }, bins, bound, i % 2 == 1, contextDimension));
+
+    /// <summary>Neural spline flow with autoregressive layers (RQ-NSF (AR), Durkan et al. 2019).</summary>
+    /// <inheritdoc cref="CreateNeuralSpline"/>
+    public static DensityModel CreateNeuralSplineAutoregressive(int dimension, int layers = 4, int hidden = 64, int bins = 8, double bound = 4.0, int contextDimension = 0, ulong seed = 0) =>
+        Stack(layers, seed, contextDimension, (g, i) => Layer.SplineAutoregressive(g, dimension, new[] { hidden, hidden }, bins, bound, i % 2 == 1, contextDimension));
+
+    /// <summary>NAF (Huang et al. 2018): deep-sigmoidal-flow autoregressive layers with alternating orders.</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="layers">NAF layers.</param>
+    /// <param name="hidden">Units in each of the two hidden layers of every MADE.</param>
+    /// <param name="units">Sigmoid units per column.</param>
+    /// <param name="contextDimension">Context columns for a conditional model (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateNaf(int dimension, int layers = 3, int hidden = 64, int units = 8, int contextDimension = 0, ulong seed = 0) =>
+        Stack(layers, seed, contextDimension, (g, i) => Layer.Naf(g, dimension, new[] { hidden, hidden }, units, i % 2 == 1, contextDimension));
+
+    /// <summary>B-NAF (De Cao et al. 2019): block neural autoregressive layers separated by column reversals.</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="layers">B-NAF layers.</param>
+    /// <param name="hidden">Hidden units per column in each of the two hidden layers.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateBnaf(int dimension, int layers = 3, int hidden = 8, ulong seed = 0) =>
+        Stack(2 * layers - 1, seed, 0, (g, i) => i % 2 == 0 ? Layer.Bnaf(g, dimension, new[] { hidden, hidden }) : Layer.Reverse(dimension));
+
+    /// <summary>Planar flow (Rezende &amp; Mohamed 2015): a stack of planar layers.</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="layers">Planar layers.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreatePlanar(int dimension, int layers = 16, ulong seed = 0) =>
+        Stack(layers, seed, 0, (g, _) => Layer.Planar(g, dimension));
+
+    /// <summary>Radial flow (Rezende &amp; Mohamed 2015): a stack of radial layers.</summary>
+    /// <inheritdoc cref="CreatePlanar"/>
+    public static DensityModel CreateRadial(int dimension, int layers = 16, ulong seed = 0) =>
+        Stack(layers, seed, 0, (g, _) => Layer.Radial(g, dimension));
+
+    /// <summary>Householder Sylvester flow (van den Berg et al. 2018): a stack of Sylvester layers.</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="layers">Sylvester layers.</param>
+    /// <param name="reflections">Householder reflections per layer.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateSylvester(int dimension, int layers = 8, int reflections = 2, ulong seed = 0) =>
+        Stack(layers, seed, 0, (g, _) => Layer.Sylvester(g, dimension, reflections));
+
+    /// <summary>Residual flow (Behrmann et al. 2019; Chen et al. 2019): invertible residual blocks, each after an ActNorm.</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="blocks">Residual blocks.</param>
+    /// <param name="hidden">Units in the hidden layer of every block.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateResidual(int dimension, int blocks = 4, int hidden = 64, ulong seed = 0) =>
+        Stack(2 * blocks, seed, 0, (g, i) => i % 2 == 0 ? Layer.ActNorm(dimension) : Layer.Residual(g, dimension, new[] { hidden }, 0.9));
+
+    /// <summary>A continuous normalising flow (FFJORD, Grathwohl et al. 2019) with the exact trace: costly per step, for a few columns.</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="blocks">CNF blocks in sequence.</param>
+    /// <param name="hidden">Units in each of the two hidden layers of the dynamics.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateCnf(int dimension, int blocks = 1, int hidden = 32, ulong seed = 0) =>
+        Stack(blocks, seed, 0, (g, _) => Layer.Cnf(g, dimension, new[] { hidden, hidden }, 1.0));
+
+    /// <summary>A stack of <paramref name="layers"/> fresh layers of the catalogue entry <paramref name="name"/>
+    /// (its default hyperparameters), for any registered bijector; see <see cref="Layer.CatalogueNames"/>.</summary>
+    /// <param name="name">A catalogue name.</param>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="layers">Layers in the stack.</param>
+    /// <param name="seed">Seed of the initial weights (layer i uses seed + i).</param>
+    public static DensityModel CreateFromCatalogue(string name, int dimension, int layers = 4, ulong seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var entry = Catalogue.find(name);
+        var contextDimension = Microsoft.FSharp.Core.FSharpOption<int>.get_IsSome(entry.ContextDim) ? entry.ContextDim.Value : 0;
+        return Stack(layers, seed, contextDimension, (_, i) => Layer.FromCatalogue(name, dimension, seed + (ulong)i));
+    }
+
+    private static DensityModel Stack(int layers, ulong seed, int contextDimension, Func<Generator, int, Layer> layer)
+    {
+        if (layers < 1) throw new ArgumentOutOfRangeException(nameof(layers), layers, "must be at least 1");
+        var generator = new Generator(seed);
+        return Compose(Enumerable.Range(0, layers).Select(i => layer(generator, i)).ToArray(), BaseDistribution.DiagonalNormal, contextDimension);
+    }
+}

@@ -1,0 +1,285 @@
+using Flows.Bijectors;
+using Flows.Continuous;
+using Flows.Io;
+using Flows.Nn;
+using Flows.Tensors;
+using CoreBijector = Flows.Bijector;
+
+namespace Flows.CSharp;
+
+/// <summary>
+/// One bijector of a flow, for composing flows by hand with
+/// <see cref="DensityModel.Compose(IEnumerable{Layer}, BaseDistribution, int)"/>. Immutable.
+/// Direction: forward maps base → data (sampling), inverse maps data → base (density).
+/// </summary>
+public sealed class Layer
+{
+    internal Layer(CoreBijector bijector) => Bijector = bijector;
+
+    internal CoreBijector Bijector { get; }
+
+    /// <summary>The layer's name, as saved in model files (a catalogue name).</summary>
+    public string Name => Bijector.Name;
+
+    /// <summary>Number of columns the layer maps.</summary>
+    public int Dimension => Bijector.Event.Aggregate(1, (a, b) => a * b);
+
+    /// <summary>Number of learnable scalars.</summary>
+    public int ParameterCount => Bijector.Params.NumElements;
+
+    /// <summary>The hyperparameters that rebuild the layer (int, double, string, int[] or double[] values).</summary>
+    public IReadOnlyDictionary<string, object> Settings => FSharpInterop.SettingsOf(Bijector.Settings);
+
+    /// <summary>The same map run the other way (forward and inverse swap).</summary>
+    public Layer Inverted() => new(BijectorModule.invert(Bijector));
+
+    /// <summary>The names of every registered bijector, for <see cref="FromCatalogue"/>.</summary>
+    public static IReadOnlyList<string> CatalogueNames => Catalogue.all.Select(e => e.Name).ToArray();
+
+    /// <summary>The catalogue entry <paramref name="name"/> as it creates a fresh layer of
+    /// <paramref name="dimension"/> columns (the entry's small default hyperparameters).</summary>
+    /// <exception cref="ArgumentException">No such entry (the message lists them).</exception>
+    public static Layer FromCatalogue(string name, int dimension, ulong seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        Positive(dimension, nameof(dimension));
+        return new(Catalogue.find(name).Create.Invoke(new Generator(seed)).Invoke(Dtype.Float32).Invoke(dimension));
+    }
+
+    /// <summary>A layer built by its catalogue name from settings, as a model file rebuilds it
+    /// (for example <c>FromSettings("maf", Layer.Maf(2).Settings)</c>); parameters start where the
+    /// family's builder puts them.</summary>
+    /// <exception cref="ArgumentException">Unknown name, or a setting missing or of the wrong kind.</exception>
+    public static Layer FromSettings(string name, IReadOnlyDictionary<string, object> settings)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(settings);
+        return new(ModelFile.rebuildLayer(Dtype.Float32, name, FSharpInterop.Settings(settings)));
+    }
+
+    /// <summary>RealNVP's affine coupling (Dinh et al. 2017) with a soft-clamped log-scale.</summary>
+    /// <param name="dimension">Columns (at least 2).</param>
+    /// <param name="hidden">Hidden widths of the conditioner (default 64, 64).</param>
+    /// <param name="flip">Transform the first half instead of the second.</param>
+    /// <param name="contextDimension">Context columns fed to the conditioner (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer AffineCoupling(int dimension, int[]? hidden = null, bool flip = false, int contextDimension = 0, ulong seed = 0) =>
+        Coupling(new Generator(seed), dimension, hidden, flip, contextDimension, affine: true);
+
+    /// <summary>NICE's additive coupling (Dinh et al. 2015): volume preserving.</summary>
+    /// <inheritdoc cref="AffineCoupling"/>
+    public static Layer AdditiveCoupling(int dimension, int[]? hidden = null, bool flip = false, int contextDimension = 0, ulong seed = 0) =>
+        Coupling(new Generator(seed), dimension, hidden, flip, contextDimension, affine: false);
+
+    internal static Layer Coupling(Generator generator, int dimension, int[]? hidden, bool flip, int contextDimension, bool affine)
+    {
+        if (dimension < 2) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "a coupling layer needs at least 2 columns");
+        NonNegative(contextDimension, nameof(contextDimension));
+        var spec = new Bijectors.Coupling.Spec(dimension, Bijectors.Coupling.Mask.NewHalf(flip), Conditioner.NewMlp(Hidden(hidden), Activation.Relu),
+            Bijectors.Coupling.ScaleMap.NewSoftClamp(2.0), affine, contextDimension);
+        return new(Bijectors.Coupling.create(generator, Dtype.Float32, spec));
+    }
+
+    /// <summary>A masked autoregressive flow layer (MAF, Papamakarios et al. 2017): density in one pass.</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="hidden">Hidden widths of the MADE (default 64, 64).</param>
+    /// <param name="reversed">Autoregressive order last-to-first instead of first-to-last.</param>
+    /// <param name="contextDimension">Context columns (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer Maf(int dimension, int[]? hidden = null, bool reversed = false, int contextDimension = 0, ulong seed = 0) =>
+        Autoregressive(new Generator(seed), dimension, hidden, reversed, contextDimension, inverse: false);
+
+    /// <summary>An inverse autoregressive flow layer (IAF, Kingma et al. 2016): sampling in one pass.</summary>
+    /// <inheritdoc cref="Maf"/>
+    public static Layer Iaf(int dimension, int[]? hidden = null, bool reversed = false, int contextDimension = 0, ulong seed = 0) =>
+        Autoregressive(new Generator(seed), dimension, hidden, reversed, contextDimension, inverse: true);
+
+    internal static Layer Autoregressive(Generator generator, int dimension, int[]? hidden, bool reversed, int contextDimension, bool inverse)
+    {
+        Positive(dimension, nameof(dimension));
+        NonNegative(contextDimension, nameof(contextDimension));
+        var spec = new Bijectors.Autoregressive.Spec(dimension, Hidden(hidden), Ordering(reversed), Activation.Tanh, 0, 3.0, contextDimension);
+        return new(inverse ? Bijectors.Autoregressive.iaf(generator, Dtype.Float32, spec) : Bijectors.Autoregressive.create(generator, Dtype.Float32, spec));
+    }
+
+    /// <summary>A rational-quadratic spline coupling layer (RQ-NSF, Durkan et al. 2019).</summary>
+    /// <param name="dimension">Columns (at least 2).</param>
+    /// <param name="hidden">Hidden widths of the conditioner (default 64, 64).</param>
+    /// <param name="bins">Spline bins.</param>
+    /// <param name="bound">The splines act on [−bound, bound] and are the identity outside.</param>
+    /// <param name="flip">Transform the first half instead of the second.</param>
+    /// <param name="contextDimension">Context columns (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer SplineCoupling(int dimension, int[]? hidden = null, int bins = 8, double bound = 4.0, bool flip = false, int contextDimension = 0, ulong seed = 0) =>
+        SplineCoupling(new Generator(seed), dimension, hidden, bins, bound, flip, contextDimension);
+
+    internal static Layer SplineCoupling(Generator generator, int dimension, int[]? hidden, int bins, double bound, bool flip, int contextDimension)
+    {
+        if (dimension < 2) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "a coupling layer needs at least 2 columns");
+        Positive(bins, nameof(bins));
+        NonNegative(contextDimension, nameof(contextDimension));
+        var spec = new Bijectors.SplineCoupling.Spec(dimension, Bijectors.Coupling.Mask.NewHalf(flip), Conditioner.NewMlp(Hidden(hidden), Activation.Relu), bins, bound, contextDimension);
+        return new(Bijectors.SplineCoupling.create(generator, Dtype.Float32, spec));
+    }
+
+    /// <summary>A rational-quadratic spline autoregressive layer (RQ-NSF (AR), Durkan et al. 2019).</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="hidden">Hidden widths of the MADE (default 64, 64).</param>
+    /// <param name="bins">Spline bins.</param>
+    /// <param name="bound">The splines act on [−bound, bound] and are the identity outside.</param>
+    /// <param name="reversed">Autoregressive order last-to-first.</param>
+    /// <param name="contextDimension">Context columns (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer SplineAutoregressive(int dimension, int[]? hidden = null, int bins = 8, double bound = 4.0, bool reversed = false, int contextDimension = 0, ulong seed = 0) =>
+        SplineAutoregressive(new Generator(seed), dimension, hidden, bins, bound, reversed, contextDimension);
+
+    internal static Layer SplineAutoregressive(Generator generator, int dimension, int[]? hidden, int bins, double bound, bool reversed, int contextDimension)
+    {
+        Positive(dimension, nameof(dimension));
+        Positive(bins, nameof(bins));
+        NonNegative(contextDimension, nameof(contextDimension));
+        var spec = new Bijectors.SplineAutoregressive.Spec(dimension, Hidden(hidden), Ordering(reversed), Activation.Tanh, 0, bins, bound, contextDimension);
+        return new(Bijectors.SplineAutoregressive.create(generator, Dtype.Float32, spec));
+    }
+
+    /// <summary>A neural autoregressive flow layer (NAF with deep sigmoidal flows, Huang et al. 2018);
+    /// its inverse is iterative.</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="hidden">Hidden widths of the MADE (default 64, 64).</param>
+    /// <param name="units">Sigmoid units per column.</param>
+    /// <param name="reversed">Autoregressive order last-to-first.</param>
+    /// <param name="contextDimension">Context columns (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer Naf(int dimension, int[]? hidden = null, int units = 8, bool reversed = false, int contextDimension = 0, ulong seed = 0) =>
+        Naf(new Generator(seed), dimension, hidden, units, reversed, contextDimension);
+
+    internal static Layer Naf(Generator generator, int dimension, int[]? hidden, int units, bool reversed, int contextDimension)
+    {
+        Positive(dimension, nameof(dimension));
+        Positive(units, nameof(units));
+        NonNegative(contextDimension, nameof(contextDimension));
+        var spec = new NeuralAutoregressive.Spec(dimension, Hidden(hidden), Ordering(reversed), Activation.Tanh, units, contextDimension);
+        return new(NeuralAutoregressive.create(generator, Dtype.Float32, spec));
+    }
+
+    /// <summary>A block neural autoregressive flow layer (B-NAF, De Cao et al. 2019); its inverse is iterative.</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="hidden">Hidden units per column in each hidden layer (default 8, 8).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer Bnaf(int dimension, int[]? hidden = null, ulong seed = 0) => Bnaf(new Generator(seed), dimension, hidden);
+
+    internal static Layer Bnaf(Generator generator, int dimension, int[]? hidden)
+    {
+        Positive(dimension, nameof(dimension));
+        return new(BlockNeuralAutoregressive.create(generator, Dtype.Float32, new BlockNeuralAutoregressive.Spec(dimension, Hidden(hidden, 8, 8))));
+    }
+
+    /// <summary>A planar flow layer (Rezende &amp; Mohamed 2015); its inverse is iterative.</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer Planar(int dimension, ulong seed = 0) => Planar(new Generator(seed), dimension);
+
+    internal static Layer Planar(Generator generator, int dimension) { Positive(dimension, nameof(dimension)); return new(Bijectors.Planar.create(generator, Dtype.Float32, dimension)); }
+
+    /// <summary>A radial flow layer (Rezende &amp; Mohamed 2015).</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer Radial(int dimension, ulong seed = 0) => Radial(new Generator(seed), dimension);
+
+    internal static Layer Radial(Generator generator, int dimension) { Positive(dimension, nameof(dimension)); return new(Bijectors.Radial.create(generator, Dtype.Float32, dimension)); }
+
+    /// <summary>A Householder Sylvester flow layer (van den Berg et al. 2018); its inverse is iterative.</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="reflections">Householder reflections building the orthogonal matrix.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer Sylvester(int dimension, int reflections = 2, ulong seed = 0) => Sylvester(new Generator(seed), dimension, reflections);
+
+    internal static Layer Sylvester(Generator generator, int dimension, int reflections)
+    {
+        Positive(dimension, nameof(dimension));
+        Positive(reflections, nameof(reflections));
+        return new(Bijectors.Sylvester.create(Bijectors.Sylvester.Orthogonal.NewHouseholder(reflections), generator, Dtype.Float32, dimension));
+    }
+
+    /// <summary>An invertible residual block (i-ResNet / Residual Flow, Behrmann et al. 2019, Chen et al.
+    /// 2019) with spectrally normalised layers and an exact log-det; its inverse is a fixed-point iteration.</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="hidden">Hidden widths (default 64).</param>
+    /// <param name="coefficient">Spectral-norm bound of every linear layer, below 1.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer Residual(int dimension, int[]? hidden = null, double coefficient = 0.9, ulong seed = 0) =>
+        Residual(new Generator(seed), dimension, hidden, coefficient);
+
+    internal static Layer Residual(Generator generator, int dimension, int[]? hidden, double coefficient)
+    {
+        Positive(dimension, nameof(dimension));
+        if (!(coefficient > 0 && coefficient < 1)) throw new ArgumentOutOfRangeException(nameof(coefficient), coefficient, "must be in (0, 1)");
+        var d = Bijectors.Residual.defaults;
+        var options = new Bijectors.Residual.ResidualOptions(Hidden(hidden, 64), coefficient, d.Activation, d.LogDet, d.TrainIterations, d.EvalIterations,
+            d.Tolerance, d.MaxIterations, d.NeumannTerms);
+        return new(Bijectors.Residual.createWith(options, generator, Dtype.Float32, dimension));
+    }
+
+    /// <summary>A continuous normalising flow block (FFJORD, Grathwohl et al. 2019) with the exact trace,
+    /// solved by Dopri5: expensive per step, for low dimensions.</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="hidden">Hidden widths of the dynamics network (default 32, 32).</param>
+    /// <param name="endTime">Integration time T.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer Cnf(int dimension, int[]? hidden = null, double endTime = 1.0, ulong seed = 0) =>
+        Cnf(new Generator(seed), dimension, hidden, endTime);
+
+    internal static Layer Cnf(Generator generator, int dimension, int[]? hidden, double endTime)
+    {
+        Positive(dimension, nameof(dimension));
+        if (!(endTime > 0)) throw new ArgumentOutOfRangeException(nameof(endTime), endTime, "must be above 0");
+        var d = Continuous.Cnf.defaults;
+        // float32 solves use at least Atol 1e-6 whatever is asked; 1e-5 keeps training affordable
+        var options = new CnfOptions(Hidden(hidden, 32, 32), endTime, 1e-5, d.Trace, d.Gradient);
+        return new(Continuous.Cnf.createWith(options, generator, Dtype.Float32, dimension));
+    }
+
+    /// <summary>ActNorm (Glow): a per-column affine map initialised from the first batch it sees.</summary>
+    /// <param name="dimension">Columns.</param>
+    public static Layer ActNorm(int dimension) { Positive(dimension, nameof(dimension)); return new(Bijectors.ActNorm.create(Dtype.Float32, dimension)); }
+
+    /// <summary>An invertible linear map in LU form (Glow's 1×1 convolution on columns), starting at the identity.</summary>
+    /// <param name="dimension">Columns.</param>
+    public static Layer LuLinear(int dimension) { Positive(dimension, nameof(dimension)); return new(Bijectors.LuLinear.create(Enumerable.Range(0, dimension).ToArray(), Dtype.Float32)); }
+
+    /// <summary>A fixed permutation of the columns: output column i is input column <c>permutation[i]</c>.</summary>
+    /// <param name="permutation">A permutation of 0..d−1.</param>
+    public static Layer Permutation(int[] permutation)
+    {
+        ArgumentNullException.ThrowIfNull(permutation);
+        return new(Permute.create((int[])permutation.Clone()));
+    }
+
+    /// <summary>Reverses the column order.</summary>
+    /// <param name="dimension">Columns.</param>
+    public static Layer Reverse(int dimension)
+    {
+        Positive(dimension, nameof(dimension));
+        return Permutation(Enumerable.Range(0, dimension).Reverse().ToArray());
+    }
+
+    private static Microsoft.FSharp.Collections.FSharpList<int> Hidden(int[]? hidden, params int[] defaults)
+    {
+        var widths = hidden ?? (defaults.Length > 0 ? defaults : new[] { 64, 64 });
+        if (widths.Length == 0 || widths.Any(w => w < 1))
+            throw new ArgumentException($"hidden widths must be at least 1 and there must be at least one; got [{string.Join(", ", widths)}]", nameof(hidden));
+        return FSharpInterop.List(widths);
+    }
+
+    private static Order Ordering(bool reversed) => reversed ? Nn.Order.Reversed : Nn.Order.Natural;
+
+    private static void Positive(int value, string name)
+    {
+        if (value < 1) throw new ArgumentOutOfRangeException(name, value, "must be at least 1");
+    }
+
+    private static void NonNegative(int value, string name)
+    {
+        if (value < 0) throw new ArgumentOutOfRangeException(name, value, "must be at least 0");
+    }
+}

@@ -1,0 +1,33 @@
+namespace Flows.Facade.Tests;
+
+/// <summary>Test data with known densities, drawn with System.Random (independent of the library).</summary>
+internal static class Data
+{
+    /// <summary>Rows of N(mean, Σ) with Σ = [[s0², ρ s0 s1], [ρ s0 s1, s1²]], by a Cholesky factor.</summary>
+    public static float[,] Gaussian2(int n, int seed, double m0 = 3, double m1 = -1, double s0 = 2, double s1 = 0.5, double rho = 0.8)
+    {
+        var random = new Random(seed);
+        var rows = new float[n, 2];
+        for (int i = 0; i < n; i++)
+        {
+            double a = Normal(random), b = Normal(random);
+            rows[i, 0] = (float)(m0 + s0 * a);
+            rows[i, 1] = (float)(m1 + s1 * (rho * a + Math.Sqrt(1 - rho * rho) * b));
+        }
+        return rows;
+    }
+
+    /// <summary>The exact log-density of <see cref="Gaussian2"/> at (x, y).</summary>
+    public static double Gaussian2LogDensity(double x, double y, double m0 = 3, double m1 = -1, double s0 = 2, double s1 = 0.5, double rho = 0.8)
+    {
+        double u = (x - m0) / s0, v = (y - m1) / s1, q = (u * u - 2 * rho * u * v + v * v) / (1 - rho * rho);
+        return -0.5 * q - Math.Log(2 * Math.PI * s0 * s1 * Math.Sqrt(1 - rho * rho));
+    }
+
+    /// <summary>A standard normal draw (Box–Muller).</summary>
+    public static double Normal(Random random) =>
+        Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+
+    /// <summary>A directory name under the temporary folder that does not exist yet.</summary>
+    public static string TemporaryDirectory() => Path.Combine(Path.GetTempPath(), $"flows-facade-{Guid.NewGuid():N}");
+}
