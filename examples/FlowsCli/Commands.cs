@@ -1,0 +1,91 @@
+using System.CommandLine;
+
+namespace Flows.Cli;
+
+/// <summary>The subcommands: train, logprob, sample, plot, demo. Each parses its options and hands
+/// the work to <see cref="Work"/>; nothing here touches a model directly.</summary>
+internal static class Commands
+{
+    public static IEnumerable<Command> All(TextWriter output)
+    {
+        yield return Train(output);
+        yield return LogProb(output);
+        yield return Sample(output);
+        yield return Plot(output);
+        yield return Demo(output);
+    }
+
+    private static Option<string> Path(string name, string description, bool required = true) =>
+        new(name) { Description = description, Required = required };
+
+    private static Option<T> Value<T>(string name, string description, T fallback) =>
+        new(name) { Description = description, DefaultValueFactory = _ => fallback };
+
+    private static Command Train(TextWriter output)
+    {
+        var data = Path("--data", "CSV file of training rows (header optional)");
+        var context = Path("--context", "CSV file of context rows, one per data row (conditional flow)", required: false);
+        var flow = Value("--flow", "flow family: " + string.Join(", ", FlowKinds.Names), "nsf");
+        flow.AcceptOnlyFromAmong(FlowKinds.Names);
+        var layers = Value("--layers", "number of flow layers", 8);
+        var hidden = Value("--hidden", "units per hidden layer of each conditioner", 128);
+        var steps = Value("--steps", "optimiser steps", 2000);
+        var batch = Value("--batch-size", "rows per step", 256);
+        var rate = Value("--learning-rate", "Adam learning rate", 1e-3);
+        var validation = Value("--validation", "fraction of rows held out for validation and early stopping", 0.1);
+        var seed = Value("--seed", "seed of initial weights, shuffling and the validation split", 0UL);
+        var outDir = Path("--out", "directory to write the model to (replaced atomically)");
+        var command = new Command("train", "Fit a normalising flow to the rows of a CSV file (columns are standardised; the model stores that).")
+        {
+            data, context, flow, layers, hidden, steps, batch, rate, validation, seed, outDir,
+        };
+        command.SetAction(r => Work.Train(output, new TrainRequest(
+            r.GetValue(data)!, r.GetValue(context), r.GetValue(flow)!, r.GetValue(layers), r.GetValue(hidden),
+            r.GetValue(steps), r.GetValue(batch), r.GetValue(rate), r.GetValue(validation), r.GetValue(seed), r.GetValue(outDir)!)));
+        return command;
+    }
+
+    private static Command LogProb(TextWriter output)
+    {
+        var model = Path("--model", "model directory written by 'flows train'");
+        var data = Path("--data", "CSV file of rows to score");
+        var context = Path("--context", "CSV file of context rows (conditional models)", required: false);
+        var outFile = Path("--out", "CSV file to write one log-density (nats) per row to");
+        var command = new Command("logprob", "Score rows: log p(x) in nats, one per row.") { model, data, context, outFile };
+        command.SetAction(r => Work.LogProb(output, r.GetValue(model)!, r.GetValue(data)!, r.GetValue(context), r.GetValue(outFile)!));
+        return command;
+    }
+
+    private static Command Sample(TextWriter output)
+    {
+        var model = Path("--model", "model directory written by 'flows train'");
+        var count = new Option<int>("--count", "-n") { Description = "number of rows to draw", Required = true };
+        var context = Path("--context", "CSV file with one context row; every sample is drawn at it", required: false);
+        var seed = Value("--seed", "seed of the draw", 0UL);
+        var outFile = Path("--out", "CSV file to write the samples to");
+        var command = new Command("sample", "Draw rows from a model (in the data's units).") { model, count, context, seed, outFile };
+        command.SetAction(r => Work.Sample(output, r.GetValue(model)!, r.GetValue(count), r.GetValue(context), r.GetValue(seed), r.GetValue(outFile)!));
+        return command;
+    }
+
+    private static Command Plot(TextWriter output)
+    {
+        var model = Path("--model", "model directory written by 'flows train'");
+        var outFile = Value("--out", "PNG file to write", "density.png");
+        var resolution = Value("--resolution", "pixels per side of each panel", 200);
+        var command = new Command("plot", "Plot the model's density (2-D) or its pairwise marginals from samples (more columns).") { model, outFile, resolution };
+        command.SetAction(r => Work.Plot(output, r.GetValue(model)!, r.GetValue(outFile)!, r.GetValue(resolution)));
+        return command;
+    }
+
+    private static Command Demo(TextWriter output)
+    {
+        var name = new Argument<string>("name") { Description = "which demo: " + string.Join(", ", Demos.Names) };
+        name.AcceptOnlyFromAmong(Demos.Names);
+        var steps = Value("--steps", "optimiser steps", 0);
+        var outFile = Value("--out", "PNG file to write", "");
+        var command = new Command("demo", "Run a worked example: train, report, write a PNG.") { name, steps, outFile };
+        command.SetAction(r => Demos.Run(output, r.GetValue(name)!, r.GetValue(steps), r.GetValue(outFile)!));
+        return command;
+    }
+}

@@ -1,0 +1,31 @@
+using Flows.CSharp;
+
+namespace Flows.Cli;
+
+/// <summary>The flow families 'flows train --flow' offers, each a façade recipe.</summary>
+internal static class FlowKinds
+{
+    private static readonly Dictionary<string, Func<int, int, int, int, ulong, DensityModel>> Recipes = new()
+    {
+        // (dimension, layers, hidden, contextDimension, seed)
+        ["nsf"] = (d, l, h, c, s) => DensityModel.CreateNeuralSpline(d, l, h, contextDimension: c, seed: s),
+        ["nsf-ar"] = (d, l, h, c, s) => DensityModel.CreateNeuralSplineAutoregressive(d, l, h, contextDimension: c, seed: s),
+        ["realnvp"] = (d, l, h, c, s) => DensityModel.CreateRealNvp(d, l, h, c, s),
+        ["nice"] = (d, l, h, c, s) => DensityModel.CreateNice(d, l, h, c, s),
+        ["maf"] = (d, l, h, c, s) => DensityModel.CreateMaf(d, l, h, c, s),
+        ["naf"] = (d, l, h, c, s) => DensityModel.CreateNaf(d, l, h, contextDimension: c, seed: s),
+        ["bnaf"] = (d, l, h, c, s) => Unconditional("bnaf", c, () => DensityModel.CreateBnaf(d, l, seed: s)),
+        ["residual"] = (d, l, h, c, s) => Unconditional("residual", c, () => DensityModel.CreateResidual(d, l, h, s)),
+        ["cnf"] = (d, l, h, c, s) => Unconditional("cnf", c, () => DensityModel.CreateCnf(d, l, h, s)),
+    };
+
+    /// <summary>The names <c>--flow</c> accepts.</summary>
+    public static string[] Names => Recipes.Keys.ToArray();
+
+    /// <summary>An untrained model of the named family.</summary>
+    public static DensityModel Create(string name, int dimension, int layers, int hidden, int contextDimension, ulong seed) =>
+        Recipes[name](dimension, layers, hidden, contextDimension, seed);
+
+    private static DensityModel Unconditional(string name, int contextDimension, Func<DensityModel> create) =>
+        contextDimension == 0 ? create() : throw new BadInputException($"--flow {name} has no conditional form; use nsf, nsf-ar, realnvp, nice, maf or naf with --context");
+}

@@ -1,0 +1,3 @@
+using Flows.Cli;
+
+return Cli.Run(args, Console.Out, Console.Error);

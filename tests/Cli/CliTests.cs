@@ -1,0 +1,126 @@
+using System.Globalization;
+
+namespace Flows.Cli.Tests;
+
+/// <summary>The flows tool end to end, in process: the exit code, what it prints, what it writes.</summary>
+public sealed class CliTests
+{
+    private static (int Code, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = Cli.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Rows from a tilted Gaussian: y = 0.8·x + 0.3·noise, with a header.</summary>
+    private static string GaussianCsv(TempFolder folder, int rows, int seed)
+    {
+        var random = new Random(seed);
+        var lines = new List<string> { "x,y" };
+        for (int i = 0; i < rows; i++)
+        {
+            double x = Normal(random), y = 0.8 * x + 0.3 * Normal(random);
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"{x},{y}"));
+        }
+        return folder.File($"gauss{seed}.csv", string.Join('\n', lines));
+    }
+
+    private static double Normal(Random r) => Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble());
+
+    [Fact]
+    public void Train_score_and_sample_round_trip_on_a_csv_it_wrote()
+    {
+        using var folder = new TempFolder();
+        var train = GaussianCsv(folder, 1500, 1);
+        var test = GaussianCsv(folder, 500, 2);
+        var model = Path.Combine(folder.Root, "model");
+        var trained = Run("train", "--data", train, "--flow", "realnvp", "--layers", "4", "--hidden", "16", "--steps", "400", "--learning-rate", "5e-3", "--out", model);
+        Assert.True(trained.Code == ExitCodes.Ok, trained.Error);
+        Assert.True(File.Exists(Path.Combine(model, "model.json")));
+
+        var scores = Path.Combine(folder.Root, "scores.csv");
+        var scored = Run("logprob", "--model", model, "--data", test, "--out", scores);
+        Assert.True(scored.Code == ExitCodes.Ok, scored.Error);
+        var table = CsvTable.Read(scores);
+        Assert.Equal(new[] { "log_prob" }, table.Header!);
+        Assert.Equal(500, table.Rows);
+        // The data law is N(0, [[1, .8], [.8, .73]]): entropy = log(2πe) + ½ log det Σ = 2.8379 + ½ log 0.09.
+        var entropy = Math.Log(2 * Math.PI * Math.E) + 0.5 * Math.Log(0.73 - 0.64);
+        var nll = -Enumerable.Range(0, table.Rows).Average(i => table.Values[i, 0]);
+        Assert.InRange(nll, entropy - 0.15, entropy + 0.15);
+
+        var samples = Path.Combine(folder.Root, "samples.csv");
+        var sampled = Run("sample", "--model", model, "-n", "4000", "--seed", "5", "--out", samples);
+        Assert.True(sampled.Code == ExitCodes.Ok, sampled.Error);
+        var drawn = CsvTable.Read(samples).Values;
+        var slope = Covariance(drawn, 0, 1) / Covariance(drawn, 0, 0);
+        Assert.InRange(slope, 0.7, 0.9);
+        var again = Path.Combine(folder.Root, "again.csv");
+        Run("sample", "--model", model, "-n", "4000", "--seed", "5", "--out", again);
+        Assert.Equal(File.ReadAllText(samples), File.ReadAllText(again));
+
+        var png = Path.Combine(folder.Root, "density.png");
+        var plotted = Run("plot", "--model", model, "--out", png, "--resolution", "32");
+        Assert.True(plotted.Code == ExitCodes.Ok, plotted.Error);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
+    }
+
+    private static double Covariance(double[,] v, int a, int b)
+    {
+        int n = v.GetLength(0);
+        double ma = 0, mb = 0, c = 0;
+        for (int i = 0; i < n; i++) { ma += v[i, a]; mb += v[i, b]; }
+        ma /= n; mb /= n;
+        for (int i = 0; i < n; i++) c += (v[i, a] - ma) * (v[i, b] - mb);
+        return c / n;
+    }
+
+    [Theory]
+    [InlineData("x,y\n1,2\n3\n", "row 3, column 2")]
+    [InlineData("x,y\n1,2\n3,abc\n", "row 3, column 2 ('y'): 'abc' is not a number")]
+    [InlineData("", "the file is empty")]
+    public void Malformed_csv_gives_a_clear_message_and_writes_nothing(string contents, string message)
+    {
+        using var folder = new TempFolder();
+        var data = folder.File("bad.csv", contents);
+        var model = Path.Combine(folder.Root, "model");
+        var result = Run("train", "--data", data, "--steps", "5", "--out", model);
+        Assert.Equal(ExitCodes.BadInput, result.Code);
+        Assert.Contains(data, result.Error);
+        Assert.Contains(message, result.Error);
+        Assert.False(Directory.Exists(model));
+    }
+
+    [Fact]
+    public void Scoring_data_with_the_wrong_width_or_a_corrupt_model_is_bad_input_and_writes_nothing()
+    {
+        using var folder = new TempFolder();
+        var train = GaussianCsv(folder, 200, 3);
+        var model = Path.Combine(folder.Root, "model");
+        Assert.Equal(ExitCodes.Ok, Run("train", "--data", train, "--flow", "maf", "--layers", "1", "--hidden", "8", "--steps", "5", "--out", model).Code);
+        var scores = Path.Combine(folder.Root, "scores.csv");
+
+        var wide = folder.File("wide.csv", "1,2,3\n4,5,6\n");
+        var result = Run("logprob", "--model", model, "--data", wide, "--out", scores);
+        Assert.Equal(ExitCodes.BadInput, result.Code);
+        Assert.Contains("has 3 columns, the model's data has 2", result.Error);
+
+        var weights = Path.Combine(model, "weights.safetensors");
+        var bytes = File.ReadAllBytes(weights);
+        File.WriteAllBytes(weights, bytes[..(bytes.Length - 7)]);
+        result = Run("logprob", "--model", model, "--data", train, "--out", scores);
+        Assert.Equal(ExitCodes.BadInput, result.Code);
+        Assert.Contains(model, result.Error);
+        Assert.False(File.Exists(scores));
+    }
+
+    [Fact]
+    public void Usage_errors_and_failures_have_distinct_exit_codes()
+    {
+        Assert.Equal(ExitCodes.BadInput, Run("train", "--flow", "nsf").Code); // --data and --out missing
+        Assert.Equal(ExitCodes.BadInput, Run("demo", "no-such-demo").Code);
+        Assert.Equal(ExitCodes.BadInput, Run("sample", "--model", "/no/such/model", "-n", "3", "--out", "x.csv").Code);
+        Assert.NotEqual(ExitCodes.BadInput, ExitCodes.Failure);
+    }
+}
