@@ -447,7 +447,7 @@ and [<Sealed>] internal CpuBackend() =
                 | I32 _ -> I32(place (fun c -> match c.Data with I32 a -> a | _ -> fail ()))
             CpuTensor(data, outShape) :> RawTensor
 
-/// Which backend serves which device. CUDA registers itself here when its assembly part loads.
+/// Which backend serves which device: the built-in CUDA backend unless another one registered.
 and [<RequireQualifiedAccess>] Registry private () =
     static let cuda = Collections.Concurrent.ConcurrentDictionary<int, IBackend>()
     static let mutable cudaFactory : (int -> IBackend) option = None
@@ -462,4 +462,5 @@ and [<RequireQualifiedAccess>] Registry private () =
         | Device.Cuda i ->
             match cudaFactory with
             | Some f -> cuda.GetOrAdd(i, f)
-            | None -> invalidArg "device" $"device {device} is not available: this build has no CUDA backend"
+            // the built-in backend: it loads the CUDA libraries now, or says which one is missing
+            | None -> cuda.GetOrAdd(i, fun i -> Cuda.CudaBackend.Open(i, CpuTensor.CpuBackend))
