@@ -56,3 +56,16 @@ module Figure =
                 Array.blit p.Pixels (y * p.Width * 3) image.Pixels ((y * width + x0) * 3) (p.Width * 3)
             x0 <- x0 + p.Width + gap
         image
+
+    /// Panels stacked top to bottom with a white gap between them (rows of a grid of `beside` rows).
+    let above (panels: Image list) : Image =
+        let gap = 8
+        let width = panels |> List.map _.Width |> List.max
+        let height = (panels |> List.sumBy _.Height) + gap * (panels.Length - 1)
+        let image = Png.blank width height (255uy, 255uy, 255uy)
+        let mutable y0 = 0
+        for p in panels do
+            for y in 0 .. p.Height - 1 do
+                Array.blit p.Pixels (y * p.Width * 3) image.Pixels ((y0 + y) * width * 3) (p.Width * 3)
+            y0 <- y0 + p.Height + gap
+        image
