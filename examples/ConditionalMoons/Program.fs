@@ -58,7 +58,8 @@ let private fit (steps: int) (batch: int) (seed: uint64) (flow: Flow) =
     let mutable state = Optimiser.init parameters
     let clock = Diagnostics.Stopwatch.StartNew()
     for t in 0 .. steps - 1 do
-        let x, angles = draw (Generator(seed + uint64 t * 7919UL)) seenAngles batch
+        // step t draws from its own generator, as in Train.fit
+        let x, angles = draw (Generator(Backend.Counter.bits seed (uint64 t))) seenAngles batch
         let ctx = { Condition = Some(contextOf angles); Training = true }
         let loss, grads =
             Ad.fgradNReusing (fun values -> Objectives.negativeLogLikelihood (parameters.WithValues values) ctx x flow) parameters.Values

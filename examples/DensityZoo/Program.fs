@@ -29,10 +29,13 @@ type Dataset =
       /// The exact log-density, where known: then the gap is the paired mean of log p − log q.
       LogDensity: (Tensor -> Tensor) option }
 
+let private twoMoons () =
+    { Name = "two-moons"; Sample = Toy.twoMoons; Window = 3.0
+      Entropy = Some(Entropy.twoMoons.Force(), 0.0, "quadrature"); LogDensity = Some Toy.twoMoonsLogDensity }
+
 let private datasets () =
     let eightMc, eightSe = Entropy.eightGaussians (Generator 99UL) 1000000
-    [ { Name = "two-moons"; Sample = Toy.twoMoons; Window = 3.0
-        Entropy = Some(Entropy.twoMoons.Force(), 0.0, "quadrature"); LogDensity = Some Toy.twoMoonsLogDensity }
+    [ twoMoons ()
       { Name = "8gaussians"; Sample = Toy.eightGaussians; Window = 3.5
         Entropy = Some(eightMc, eightSe, "Monte Carlo, 10^6 draws"); LogDensity = Some Toy.eightGaussiansLogDensity }
       { Name = "checkerboard"; Sample = Toy.checkerboard; Window = 4.5
@@ -108,9 +111,9 @@ let private panel (n: int) (window: float) (flow: Flow) =
 /// The issue's target: RQ-NSF coupling on two moons, held-out NLL within 0.01 nats of 1.571 in
 /// under a minute of training.
 let private target (options: Cli.Options) =
-    let steps = Cli.int "steps" 1500 options
+    let steps = Cli.int "steps" 1000 options
     let seed = Cli.seed 3UL options
-    let moons = (datasets ()).Head
+    let moons = twoMoons ()
     let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float32) (spline 16 3.5 [ 64; 64 ] 4 (Generator seed))
     let train =
         { TrainOptions.defaults with
@@ -128,7 +131,9 @@ let private target (options: Cli.Options) =
     printfn $"target.heldout_nll {Cli.show 4 nll} ± {Cli.show 4 nllSe} nats (100,000 held-out samples)"
     printfn $"target.entropy {Cli.show 4 entropy} nats"
     match gap with
-    | Some(g, se) -> printfn $"target.gap {Cli.show 4 g} ± {Cli.show 4 se} nats (paired log p − log q; goal < 0.01 in < 60 s)"
+    | Some(g, se) ->
+        printfn $"target.gap {Cli.show 4 g} ± {Cli.show 4 se} nats (paired log p − log q)"
+        printfn $"""target.met {if g < 0.01 && report.Seconds < 60.0 then "yes" else "no"} (goal: gap < 0.01 nats after < 60 s of training)"""
     | None -> ()
 
 let private zoo (options: Cli.Options) =
