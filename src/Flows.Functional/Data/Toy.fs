@@ -61,6 +61,9 @@ module Toy =
     let eightGaussians (gen: Generator) (n: int) (dtype: Dtype) =
         gaussians (polygonCentres 8 (4.0 / sqrt 2.0)) (0.5 / sqrt 2.0) gen n dtype
 
+    /// The exact 8-Gaussians log-density (the mixture `eightGaussians` samples).
+    let eightGaussiansLogDensity (z: Tensor) = Targets.gaussianMixture (polygonCentres 8 (4.0 / sqrt 2.0)) (0.5 / sqrt 2.0) z
+
     /// Two concentric circles (radii 1 and 0.5) with small noise.
     let circles (gen: Generator) (n: int) (dtype: Dtype) =
         let u = gen.uniform([| n |], 0.0, 2.0 * Math.PI, Dtype.Float64).toArray64()
