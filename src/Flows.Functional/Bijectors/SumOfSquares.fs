@@ -4,7 +4,7 @@
 ///   inverse (data → base)  z = c + ∫_0^x (ε + Σ_k q_k(t(u))²) du, in closed form from the
 ///   coefficients, one pass (fast density); log dz/dx = log(ε + Σ_k q_k(t)²) > log ε
 ///   forward (base → data)  x by bisection in a bracket found by doubling, then a differentiable
-///   Newton step, D sequential passes (sampling), to `tolerance`.
+///   Newton step, one feature per pass in the MADE's order (sampling), to `tolerance`.
 /// Overflow guard: the polynomials see only |t| ≤ 1, so no power grows with |x|; beyond ±B the
 /// integrand keeps its value at the edge and z continues linearly (C¹ tails, as splines have).
 module Flows.Bijectors.SumOfSquares
@@ -76,6 +76,10 @@ module Polynomial =
           Bound = bound
           Floor = floor }
 
+    /// The transformer of feature d alone (every tensor narrowed to [n; 1; ...]).
+    let feature (d: int) (p: Polynomial) =
+        { p with Shift = p.Shift.narrow(1, d, 1); Coefficients = p.Coefficients.narrow(1, d, 1); Integrated = p.Integrated.narrow(1, d, 1) }
+
     /// The detached transformer, for root finding on constants.
     let noDiff (p: Polynomial) =
         { p with Shift = p.Shift.noDiff(); Coefficients = p.Coefficients.noDiff(); Integrated = p.Integrated.noDiff() }
@@ -119,14 +123,10 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
         (Made.apply made p ctx.Condition x).reshape [| x.shape[0]; dim; size |]
         |> Polynomial.ofRaw spec.Squares spec.Degree spec.Bound spec.Floor
     let forward (p: Params) (ctx: Context) (z: Tensor) =
-        // pass t fixes the dimensions of degree t; the last pass saw every earlier one final
-        let mutable x = z.zerosLike()
-        let mutable logDet = Bijector.zeroLogDet z
-        for _ in 1 .. dim do
-            let poly = polynomial p ctx x
-            x <- Polynomial.solve poly z
-            logDet <- -((snd (Polynomial.apply poly x)).sum(1))
-        x, logDet
+        z |> AutoregressiveInverse.byDegree made.Degrees (fun x d zd ->
+            let poly = polynomial p ctx x |> Polynomial.feature d
+            let xd = Polynomial.solve poly zd
+            xd, snd (Polynomial.apply poly xd))
     let inverse (p: Params) (ctx: Context) (x: Tensor) =
         let z, logDerivative = Polynomial.apply (polynomial p ctx x) x
         z, logDerivative.sum(1)

@@ -61,3 +61,14 @@ let ``the quadrature integral matches a 2000-interval Simpson quadrature of the 
         Close.arrays $"{rule} ({nodes}) integral (seed {seed})" { Abs = 1e-5; Rel = 1e-5 } (xs |> Array.map (fun x -> beta + simpson it x)) (z.toArray64())
         let atX = (Integrand.value it (Tensor.ofArray(xs, [| 1; 1; xs.Length |]))).toArray64()
         Close.arrays $"{rule} log-derivative (seed {seed})" Tolerance.float64 (atX |> Array.map log) (logDerivative.toArray64()))
+
+[<Fact>]
+let ``gradients through the quadrature nodes match central differences in x, the embedding and the integrand's weights`` () =
+    Gens.check 5 Gens.seed (fun seed ->
+        let it = randomIntegrand seed Quadrature.ClenshawCurtis 24
+        let x = Draw.normal (Draw.generator (seed + 1)) [| 3; 1 |] * 1.5
+        let map (inputs: Tensor[]) =
+            let moved = { it with Embedding = inputs[1]; Net = it.Net.With [ "0.weight", inputs[2] ] }
+            let z, logDerivative = Integrand.apply moved inputs[0]
+            [| z; logDerivative |]
+        FiniteDifferences.checkVjp $"UMNN (seed {seed})" seed map [| x; it.Embedding; it.Net["0.weight"] |])
