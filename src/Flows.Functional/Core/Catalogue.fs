@@ -17,11 +17,14 @@ type InverseKind =
     | Exact
     | Iterative of tolerance: float
 
-/// How a bijector computes log|det J|: exactly, or by an unbiased stochastic estimate.
+/// How a bijector computes log|det J|: exactly, by an unbiased stochastic estimate, or exactly for
+/// the map it approximates (UMNN's log f is the derivative of the true integral, its map a
+/// quadrature), so the map's own Jacobian agrees only within `error` per row.
 [<RequireQualifiedAccess>]
 type LogDetKind =
     | Exact
     | Estimated
+    | Approximate of error: float
 
 /// A catalogue entry: how to build a bijector by name and how to draw random instances for the
 /// law suite. Every bijector file ends with one, so a new bijector is tested when registered.

@@ -27,6 +27,27 @@ module RootFind =
             invalidOp $"bisection did not reach tolerance {tolerance} in {iterations} iterations"
         (lo + hi) * 0.5
 
+    /// A bracket [low, high] with f(low) ≤ target ≤ f(high) element-wise for an increasing f on the
+    /// whole line: both ends start at ∓1 and each end that misses doubles away from 0, at most 64
+    /// times (enough for any finite float64 target when f grows at least linearly).
+    let expandBracket (f: Tensor -> Tensor) (target: Tensor) =
+        let target = target.noDiff()
+        let mutable low = target.fullLike -1.0
+        let mutable high = target.fullLike 1.0
+        let mutable doublings = 0
+        let mutable lowMisses = (f low).gt target
+        let mutable highMisses = (f high).lt target
+        let misses () = (lowMisses.sum() + highMisses.sum()).toScalar() > 0.0
+        while misses () && doublings < 64 do
+            low <- Tensor.where(lowMisses, low * 2.0, low)
+            high <- Tensor.where(highMisses, high * 2.0, high)
+            lowMisses <- (f low).gt target
+            highMisses <- (f high).lt target
+            doublings <- doublings + 1
+        if misses () then
+            invalidOp $"no bracket [−2^{doublings}, 2^{doublings}] holds the target: is the map increasing and unbounded, the target finite?"
+        low, high
+
     /// One Newton step x − (f(x) − target) / f'(x) from a root found on constants. Its value is the
     /// root (to second order) and its derivative with respect to the parameters inside `f` and
     /// `target` is the implicit-function one, so iterative inverses stay differentiable.

@@ -52,11 +52,13 @@ module LawCase =
         | InverseKind.Exact -> { Abs = 1e-9; Rel = 1e-8 }
         | InverseKind.Iterative tolerance -> { Abs = 1e3 * tolerance; Rel = 1e-7 }
 
-    /// How close two log-dets must agree.
+    /// How close two log-dets must agree: the stated error of an approximate log-det, else by the
+    /// inverse's kind.
     let logDet (entry: Entry) =
-        match entry.InverseKind with
-        | InverseKind.Exact -> { Abs = 1e-8; Rel = 1e-7 }
-        | InverseKind.Iterative tolerance -> { Abs = 1e3 * tolerance; Rel = 1e-6 }
+        match entry.LogDetKind, entry.InverseKind with
+        | LogDetKind.Approximate error, _ -> { Abs = error; Rel = 1e-6 }
+        | _, InverseKind.Exact -> { Abs = 1e-8; Rel = 1e-7 }
+        | _, InverseKind.Iterative tolerance -> { Abs = 1e3 * tolerance; Rel = 1e-6 }
 
     /// Runs `law` on `count` random cases of `entry` (replayable: the failing seed is printed).
     let check (count: int) (entry: Entry) (law: LawCase -> unit) =

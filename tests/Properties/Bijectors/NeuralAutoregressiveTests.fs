@@ -1,7 +1,7 @@
-/// Family laws of the neural autoregressive flows (NAF's deep sigmoidal transformer, B-NAF): each
-/// feature's map is strictly increasing, the DSF matches its formula, the bisection inverse brackets
-/// the root within its stated tolerance, and the inverse of the inverse is the forward. Log-dets
-/// against the autodiff Jacobian are the law suite's.
+/// Family laws of the neural autoregressive flows (NAF's deep sigmoidal transformer, B-NAF; SOS and
+/// UMNN share the bisection laws): each feature's map is strictly increasing, the DSF matches its
+/// formula, the bisection inverse brackets the root within its stated tolerance, and the inverse of
+/// the inverse is the forward. Log-dets against the autodiff Jacobian are the law suite's.
 module Flows.Properties.Bijectors.NeuralAutoregressiveTests
 
 open Xunit
@@ -12,7 +12,7 @@ open Flows.Tensors
 open Flows.Properties.Support
 
 /// The neural autoregressive entries and their stated tolerances.
-let names : seq<obj[]> = [ "naf"; "conditional-naf"; "bnaf" ] |> Seq.map (fun n -> [| box n |])
+let names : seq<obj[]> = [ "naf"; "conditional-naf"; "bnaf"; "sos"; "conditional-sos"; "umnn"; "conditional-umnn" ] |> Seq.map (fun n -> [| box n |])
 
 let private tolerance (entry: Entry) =
     match entry.InverseKind with
