@@ -38,6 +38,9 @@ type CnfSolve =
       Accepted: int
       Rejected: int }
 
+/// Dynamics whose parameters are read from a `Params`: (parameters, t rank 0, z [B; D]) → dz/dt.
+type ParameterisedField = Params -> Tensor -> Tensor -> Tensor
+
 /// The shape of a CNF bijector.
 type CnfOptions =
     { /// Hidden layer sizes of the dynamics MLP (D + 1 → hidden… → D, tanh between layers).
@@ -67,16 +70,18 @@ module Cnf =
     /// solve reports.
     let defaults = { Hidden = [ 16; 16 ]; EndTime = 1.0; Tolerance = 1e-8; Trace = CnfTrace.Exact; Gradient = CnfGradient.Backprop; OnSolve = None }
 
+    // The system [z; log-det] for the field f(t, z) with the divergence computed as `mode` says.
+    let private divergenceSystem (mode: TraceMode) (f: Tensor -> Tensor -> Tensor) : SystemDynamics =
+        fun t state ->
+            let dz, divergence = Trace.divergence mode (f t) state[0]
+            [| dz; divergence |]
+
     /// Integrates rows z0 [B; D] under dz/dt = f(t, z) from t0 to t1 together with the divergence:
     /// returns z(t1), ∫_{t0}^{t1} tr(∂f/∂z) dt per row (log|det ∂z(t1)/∂z(t0)|, [B]) and the
     /// solution (NFE, steps). Differentiable by backpropagation through the solver.
     let integrate (solver: Solver) (options: SolverOptions) (trace: TraceMode) (f: Tensor -> Tensor -> Tensor) (z0: Tensor) (t0: float) (t1: float) =
         if z0.dim <> 2 then invalidArg (nameof z0) $"Cnf.integrate: expected rows [batch; dim], got {Shape.show z0.shape}"
-        let system : SystemDynamics =
-            fun t state ->
-                let dz, divergence = Trace.divergence trace (f t) state[0]
-                [| dz; divergence |]
-        let solution = Ode.solveSystem solver options system [| z0; Bijector.zeroLogDet z0 |] t0 t1 [||]
+        let solution = Ode.solveSystem solver options (divergenceSystem trace f) [| z0; Bijector.zeroLogDet z0 |] t0 t1 [||]
         solution.Final[0], solution.Final[1], solution
 
     /// The dynamics MLP on [z; t]: `t` rank 0, `z` [B; D].
@@ -89,37 +94,47 @@ module Cnf =
         if dtype = Dtype.Float32 then Solver.Dopri5 { Atol = max tolerance 1e-6; Rtol = max tolerance 1e-5 }
         else Solver.Dopri5(Tolerances.uniform tolerance)
 
+    /// The probe mode of one solve: a fresh Hutchinson probe from the trace's generator per call.
+    let traceMode (trace: CnfTrace) (x: Tensor) =
+        match trace with
+        | CnfTrace.Exact -> TraceMode.Exact
+        | CnfTrace.Hutchinson(noise, gen) -> TraceMode.Hutchinson(Trace.probe noise gen x)
+
     let private traceName (trace: CnfTrace) =
         match trace with
         | CnfTrace.Exact -> "exact"
         | CnfTrace.Hutchinson(Noise.Gaussian, _) -> "hutchinson-gaussian"
         | CnfTrace.Hutchinson(Noise.Rademacher, _) -> "hutchinson-rademacher"
 
-    let private report (options: CnfOptions) (t0: float) (t1: float) (pass: SolvePass) (solution: Solution<Tensor[]>) =
-        match options.OnSolve with
+    /// An observer for `solveSystem` that reports each solve over t0 → t1 to `onSolve` as a `CnfSolve`.
+    let observer (onSolve: (CnfSolve -> unit) option) (t0: float) (t1: float) (pass: SolvePass) (solution: Solution<Tensor[]>) =
+        match onSolve with
         | Some onSolve ->
             let from, until = if pass = SolvePass.Forward then t0, t1 else t1, t0
             onSolve { Pass = pass; From = from; To = until; Nfe = solution.Nfe; Accepted = solution.Accepted; Rejected = solution.Rejected }
         | None -> ()
 
-    let private map (options: CnfOptions) (t0: float) (t1: float) : MapWithLogDet =
+    /// Solves the system that `system` builds from parameters `p`, from `start` over t0 → t1,
+    /// differentiated as `gradient` says, and hands each solve to `observe` (under backpropagation
+    /// only the forward solve exists). The one solve behind every CNF bijector and objective.
+    let solveSystem (gradient: CnfGradient) (observe: SolvePass -> Solution<Tensor[]> -> unit) (solver: Solver) (options: SolverOptions) (system: Params -> SystemDynamics) (p: Params) (start: Tensor[]) (t0: float) (t1: float) : Tensor[] =
+        match gradient with
+        | CnfGradient.Backprop ->
+            let solution = Ode.solveSystem solver options (system p) start t0 t1 [||]
+            observe SolvePass.Forward solution
+            solution.Final
+        | CnfGradient.Adjoint -> Adjoint.solveSystemObserved observe solver options (fun theta -> system (p.WithValues theta)) p.Values start t0 t1
+
+    /// One side of a CNF for any parameterised field (the MLP here; a hypernetwork, an augmented
+    /// field elsewhere): rows x integrated under dz/dt = field p t z from t0 to t1 with the divergence
+    /// (Dopri5 at `tolerance`, as `solverFor`), differentiated as `gradient` says; each solve's cost
+    /// goes to `onSolve`.
+    let side (trace: CnfTrace) (gradient: CnfGradient) (tolerance: float) (onSolve: (CnfSolve -> unit) option) (field: ParameterisedField) (t0: float) (t1: float) : MapWithLogDet =
         fun p _ x ->
-            let mode =
-                match options.Trace with
-                | CnfTrace.Exact -> TraceMode.Exact
-                | CnfTrace.Hutchinson(noise, gen) -> TraceMode.Hutchinson(Trace.probe noise gen x)
-            let solver = solverFor x.dtype options.Tolerance
-            match options.Gradient with
-            | CnfGradient.Backprop ->
-                let z, logDet, solution = integrate solver SolverOptions.defaults mode (dynamics p) x t0 t1
-                report options t0 t1 SolvePass.Forward solution
-                z, logDet
-            | CnfGradient.Adjoint ->
-                let system (theta: Tensor[]) t (state: Tensor[]) =
-                    let dz, divergence = Trace.divergence mode (dynamics (p.WithValues theta) t) state[0]
-                    [| dz; divergence |]
-                let final = Adjoint.solveSystemObserved (report options t0 t1) solver SolverOptions.defaults system p.Values [| x; Bijector.zeroLogDet x |] t0 t1
-                final[0], final[1]
+            if x.dim <> 2 then invalidArg (nameof x) $"Cnf: expected rows [batch; dim], got {Shape.show x.shape}"
+            let system (q: Params) = divergenceSystem (traceMode trace x) (field q)
+            let final = solveSystem gradient (observer onSolve t0 t1) (solverFor x.dtype tolerance) SolverOptions.defaults system p [| x; Bijector.zeroLogDet x |] t0 t1
+            final[0], final[1]
 
     /// A CNF on rows of dimension `dim` with the given options; the MLP starts as PyTorch's
     /// nn.Linear does.
@@ -137,13 +152,15 @@ module Cnf =
                   "gradient", Setting.Text(match options.Gradient with CnfGradient.Backprop -> "backprop" | CnfGradient.Adjoint -> "adjoint") ]
         Bijector.create "cnf" settings [| dim |]
             (Mlp.create gen dtype ([ dim + 1 ] @ options.Hidden @ [ dim ]) false)
-            (map options 0.0 options.EndTime) (map options options.EndTime 0.0)
+            (side options.Trace options.Gradient options.Tolerance options.OnSolve dynamics 0.0 options.EndTime)
+            (side options.Trace options.Gradient options.Tolerance options.OnSolve dynamics options.EndTime 0.0)
 
     /// A CNF with the default options (exact trace).
     let create (gen: Generator) (dtype: Dtype) (dim: int) = createWith defaults gen dtype dim
 
-    /// Rebuilds from settings (a Hutchinson CNF draws its probes from Generator 0).
-    let build (dtype: Dtype) (settings: Settings) =
+    /// The options a CNF layer was made with, read from its settings (a Hutchinson CNF draws its
+    /// probes from Generator 0; no solve reports).
+    let optionsOf (settings: Settings) =
         let trace =
             match Settings.text "trace" settings with
             | "exact" -> CnfTrace.Exact
@@ -155,14 +172,16 @@ module Cnf =
             | "backprop" -> CnfGradient.Backprop
             | "adjoint" -> CnfGradient.Adjoint
             | other -> invalidArg (nameof settings) $"unknown CNF gradient '{other}'"
-        let options =
-            { Gradient = gradient
-              Hidden = List.ofArray (Settings.ints "hidden" settings)
-              EndTime = Settings.float "time" settings
-              Tolerance = Settings.float "tolerance" settings
-              Trace = trace
-              OnSolve = None }
-        createWith options (Generator 0UL) dtype (Settings.int "dim" settings)
+        { Gradient = gradient
+          Hidden = List.ofArray (Settings.ints "hidden" settings)
+          EndTime = Settings.float "time" settings
+          Tolerance = Settings.float "tolerance" settings
+          Trace = trace
+          OnSolve = None }
+
+    /// Rebuilds from settings (a Hutchinson CNF draws its probes from Generator 0).
+    let build (dtype: Dtype) (settings: Settings) =
+        createWith (optionsOf settings) (Generator 0UL) dtype (Settings.int "dim" settings)
 
     // The law suite's instance: small, and tight enough that log-dets match the autodiff Jacobian.
     let private lawOptions = { defaults with Hidden = [ 8 ] }

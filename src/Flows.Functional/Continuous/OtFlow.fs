@@ -66,15 +66,12 @@ module OtFlow =
             [| -gx; -trace; kinetic; (gradient.narrow(1, dim, 1).squeeze(1) - kinetic).abs() |]
 
     // A solve of `system` from the start state, differentiated as `gradient` says.
-    let private solveWith (gradient: CnfGradient) (tolerance: float) (system: Params -> SystemDynamics) (p: Params) (start: Tensor[]) (t0: float) (t1: float) =
-        let solver = Cnf.solverFor start[0].dtype tolerance
-        match gradient with
-        | CnfGradient.Backprop -> (Ode.solveSystem solver SolverOptions.defaults (system p) start t0 t1 [||]).Final
-        | CnfGradient.Adjoint -> Adjoint.solveSystem solver SolverOptions.defaults (fun theta -> system (p.WithValues theta)) p.Values start t0 t1
+    let private solveWith (observe: SolvePass -> Solution<Tensor[]> -> unit) (gradient: CnfGradient) (tolerance: float) (system: Params -> SystemDynamics) (p: Params) (start: Tensor[]) (t0: float) (t1: float) =
+        Cnf.solveSystem gradient observe (Cnf.solverFor start[0].dtype tolerance) SolverOptions.defaults system p start t0 t1
 
     let private side (options: OtFlowOptions) (t0: float) (t1: float) : MapWithLogDet =
         fun p _ x ->
-            let final = solveWith options.Gradient options.Tolerance system p [| x; Bijector.zeroLogDet x |] t0 t1
+            let final = solveWith (fun _ _ -> ()) options.Gradient options.Tolerance system p [| x; Bijector.zeroLogDet x |] t0 t1
             final[0], final[1]
 
     /// An OT-Flow bijector on rows of dimension `dim` (the rank is capped at dim + 1).
@@ -95,35 +92,42 @@ module OtFlow =
         Bijector.create "ot-flow" settings [| dim |] (OtPotential.create gen dtype dim options.Width options.Layers rank)
             (side options options.EndTime 0.0) (side options 0.0 options.EndTime)
 
-    /// Rebuilds from settings.
-    let build (dtype: Dtype) (settings: Settings) =
+    /// The options an OT-Flow layer was made with, read from its settings.
+    let optionsOf (settings: Settings) =
         let gradient =
             match Settings.text "gradient" settings with
             | "backprop" -> CnfGradient.Backprop
             | "adjoint" -> CnfGradient.Adjoint
             | other -> invalidArg (nameof settings) $"unknown OT-Flow gradient '{other}'"
-        let options =
-            { Width = Settings.int "width" settings
-              Layers = Settings.int "layers" settings
-              Rank = Settings.int "rank" settings
-              EndTime = Settings.float "time" settings
-              Tolerance = Settings.float "tolerance" settings
-              Gradient = gradient }
-        createWith options (Generator 0UL) dtype (Settings.int "dim" settings)
+        { Width = Settings.int "width" settings
+          Layers = Settings.int "layers" settings
+          Rank = Settings.int "rank" settings
+          EndTime = Settings.float "time" settings
+          Tolerance = Settings.float "tolerance" settings
+          Gradient = gradient }
 
-    /// OT-Flow's objective for data rows x: integrate [x; ℓ; L; R] over [0, T] with the parameters
-    /// of an OT-Flow bijector made with `options`, and return E[−log p_base(z(T)) − ℓ(T)] + α_L·E[L]
-    /// + α_R·E[R] with its parts. The HJB integrand has kinks where its residual changes sign, so
-    /// with α_R > 0 adjoint gradients match backpropagation only to about 1e-3 relative.
-    let objective (options: OtFlowOptions) (weights: OtFlowWeights) (baseDistribution: Distribution) (p: Params) (x: Tensor) : OtFlowLoss =
+    /// Rebuilds from settings.
+    let build (dtype: Dtype) (settings: Settings) =
+        createWith (optionsOf settings) (Generator 0UL) dtype (Settings.int "dim" settings)
+
+    /// `objective` that hands each solve's cost to `observe` (for NFE counts; `Cnf.observer` makes
+    /// one from a `CnfSolve` callback).
+    let objectiveObserved (observe: SolvePass -> Solution<Tensor[]> -> unit) (options: OtFlowOptions) (weights: OtFlowWeights) (baseDistribution: Distribution) (p: Params) (x: Tensor) : OtFlowLoss =
         let zero = Bijector.zeroLogDet x
-        let final = solveWith options.Gradient options.Tolerance regularisedSystem p [| x; zero; zero; zero |] 0.0 options.EndTime
+        let final = solveWith observe options.Gradient options.Tolerance regularisedSystem p [| x; zero; zero; zero |] 0.0 options.EndTime
         let nll = -((baseDistribution.LogProb baseDistribution.Params final[0] + final[1]).mean())
         let transport, hjb = final[2].mean(), final[3].mean()
         { Loss = nll + transport * weights.Transport + hjb * weights.Hjb
           Nll = nll
           Transport = transport
           Hjb = hjb }
+
+    /// OT-Flow's objective for data rows x: integrate [x; ℓ; L; R] over [0, T] with the parameters
+    /// of an OT-Flow bijector made with `options`, and return E[−log p_base(z(T)) − ℓ(T)] + α_L·E[L]
+    /// + α_R·E[R] with its parts. The HJB integrand has kinks where its residual changes sign, so
+    /// with α_R > 0 adjoint gradients match backpropagation only to about 1e-3 relative.
+    let objective (options: OtFlowOptions) (weights: OtFlowWeights) (baseDistribution: Distribution) (p: Params) (x: Tensor) : OtFlowLoss =
+        objectiveObserved (fun _ _ -> ()) options weights baseDistribution p x
 
     // The law suite's instance: small, over T = 1/2, at 1e-7 (the plane-integral law solves 360²
     // rows). Xavier's A contracts data → base by up to e^{−T‖AᵀA‖}, which spreads the density past

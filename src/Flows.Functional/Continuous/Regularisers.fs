@@ -81,24 +81,30 @@ module Regularisers =
     let private result (final: Tensor[]) =
         { State = final[0]; LogDet = final[1]; Kinetic = final[2]; Jacobian = final[3] }
 
+    /// `solve` that hands each solve's cost to `observe` (for NFE counts; `Cnf.observer` makes one
+    /// from a `CnfSolve` callback).
+    let solveObserved (observe: SolvePass -> Solution<Tensor[]> -> unit) (solver: Solver) (options: SolverOptions) (gradient: CnfGradient) (mode: TraceMode) (field: ParameterisedField) (p: Params) (z0: Tensor) (t0: float) (t1: float) : RegularisedSolve =
+        if z0.dim <> 2 then invalidArg (nameof z0) $"Regularisers.solve: expected rows [batch; dim], got {Shape.show z0.shape}"
+        let regularised (q: Params) = system mode (field q) t0 t1
+        result (Cnf.solveSystem gradient observe solver options regularised p (start z0) t0 t1)
+
     /// Solves the regularised system for rows z0 [B; D] from t0 to t1 with the field at parameters
     /// `p`, differentiated by backpropagation through the solver or by the adjoint method.
     let solve (solver: Solver) (options: SolverOptions) (gradient: CnfGradient) (mode: TraceMode) (field: ParameterisedField) (p: Params) (z0: Tensor) (t0: float) (t1: float) : RegularisedSolve =
-        if z0.dim <> 2 then invalidArg (nameof z0) $"Regularisers.solve: expected rows [batch; dim], got {Shape.show z0.shape}"
-        match gradient with
-        | CnfGradient.Backprop -> result (Ode.solveSystem solver options (system mode (field p) t0 t1) (start z0) t0 t1 [||]).Final
-        | CnfGradient.Adjoint ->
-            let dynamics (theta: Tensor[]) t state = system mode (field (p.WithValues theta)) t0 t1 t state
-            result (Adjoint.solveSystem solver options dynamics p.Values (start z0) t0 t1)
+        solveObserved (fun _ _ -> ()) solver options gradient mode field p z0 t0 t1
 
-    /// RNODE's objective for a CNF over [0, endTime] with base distribution `baseDistribution`:
-    /// data rows x are integrated from endTime back to 0, and the loss is the mean NLL plus
-    /// λ_K·K + λ_J·J. For STEER, draw `endTime` from a `Horizon` at every step.
-    let objective (solver: Solver) (options: SolverOptions) (gradient: CnfGradient) (mode: TraceMode) (weights: Regularisation) (baseDistribution: Distribution) (field: ParameterisedField) (p: Params) (endTime: float) (x: Tensor) : RegularisedLoss =
-        let solved = solve solver options gradient mode field p x endTime 0.0
+    /// RNODE's loss from a solve of data rows back to the base: the mean NLL under
+    /// `baseDistribution` plus λ_K·K + λ_J·J, with its parts.
+    let lossOf (weights: Regularisation) (baseDistribution: Distribution) (solved: RegularisedSolve) : RegularisedLoss =
         let nll = -((baseDistribution.LogProb baseDistribution.Params solved.State + solved.LogDet).mean())
         let kinetic, jacobian = solved.Kinetic.mean(), solved.Jacobian.mean()
         { Loss = nll + kinetic * weights.Kinetic + jacobian * weights.Jacobian
           Nll = nll
           Kinetic = kinetic
           Jacobian = jacobian }
+
+    /// RNODE's objective for a CNF over [0, endTime] with base distribution `baseDistribution`:
+    /// data rows x are integrated from endTime back to 0, and the loss is the mean NLL plus
+    /// λ_K·K + λ_J·J. For STEER, draw `endTime` from a `Horizon` at every step.
+    let objective (solver: Solver) (options: SolverOptions) (gradient: CnfGradient) (mode: TraceMode) (weights: Regularisation) (baseDistribution: Distribution) (field: ParameterisedField) (p: Params) (endTime: float) (x: Tensor) : RegularisedLoss =
+        lossOf weights baseDistribution (solve solver options gradient mode field p x endTime 0.0)
