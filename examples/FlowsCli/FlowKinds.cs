@@ -19,7 +19,7 @@ internal static class FlowKinds
         ["cnf"] = (d, l, h, c, s) => Unconditional("cnf", c, () => DensityModel.CreateCnf(d, l, h, s)),
         ["sos"] = (d, l, h, c, s) => DensityModel.CreateSos(d, l, h, contextDimension: c, seed: s),
         ["umnn"] = (d, l, h, c, s) => DensityModel.CreateUmnn(d, l, h, contextDimension: c, seed: s),
-        // one CNF: --layers does not apply
+        // one CNF each: --layers does not apply (for ot-flow --hidden is the potential's width)
         ["flow-matching"] = (d, l, h, c, s) => Unconditional("flow-matching", c, () => DensityModel.CreateFlowMatching(d, h, seed: s)),
         ["ot-flow"] = (d, l, h, c, s) => Unconditional("ot-flow", c, () => DensityModel.CreateOtFlow(d, h, seed: s)),
     };
