@@ -17,6 +17,11 @@ internal static class FlowKinds
         ["bnaf"] = (d, l, h, c, s) => Unconditional("bnaf", c, () => DensityModel.CreateBnaf(d, l, seed: s)),
         ["residual"] = (d, l, h, c, s) => Unconditional("residual", c, () => DensityModel.CreateResidual(d, l, h, s)),
         ["cnf"] = (d, l, h, c, s) => Unconditional("cnf", c, () => DensityModel.CreateCnf(d, l, h, s)),
+        ["sos"] = (d, l, h, c, s) => DensityModel.CreateSos(d, l, h, contextDimension: c, seed: s),
+        ["umnn"] = (d, l, h, c, s) => DensityModel.CreateUmnn(d, l, h, contextDimension: c, seed: s),
+        // one CNF each: --layers does not apply (for ot-flow --hidden is the potential's width)
+        ["flow-matching"] = (d, l, h, c, s) => Unconditional("flow-matching", c, () => DensityModel.CreateFlowMatching(d, h, seed: s)),
+        ["ot-flow"] = (d, l, h, c, s) => Unconditional("ot-flow", c, () => DensityModel.CreateOtFlow(d, h, seed: s)),
     };
 
     /// <summary>The names <c>--flow</c> accepts.</summary>
@@ -27,5 +32,5 @@ internal static class FlowKinds
         Recipes[name](dimension, layers, hidden, contextDimension, seed);
 
     private static DensityModel Unconditional(string name, int contextDimension, Func<DensityModel> create) =>
-        contextDimension == 0 ? create() : throw new BadInputException($"--flow {name} has no conditional form; use nsf, nsf-ar, realnvp, nice, maf or naf with --context");
+        contextDimension == 0 ? create() : throw new BadInputException($"--flow {name} has no conditional form; use nsf, nsf-ar, realnvp, nice, maf, naf, sos or umnn with --context");
 }

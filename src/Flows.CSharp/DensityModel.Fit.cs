@@ -1,15 +1,18 @@
 using System.Diagnostics;
 using Flows.Data;
+using Flows.Continuous;
 using Flows.Tensors;
 using Flows.Training;
 using CoreModel = Flows.Model;
 
 namespace Flows.CSharp;
 
-/// <summary>Fitting: maximum likelihood on data (forward KL) and reverse KL to a target density.</summary>
+/// <summary>Fitting: on data by the model's own objective (maximum likelihood, or flow matching for
+/// <see cref="CreateFlowMatching"/>), and reverse KL to a target density.</summary>
 public sealed partial class DensityModel
 {
-    /// <summary>Fits the model to the rows of <paramref name="data"/> by maximum likelihood and returns the fitted model.</summary>
+    /// <summary>Fits the model to the rows of <paramref name="data"/> by its <see cref="FitMethod"/> (maximum
+    /// likelihood unless built for flow matching) and returns the fitted model.</summary>
     /// <param name="data">Training rows of <see cref="Dimension"/> finite values.</param>
     /// <param name="options">Steps or epochs, batch size, learning rate, validation, early stopping, seed.</param>
     /// <param name="progress">Receives a report every <see cref="FitOptions.ReportEvery"/> steps.</param>
@@ -18,7 +21,7 @@ public sealed partial class DensityModel
     /// <exception cref="ArgumentException">Empty data, the wrong number of columns, or a value that is not finite (the row and column are named).</exception>
     /// <exception cref="FitCancelledException">The token was cancelled; the exception carries the model trained so far.</exception>
     public DensityModel Fit(float[,] data, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        FitRows(ArrayConversions.ToRows(data, Dimension, nameof(data)), null, options, progress, cancellationToken);
+        FitRows(DataRows(data, nameof(data)), null, options, progress, cancellationToken);
 
     /// <summary>Fits a conditional model to <paramref name="data"/> rows given their <paramref name="context"/> rows.</summary>
     /// <inheritdoc cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>
@@ -28,17 +31,17 @@ public sealed partial class DensityModel
     /// <param name="progress">Receives progress reports.</param>
     /// <param name="cancellationToken">Checked before every step.</param>
     public DensityModel Fit(float[,] data, float[,] context, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        FitRows(ArrayConversions.ToRows(data, Dimension, nameof(data)), ContextFor(context, data.GetLength(0)), options, progress, cancellationToken);
+        FitRows(DataRows(data, nameof(data)), ContextFor(context, data.GetLength(0)), options, progress, cancellationToken);
 
     /// <summary>Fits the model to double-precision rows (trained in the model's float32).</summary>
     /// <inheritdoc cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>
     public DensityModel Fit(double[,] data, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        FitRows(ArrayConversions.ToRows(data, Dimension, nameof(data)), null, options, progress, cancellationToken);
+        FitRows(DataRows(data, nameof(data)), null, options, progress, cancellationToken);
 
     /// <summary>Fits the model to rows given one array each (for example parsed from a file as they stream in).</summary>
     /// <inheritdoc cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>
     public DensityModel Fit(IEnumerable<float[]> data, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        FitRows(ArrayConversions.ToRows(data, Dimension, nameof(data)), null, options, progress, cancellationToken);
+        FitRows(DataRows(data, nameof(data)), null, options, progress, cancellationToken);
 
     /// <summary>Fits on a worker thread; the task ends in <see cref="FitCancelledException"/> when cancelled.</summary>
     /// <param name="data">Training rows.</param>
@@ -49,7 +52,7 @@ public sealed partial class DensityModel
     public Task<DensityModel> FitAsync(float[,] data, float[,]? context = null, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         // check the arguments on the caller's thread, so bad data throws here rather than in the task
-        var rows = ArrayConversions.ToRows(data, Dimension, nameof(data));
+        var rows = DataRows(data, nameof(data));
         var contextRows = context is null ? null : ContextFor(context, data.GetLength(0));
         if (context is null && ContextDimension > 0) throw new ArgumentException($"this model is conditional: pass a context of {ContextDimension} columns", nameof(context));
         return Task.Run(() => FitRows(rows, contextRows, options, progress, cancellationToken), CancellationToken.None);
@@ -93,7 +96,7 @@ public sealed partial class DensityModel
         cancellationToken.ThrowIfCancellationRequested();
         var start = model;
         if (options.Standardise && FSharpInterop.ValueOrNull(start.Standardisation) is null)
-            start = new CoreModel(start.Flow, start.ContextDim, FSharpInterop.Option(StandardisationModule.ofRows(rows)));
+            start = new CoreModel(start.Flow, start.ContextDim, FSharpInterop.Option(StandardisationModule.ofRows(rows)), start.Fitting);
         var standardisation = FSharpInterop.ValueOrNull(start.Standardisation);
         var x = ToModelDtype(standardisation is null ? rows : StandardisationModule.apply(standardisation, rows));
         var c = context is null ? null : ToModelDtype(FSharpInterop.ValueOrNull(context.Condition)!);
@@ -115,7 +118,10 @@ public sealed partial class DensityModel
         int trainRows = x.shape[0];
         int steps = options.Epochs is int epochs ? (int)Math.Ceiling((double)epochs * trainRows / Math.Min(options.BatchSize, trainRows)) : options.Steps;
         var source = c is null ? DataSource.NewDataset(x) : DataSource.NewConditional(x, c);
-        return Run(start, Objective.NewForwardKl(source), options, steps, validation, progress, cancellationToken);
+        var objective = start.Fitting is Fitting.FlowMatching matching
+            ? FlowMatching.objective(matching.sigmaMin, source)
+            : Objective.NewForwardKl(source);
+        return Run(start, objective, options, steps, validation, progress, cancellationToken);
     }
 
     private static FitOptions Checked(FitOptions options)
@@ -149,7 +155,7 @@ public sealed partial class DensityModel
             outcome.IsDiverged,
             coreReport.Message,
             clock.Elapsed);
-        var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation), fitReport);
+        var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation, start.Fitting), fitReport);
         if (cancellationToken.IsCancellationRequested && coreReport.StepsRun < steps)
             throw new FitCancelledException(fitted, cancellationToken);
         return fitted;

@@ -69,6 +69,29 @@ public sealed partial class DensityModel
     public static DensityModel CreateBnaf(int dimension, int layers = 3, int hidden = 8, ulong seed = 0) =>
         Stack(2 * layers - 1, seed, 0, (g, i) => i % 2 == 0 ? Layer.Bnaf(g, dimension, new[] { hidden, hidden }) : Layer.Reverse(dimension));
 
+    /// <summary>SOS (Jaini et al. 2019, "Sum-of-Squares Polynomial Flow"): sum-of-squares polynomial layers on
+    /// MADEs with alternating orders; fast density, sampling by bisection one column at a time.</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="layers">SOS layers.</param>
+    /// <param name="hidden">Units in each of the two hidden layers of every MADE.</param>
+    /// <param name="degree">Degree r of each squared polynomial.</param>
+    /// <param name="squares">Number K of squared polynomials.</param>
+    /// <param name="contextDimension">Context columns for a conditional model (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateSos(int dimension, int layers = 3, int hidden = 64, int degree = 2, int squares = 3, int contextDimension = 0, ulong seed = 0) =>
+        Stack(layers, seed, contextDimension, (g, i) => Layer.Sos(g, dimension, new[] { hidden, hidden }, degree, squares, i % 2 == 1, contextDimension));
+
+    /// <summary>UMNN (Wehenkel &amp; Louppe 2019, "Unconstrained Monotonic Neural Networks"): monotone layers
+    /// z = β + ∫₀ˣ f on MADEs with alternating orders; fast density, sampling by bisection one column at a time.</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="layers">UMNN layers.</param>
+    /// <param name="hidden">Units in each of the two hidden layers of every MADE and of every integrand network.</param>
+    /// <param name="embedding">Size of each column's embedding of the earlier columns.</param>
+    /// <param name="contextDimension">Context columns for a conditional model (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateUmnn(int dimension, int layers = 3, int hidden = 32, int embedding = 8, int contextDimension = 0, ulong seed = 0) =>
+        Stack(layers, seed, contextDimension, (g, i) => Layer.Umnn(g, dimension, new[] { hidden, hidden }, new[] { hidden, hidden }, embedding, 32, i % 2 == 1, contextDimension));
+
     /// <summary>Planar flow (Rezende &amp; Mohamed 2015): a stack of planar layers.</summary>
     /// <param name="dimension">Columns of the data.</param>
     /// <param name="layers">Planar layers.</param>
@@ -104,6 +127,15 @@ public sealed partial class DensityModel
     /// <param name="seed">Seed of the initial weights.</param>
     public static DensityModel CreateCnf(int dimension, int blocks = 1, int hidden = 32, ulong seed = 0) =>
         Stack(blocks, seed, 0, (g, _) => Layer.Cnf(g, dimension, new[] { hidden, hidden }, 1.0));
+
+    /// <summary>OT-Flow (Onken et al. 2021): a CNF moving along the gradient of a learnt potential, with the
+    /// exact trace in closed form; fitted by maximum likelihood (without the paper's transport and HJB penalties).</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="width">Width of the potential's ResNet.</param>
+    /// <param name="rank">Rank of the potential's quadratic term (capped at dimension + 1).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateOtFlow(int dimension, int width = 16, int rank = 10, ulong seed = 0) =>
+        Stack(1, seed, 0, (g, _) => Layer.OtFlow(g, dimension, width, rank, 1.0));
 
     /// <summary>A stack of <paramref name="layers"/> fresh layers of the catalogue entry <paramref name="name"/>
     /// (its default hyperparameters), for any registered bijector; see <see cref="Layer.CatalogueNames"/>.</summary>

@@ -19,7 +19,12 @@ public sealed partial class DensityModel
     {
         this.model = model;
         LastFit = lastFit;
+        image = ImageShapeOf(model);
     }
+
+    /// <summary>How <see cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/> trains
+    /// this model; saved with it.</summary>
+    public FitMethod FitMethod => model.Fitting.IsFlowMatching ? FitMethod.FlowMatching : FitMethod.MaximumLikelihood;
 
     /// <summary>Number of columns of the data this model describes.</summary>
     public int Dimension => model.Flow.Base.Event.Aggregate(1, (a, b) => a * b);
@@ -72,13 +77,13 @@ public sealed partial class DensityModel
     /// <param name="context">One context row per data row, for a conditional model; null otherwise.</param>
     /// <exception cref="ArgumentException">Empty data, the wrong number of columns or rows, or a value that is not finite (the row and column are named).</exception>
     public float[] LogProb(float[,] data, float[,]? context = null) =>
-        LogProbOf(ArrayConversions.ToRows(data, Dimension, nameof(data)), ContextRows(context, data.GetLength(0)));
+        LogProbOf(DataRows(data, nameof(data)), ContextRows(context, data.GetLength(0)));
 
     /// <summary>log p(x) of every row, in nats (computed in the model's precision, float32 unless loaded otherwise).</summary>
     /// <inheritdoc cref="LogProb(float[,], float[,])"/>
     public double[] LogProb(double[,] data, double[,]? context = null)
     {
-        var rows = ArrayConversions.ToRows(data, Dimension, nameof(data));
+        var rows = DataRows(data, nameof(data));
         RefuseUnneededContext(context is not null);
         var contextRows = context is null ? null : ArrayConversions.ToRows(context, ContextDimension, nameof(context));
         return Array.ConvertAll(LogProbOf(rows, CheckedContext(contextRows, data.GetLength(0))), v => (double)v);
@@ -106,7 +111,7 @@ public sealed partial class DensityModel
     /// <param name="context">One context row per row, for a conditional model.</param>
     public MappedRows Forward(float[,] latent, float[,]? context = null)
     {
-        var rows = ToModelDtype(ArrayConversions.ToRows(latent, Dimension, nameof(latent)));
+        var rows = ToModelDtype(DataRows(latent, nameof(latent)));
         var (y, logDet) = ModelModule.forward(ContextRows(context, latent.GetLength(0)), rows, model);
         return new MappedRows(ArrayConversions.ToMatrix(y), logDet.toArray32());
     }
@@ -116,7 +121,7 @@ public sealed partial class DensityModel
     /// <param name="context">One context row per row, for a conditional model.</param>
     public MappedRows Inverse(float[,] data, float[,]? context = null)
     {
-        var rows = ToModelDtype(ArrayConversions.ToRows(data, Dimension, nameof(data)));
+        var rows = ToModelDtype(DataRows(data, nameof(data)));
         var (z, logDet) = ModelModule.inverse(ContextRows(context, data.GetLength(0)), rows, model);
         return new MappedRows(ArrayConversions.ToMatrix(z), logDet.toArray32());
     }

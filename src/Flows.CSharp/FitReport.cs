@@ -2,7 +2,7 @@ namespace Flows.CSharp;
 
 /// <summary>How a fit went.</summary>
 /// <param name="StepsRun">Optimiser steps run.</param>
-/// <param name="FinalLoss">The last step's loss.</param>
+/// <param name="FinalLoss">The last step's loss (the flow-matching loss for <see cref="FitMethod.FlowMatching"/>, else the NLL).</param>
 /// <param name="BestValidationLoss">The best held-out mean negative log-likelihood, when validating.</param>
 /// <param name="StoppedEarly">True when early stopping, divergence or cancellation ended the fit before its last step.</param>
 /// <param name="Diverged">True when repeated non-finite losses stopped the fit; the model holds the last good parameters.</param>

@@ -176,6 +176,53 @@ public sealed class Layer
         return new(BlockNeuralAutoregressive.create(generator, Dtype.Float32, new BlockNeuralAutoregressive.Spec(dimension, Hidden(hidden, 8, 8))));
     }
 
+    /// <summary>A sum-of-squares polynomial flow layer (SOS, Jaini et al. 2019) on a MADE: density in one
+    /// pass, sampling by bisection one column at a time.</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="hidden">Hidden widths of the MADE (default 64, 64).</param>
+    /// <param name="degree">Degree r of each squared polynomial.</param>
+    /// <param name="squares">Number K of squared polynomials.</param>
+    /// <param name="reversed">Autoregressive order last-to-first.</param>
+    /// <param name="contextDimension">Context columns (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer Sos(int dimension, int[]? hidden = null, int degree = 2, int squares = 3, bool reversed = false, int contextDimension = 0, ulong seed = 0) =>
+        Sos(new Generator(seed), dimension, hidden, degree, squares, reversed, contextDimension);
+
+    internal static Layer Sos(Generator generator, int dimension, int[]? hidden, int degree, int squares, bool reversed, int contextDimension)
+    {
+        Positive(dimension, nameof(dimension));
+        NonNegative(degree, nameof(degree));
+        Positive(squares, nameof(squares));
+        NonNegative(contextDimension, nameof(contextDimension));
+        // the paper's polynomial range and floor (as SumOfSquares.sos): standardised data lies well inside ±5
+        var spec = new SumOfSquares.Spec(dimension, Hidden(hidden), Ordering(reversed), Activation.Tanh, degree, squares, 5.0, 1e-3, contextDimension);
+        return new(SumOfSquares.create(generator, Dtype.Float32, spec));
+    }
+
+    /// <summary>An unconstrained monotonic neural network layer (UMNN, Wehenkel &amp; Louppe 2019) on a MADE:
+    /// z = β + ∫₀ˣ f, the integral by Clenshaw–Curtis quadrature; sampling by bisection one column at a time.</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="hidden">Hidden widths of the MADE (default 64, 64).</param>
+    /// <param name="integrandHidden">Hidden widths of the integrand network (default 32, 32).</param>
+    /// <param name="embedding">Size of each column's embedding of the earlier columns.</param>
+    /// <param name="nodes">Quadrature intervals.</param>
+    /// <param name="reversed">Autoregressive order last-to-first.</param>
+    /// <param name="contextDimension">Context columns (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer Umnn(int dimension, int[]? hidden = null, int[]? integrandHidden = null, int embedding = 8, int nodes = 32, bool reversed = false, int contextDimension = 0, ulong seed = 0) =>
+        Umnn(new Generator(seed), dimension, hidden, integrandHidden, embedding, nodes, reversed, contextDimension);
+
+    internal static Layer Umnn(Generator generator, int dimension, int[]? hidden, int[]? integrandHidden, int embedding, int nodes, bool reversed, int contextDimension)
+    {
+        Positive(dimension, nameof(dimension));
+        Positive(embedding, nameof(embedding));
+        Positive(nodes, nameof(nodes));
+        NonNegative(contextDimension, nameof(contextDimension));
+        var spec = new UnconstrainedMonotone.Spec(dimension, Hidden(hidden), Ordering(reversed), Activation.Tanh, embedding,
+            Hidden(integrandHidden, 32, 32), Activation.Tanh, Quadrature.ClenshawCurtis, nodes, contextDimension);
+        return new(UnconstrainedMonotone.create(generator, Dtype.Float32, spec));
+    }
+
     /// <summary>A planar flow layer (Rezende &amp; Mohamed 2015); its inverse is iterative.</summary>
     /// <param name="dimension">Columns.</param>
     /// <param name="seed">Seed of the initial weights.</param>
@@ -239,6 +286,28 @@ public sealed class Layer
         // float32 solves use at least Atol 1e-6 whatever is asked; 1e-5 keeps training affordable
         var options = new CnfOptions(Hidden(hidden, 32, 32), endTime, 1e-5, d.Trace, d.Gradient, d.OnSolve);
         return new(Continuous.Cnf.createWith(options, generator, Dtype.Float32, dimension));
+    }
+
+    /// <summary>An OT-Flow block (Onken et al. 2021): a CNF whose velocity is −∇Φ of a learnt potential, with a
+    /// closed-form Hessian trace, solved by Dopri5.</summary>
+    /// <param name="dimension">Columns.</param>
+    /// <param name="width">Width of the potential's ResNet.</param>
+    /// <param name="rank">Rank of the potential's quadratic term (capped at dimension + 1).</param>
+    /// <param name="endTime">Integration time T.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static Layer OtFlow(int dimension, int width = 16, int rank = 10, double endTime = 1.0, ulong seed = 0) =>
+        OtFlow(new Generator(seed), dimension, width, rank, endTime);
+
+    internal static Layer OtFlow(Generator generator, int dimension, int width, int rank, double endTime)
+    {
+        Positive(dimension, nameof(dimension));
+        Positive(width, nameof(width));
+        Positive(rank, nameof(rank));
+        if (!(endTime > 0) || !double.IsFinite(endTime)) throw new ArgumentOutOfRangeException(nameof(endTime), endTime, "must be a finite number above 0");
+        // float32 solves use at least Atol 1e-6 whatever is asked; 1e-5 keeps training affordable, as for Cnf
+        var options = Continuous.OtFlow.defaults;
+        options = new OtFlowOptions(width, options.Layers, rank, endTime, 1e-5, options.Gradient);
+        return new(Continuous.OtFlow.createWith(options, generator, Dtype.Float32, dimension));
     }
 
     /// <summary>ActNorm (Glow): a per-column affine map initialised from the first batch it sees.</summary>

@@ -3,21 +3,33 @@ namespace Flows
 open Flows.Data
 open Flows.Tensors
 
-/// A flow as it is saved and served: the flow, the width of its context (0 when unconditional) and
-/// the standardisation of raw data columns it was fitted on, if any. Direction as for `Flow`:
-/// forward maps base → raw data, inverse maps raw data → base.
+/// What fitting a model to data minimises; saved with the model, so a reloaded model trains as
+/// it was built to.
+[<RequireQualifiedAccess>]
+type Fitting =
+    /// Maximum likelihood (forward KL): the mean negative log-likelihood of the data.
+    | MaximumLikelihood
+    /// Conditional flow matching (Lipman et al. 2023) of a flow from `FlowMatching.create`, with the
+    /// path width σ_min: the velocity field is regressed, densities still come from the CNF.
+    | FlowMatching of sigmaMin: float
+
+/// A flow as it is saved and served: the flow, the width of its context (0 when unconditional),
+/// the standardisation of raw data columns it was fitted on, if any, and how it is fitted.
+/// Direction as for `Flow`: forward maps base → raw data, inverse maps raw data → base.
 [<NoEquality; NoComparison>]
 type Model =
     { Flow: Flow
       ContextDim: int
-      Standardisation: Standardisation option }
+      Standardisation: Standardisation option
+      Fitting: Fitting }
 
 /// Density, sampling and the two maps of a model, on raw (unstandardised) rows.
 [<RequireQualifiedAccess>]
 module Model =
 
-    /// A model without standardisation.
-    let ofFlow (contextDim: int) (flow: Flow) = { Flow = flow; ContextDim = contextDim; Standardisation = None }
+    /// A model without standardisation, fitted by maximum likelihood.
+    let ofFlow (contextDim: int) (flow: Flow) =
+        { Flow = flow; ContextDim = contextDim; Standardisation = None; Fitting = Fitting.MaximumLikelihood }
 
     /// log p(x) per raw row.
     let logProb (ctx: Context) (x: Tensor) (model: Model) =

@@ -92,6 +92,27 @@ public sealed class CliTests
         Assert.False(Directory.Exists(model));
     }
 
+    [Theory]
+    [InlineData("sos", "maximum-likelihood")]
+    [InlineData("umnn", "maximum-likelihood")]
+    [InlineData("flow-matching", "flow-matching")]
+    [InlineData("ot-flow", "maximum-likelihood")]
+    public void The_newer_families_train_and_score_and_their_model_files_say_how_they_fit(string flow, string fitting)
+    {
+        using var folder = new TempFolder();
+        var train = GaussianCsv(folder, 100, 6);
+        var model = Path.Combine(folder.Root, "model");
+        var trained = Run("train", "--data", train, "--flow", flow, "--layers", "1", "--hidden", "8", "--steps", "3", "--out", model);
+        Assert.True(trained.Code == ExitCodes.Ok, trained.Error);
+        Assert.Contains($"\"name\": \"{fitting}\"", File.ReadAllText(Path.Combine(model, "model.json")));
+        var scores = Path.Combine(folder.Root, "scores.csv");
+        var scored = Run("logprob", "--model", model, "--data", train, "--out", scores);
+        Assert.True(scored.Code == ExitCodes.Ok, scored.Error);
+        var table = CsvTable.Read(scores);
+        Assert.Equal(100, table.Rows);
+        Assert.All(Enumerable.Range(0, table.Rows), i => Assert.True(double.IsFinite(table.Values[i, 0])));
+    }
+
     [Fact]
     public void Scoring_data_with_the_wrong_width_or_a_corrupt_model_is_bad_input_and_writes_nothing()
     {

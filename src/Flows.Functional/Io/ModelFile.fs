@@ -141,6 +141,14 @@ let private manifestBytes (model: Model) (checksum: string) =
             json.WriteEndArray()
             json.WriteEndObject()
         | None -> json.WriteNull "standardisation"
+        json.WriteStartObject "fitting"
+        match model.Fitting with
+        | Fitting.MaximumLikelihood -> json.WriteString("name", "maximum-likelihood")
+        | Fitting.FlowMatching sigmaMin ->
+            json.WriteString("name", "flow-matching")
+            json.WritePropertyName "sigmaMin"
+            writeFloat json sigmaMin
+        json.WriteEndObject()
         json.WriteStartObject "weights"
         json.WriteString("file", weightsName)
         json.WriteString("sha256", checksum)
@@ -266,9 +274,19 @@ let load (directory: string) : Model =
                 let s = field root "standardisation"
                 let values key = [| for v in (field s key).EnumerateArray() -> readFloat v |]
                 Some { Mean = values "mean"; Scale = values "scale" }
+        // files written before fitting was saved have no "fitting": they were fitted by maximum likelihood
+        let fitting =
+            match root.TryGetProperty "fitting" with
+            | false, _ -> Fitting.MaximumLikelihood
+            | true, f ->
+                match (field f "name").GetString() with
+                | "maximum-likelihood" -> Fitting.MaximumLikelihood
+                | "flow-matching" -> Fitting.FlowMatching(readFloat (field f "sigmaMin"))
+                | other -> corrupt manifestPath $"unknown fitting '{other}'; expected maximum-likelihood or flow-matching"
         { Flow = Flow.create baseDistribution layers
           ContextDim = (field root "contextDim").GetInt32()
-          Standardisation = standardisation }
+          Standardisation = standardisation
+          Fitting = fitting }
     // JsonElement getters throw these for a field of the wrong kind (text for a number, ...)
     with e when (e :? InvalidOperationException || e :? FormatException || e :? ArgumentException) ->
         corrupt manifestPath $"unexpected content ({e.Message})"

@@ -84,8 +84,9 @@ let configOfSettings (s: Settings) =
     { Channels = image[0]; Height = image[1]; Width = image[2]; Levels = Settings.int "levels" s
       StepsPerLevel = Settings.int "steps" s; Hidden = Settings.int "hidden" s; ScaleMap = Coupling.parseScale (Settings.text "scale" s) }
 
-/// The whole Glow as one bijector on flat rows (for the law suite).
-let private asRows (gen: Generator) (dtype: Dtype) (config: Config) =
+/// The whole Glow as one bijector named "glow" on flat rows [batch; C·H·W] (for the law suite and
+/// the C# façade); its settings rebuild it.
+let asRows (gen: Generator) (dtype: Dtype) (config: Config) =
     let chain = { Compose.chain "glow" (layers gen dtype config) with Settings = settings config }
     ImageRows.ofImages chain.Event chain.Event chain
 

@@ -84,7 +84,7 @@ let ``a whole float32 flow with buffers, inverted layers, a mixture base and sta
         |> List.map (Entry.perturb gen 0.2)
     let mixture = Distribution.gaussianMixture (gen.normal([| 4; dim |], dtype = Dtype.Float32)) 0.7
     let flow = Flow.create mixture layers |> Flow.observe Context.training (Standardisation.apply standardisation data)
-    let model = { Flow = flow; ContextDim = 0; Standardisation = Some standardisation }
+    let model = { (Model.ofFlow 0 flow) with Standardisation = Some standardisation }
     let loaded = roundTrip model
     Assert.Equal<int64[]>(bits (Model.logProb Context.none data model), bits (Model.logProb Context.none data loaded))
     Assert.Equal<int64[]>(bits (Model.sample Context.none (Generator 3UL) 20 model), bits (Model.sample Context.none (Generator 3UL) 20 loaded))
@@ -102,5 +102,5 @@ let ``standardisation changes log-densities by the log-scale of the columns`` ()
     let std j = sqrt (column j |> Array.averageBy (fun v -> (v - mean j) ** 2.0))
     let byHand = Tensor.ofArray(Array.init 20 (fun k -> (x.toArray64()[k] - mean (k % 2)) / std (k % 2)), [| 10; 2 |])
     let expected = (Flow.logProb Context.none byHand flow).toArray64() |> Array.map (fun v -> v - log (std 0) - log (std 1))
-    let actual = (Model.logProb Context.none x { Flow = flow; ContextDim = 0; Standardisation = Some s }).toArray64()
+    let actual = (Model.logProb Context.none x { (Model.ofFlow 0 flow) with Standardisation = Some s }).toArray64()
     Array.iter2 (fun e a -> Assert.True(abs (e - a) < 1e-10, $"{a} against {e}")) expected actual
