@@ -9,7 +9,14 @@ Prints, in the bench's `name value unit` format, the median seconds of 10 traini
 3 warm-up iterations and their mean forward and backward NFE.
 
     pip install torch torchdiffeq
-    python bench/reference/hexagon_cnf_torchdiffeq.py [--threads 2] [--device cpu]
+    python bench/reference/hexagon_cnf_torchdiffeq.py [--threads 2] [--device cpu] [--max-norm]
+
+--max-norm swaps torchdiffeq's default error norm (largest RMS over the state's tensors) for the
+max norm that Flows' Dopri5 uses, in the forward and the adjoint solve, so that the step
+controllers match.
+
+Without torchdiffeq it uses odeint_fallback.py (same algorithm and default step controller, not
+torchdiffeq itself) and says so; see README.md in this folder.
 """
 import argparse
 import math
@@ -19,7 +26,13 @@ import time
 import numpy as np
 import torch
 from torch import nn
-from torchdiffeq import odeint_adjoint
+
+try:
+    from torchdiffeq import odeint_adjoint
+    SOLVER = "torchdiffeq"
+except ImportError:  # e.g. Debian's python3-torch without PyPI: the stand-in in this folder
+    from odeint_fallback import odeint_adjoint
+    SOLVER = "odeint_fallback (a stand-in for torchdiffeq, not torchdiffeq itself)"
 
 WARMUP, TIMED, BATCH = 3, 10, 1024
 NAME = "cnf.hexagon.3-64-64-64-2.batch1024.dopri5-1e-4.adjoint"
@@ -54,11 +67,19 @@ class CnfDynamics(nn.Module):
         return dz, trace
 
 
-def log_prob(dynamics, x):
+def max_norm(state):
+    """The largest |element| of a tensor or of a (nested) tuple of tensors."""
+    if isinstance(state, (tuple, list)):
+        return torch.stack([max_norm(part) for part in state]).max()
+    return state.abs().max() if state.numel() > 0 else state.new_zeros(())
+
+
+def log_prob(dynamics, x, norm_options):
     """log p(x) = log N(z(0); 0, I) + integral from 1 to 0 of tr(df/dz) dt."""
     times = torch.tensor([1.0, 0.0], device=x.device)
     zs, deltas = odeint_adjoint(dynamics, (x, torch.zeros(x.shape[0], device=x.device)), times,
-                                method="dopri5", atol=1e-4, rtol=1e-4)
+                                method="dopri5", atol=1e-4, rtol=1e-4,
+                                options=dict(norm_options), adjoint_options=dict(norm_options))
     z0, delta = zs[-1], deltas[-1]
     return -0.5 * (z0.pow(2).sum(1) + 2 * math.log(2 * math.pi)) + delta
 
@@ -67,7 +88,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--max-norm", action="store_true")
     args = parser.parse_args()
+    norm_options = {"norm": max_norm} if args.max_norm else {}
     torch.set_num_threads(args.threads)
     torch.manual_seed(7)
     rng = np.random.default_rng(1)
@@ -82,7 +105,7 @@ def main():
         start = time.perf_counter()
         batch = rows[torch.randint(0, rows.shape[0], (BATCH,), device=args.device)]
         dynamics.nfe = 0
-        loss = -log_prob(dynamics, batch).mean()
+        loss = -log_prob(dynamics, batch, norm_options).mean()
         nfe_forward = dynamics.nfe
         dynamics.nfe = 0
         optimiser.zero_grad()
@@ -96,7 +119,8 @@ def main():
             forward.append(nfe_forward)
             backward.append(nfe_backward)
 
-    print(f"# torch {torch.__version__}, {args.threads} threads, device {args.device}")
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, solver {SOLVER}, "
+          f"error norm {'max' if args.max_norm else 'default (mixed RMS)'}")
     print(f"# {TIMED} training iterations after {WARMUP} warm-up iterations (float32, exact trace)")
     print(f"{NAME}.seconds_per_iteration {statistics.median(seconds):.3g} s")
     print(f"{NAME}.nfe_forward {statistics.mean(forward):.3g} evaluations")
