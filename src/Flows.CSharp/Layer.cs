@@ -284,7 +284,7 @@ public sealed class Layer
         if (!(endTime > 0)) throw new ArgumentOutOfRangeException(nameof(endTime), endTime, "must be above 0");
         var d = Continuous.Cnf.defaults;
         // float32 solves use at least Atol 1e-6 whatever is asked; 1e-5 keeps training affordable
-        var options = new CnfOptions(Hidden(hidden, 32, 32), endTime, 1e-5, d.Trace, d.Gradient, d.OnSolve);
+        var options = new CnfOptions(Hidden(hidden, 32, 32), endTime, 1e-5, d.ErrorMeasure, d.Trace, d.Gradient, d.OnSolve);
         return new(Continuous.Cnf.createWith(options, generator, Dtype.Float32, dimension));
     }
 

@@ -49,6 +49,9 @@ type CnfOptions =
       EndTime: float
       /// Dopri5's Atol = Rtol in float64; float32 solves use at least Atol 1e-6, Rtol 1e-5.
       Tolerance: float
+      /// How Dopri5 measures a step's error over the batch: Max (every row meets the tolerance) or
+      /// RootMeanSquare (torchdiffeq's default: on average over the batch, fewer steps).
+      ErrorMeasure: ErrorMeasure
       /// How the divergence is computed.
       Trace: CnfTrace
       /// How the solves are differentiated.
@@ -66,9 +69,11 @@ type CnfOptions =
 [<RequireQualifiedAccess>]
 module Cnf =
 
-    /// Options presets: hidden [16; 16], T = 1, tolerance 1e-8, exact trace, backpropagation, no
-    /// solve reports.
-    let defaults = { Hidden = [ 16; 16 ]; EndTime = 1.0; Tolerance = 1e-8; Trace = CnfTrace.Exact; Gradient = CnfGradient.Backprop; OnSolve = None }
+    /// Options presets: hidden [16; 16], T = 1, tolerance 1e-8 on every element, exact trace,
+    /// backpropagation, no solve reports.
+    let defaults =
+        { Hidden = [ 16; 16 ]; EndTime = 1.0; Tolerance = 1e-8; ErrorMeasure = ErrorMeasure.Max
+          Trace = CnfTrace.Exact; Gradient = CnfGradient.Backprop; OnSolve = None }
 
     // The system [z; log-det] for the field f(t, z) with the divergence computed as `mode` says.
     let private divergenceSystem (mode: TraceMode) (f: Tensor -> Tensor -> Tensor) : SystemDynamics =
@@ -100,6 +105,17 @@ module Cnf =
         | CnfTrace.Exact -> TraceMode.Exact
         | CnfTrace.Hutchinson(noise, gen) -> TraceMode.Hutchinson(Trace.probe noise gen x)
 
+    let private measureName (measure: ErrorMeasure) =
+        match measure with
+        | ErrorMeasure.Max -> "max"
+        | ErrorMeasure.RootMeanSquare -> "rms"
+
+    let private parseMeasure (name: string) =
+        match name with
+        | "max" -> ErrorMeasure.Max
+        | "rms" -> ErrorMeasure.RootMeanSquare
+        | other -> invalidArg "settings" $"unknown CNF error measure '{other}'; expected max or rms"
+
     let private traceName (trace: CnfTrace) =
         match trace with
         | CnfTrace.Exact -> "exact"
@@ -127,13 +143,13 @@ module Cnf =
 
     /// One side of a CNF for any parameterised field (the MLP here; a hypernetwork, an augmented
     /// field elsewhere): rows x integrated under dz/dt = field p t z from t0 to t1 with the divergence
-    /// (Dopri5 at `tolerance`, as `solverFor`), differentiated as `gradient` says; each solve's cost
-    /// goes to `onSolve`.
-    let side (trace: CnfTrace) (gradient: CnfGradient) (tolerance: float) (onSolve: (CnfSolve -> unit) option) (field: ParameterisedField) (t0: float) (t1: float) : MapWithLogDet =
+    /// (Dopri5 at `tolerance`, as `solverFor`, its error measured as `measure` says), differentiated as
+    /// `gradient` says; each solve's cost goes to `onSolve`.
+    let side (trace: CnfTrace) (gradient: CnfGradient) (tolerance: float) (measure: ErrorMeasure) (onSolve: (CnfSolve -> unit) option) (field: ParameterisedField) (t0: float) (t1: float) : MapWithLogDet =
         fun p _ x ->
             if x.dim <> 2 then invalidArg (nameof x) $"Cnf: expected rows [batch; dim], got {Shape.show x.shape}"
             let system (q: Params) = divergenceSystem (traceMode trace x) (field q)
-            let final = solveSystem gradient (observer onSolve t0 t1) (solverFor x.dtype tolerance) SolverOptions.defaults system p [| x; Bijector.zeroLogDet x |] t0 t1
+            let final = solveSystem gradient (observer onSolve t0 t1) (solverFor x.dtype tolerance) { SolverOptions.defaults with ErrorMeasure = measure } system p [| x; Bijector.zeroLogDet x |] t0 t1
             final[0], final[1]
 
     /// A CNF on rows of dimension `dim` with the given options; the MLP starts as PyTorch's
@@ -148,12 +164,13 @@ module Cnf =
                   "hidden", Setting.Ints(Array.ofList options.Hidden)
                   "time", Setting.Float options.EndTime
                   "tolerance", Setting.Float options.Tolerance
+                  "errorMeasure", Setting.Text(measureName options.ErrorMeasure)
                   "trace", Setting.Text(traceName options.Trace)
                   "gradient", Setting.Text(match options.Gradient with CnfGradient.Backprop -> "backprop" | CnfGradient.Adjoint -> "adjoint") ]
         Bijector.create "cnf" settings [| dim |]
             (Mlp.create gen dtype ([ dim + 1 ] @ options.Hidden @ [ dim ]) false)
-            (side options.Trace options.Gradient options.Tolerance options.OnSolve dynamics 0.0 options.EndTime)
-            (side options.Trace options.Gradient options.Tolerance options.OnSolve dynamics options.EndTime 0.0)
+            (side options.Trace options.Gradient options.Tolerance options.ErrorMeasure options.OnSolve dynamics 0.0 options.EndTime)
+            (side options.Trace options.Gradient options.Tolerance options.ErrorMeasure options.OnSolve dynamics options.EndTime 0.0)
 
     /// A CNF with the default options (exact trace).
     let create (gen: Generator) (dtype: Dtype) (dim: int) = createWith defaults gen dtype dim
@@ -176,6 +193,8 @@ module Cnf =
           Hidden = List.ofArray (Settings.ints "hidden" settings)
           EndTime = Settings.float "time" settings
           Tolerance = Settings.float "tolerance" settings
+          // models saved before the setting existed were solved with the max measure
+          ErrorMeasure = (if settings.ContainsKey "errorMeasure" then parseMeasure (Settings.text "errorMeasure" settings) else ErrorMeasure.Max)
           Trace = trace
           OnSolve = None }
 

@@ -35,7 +35,7 @@ module HypernetCnf =
                   "hidden", Setting.Ints(Array.ofList options.Hidden)
                   "time", Setting.Float options.EndTime
                   "tolerance", Setting.Float options.Tolerance ]
-        let side = Cnf.side CnfTrace.Exact CnfGradient.Backprop options.Tolerance None Hypernet.field
+        let side = Cnf.side CnfTrace.Exact CnfGradient.Backprop options.Tolerance Ode.ErrorMeasure.Max None Hypernet.field
         Bijector.create "cnf-hypernet" settings [| dim |] (Hypernet.create gen dtype dim options.Width options.Hidden)
             (side 0.0 options.EndTime) (side options.EndTime 0.0)
 

@@ -12,7 +12,7 @@ type EmbeddedPair =
       /// θ ↦ the seven weights b_i(θ) of the dense output y(t + θh) = y + h·Σ b_i(θ)·k_i, θ in [0, 1].
       Interpolant: float -> float[] }
 
-/// The adaptive solvers: Dormand–Prince 5(4) and Tsitouras 5(4), the max-norm error ratio, the
+/// The adaptive solvers: Dormand–Prince 5(4) and Tsitouras 5(4), the error ratio (max or RMS measure), the
 /// step-size controller, Hairer's first-step rule and the integration loop with dense output.
 /// Step-size decisions read detached values; the state is advanced with tensor ops only.
 [<RequireQualifiedAccess>]
@@ -86,25 +86,30 @@ module Adaptive =
         | ErrorNorm.All -> List.init count id
         | ErrorNorm.Only indices -> indices
 
-    // The largest element of |x| / scale over the controlled tensors; NaN anywhere reads as infinity.
-    let private scaledMax (norm: ErrorNorm) (scale: int -> Tensor) (x: Tensor[]) =
+    // |x| / scale over the controlled tensors, measured per tensor (largest element or root mean
+    // square) and the largest over tensors; NaN anywhere reads as infinity.
+    let private scaledNorm (measure: ErrorMeasure) (norm: ErrorNorm) (scale: int -> Tensor) (x: Tensor[]) =
         controlled norm x.Length
         |> List.filter (fun i -> x[i].numel > 0)
         |> List.fold
             (fun acc i ->
                 let r = x[i].noDiff().abs() / scale i
                 let r = Tensor.where(r.isnan(), r.fullLike infinity, r)
-                max acc (r.max().toScalar()))
+                let size =
+                    match measure with
+                    | ErrorMeasure.Max -> r.max().toScalar()
+                    | ErrorMeasure.RootMeanSquare -> sqrt ((r * r).mean().toScalar())
+                max acc size)
             0.0
 
-    /// The error ratio max |err| / (atol + rtol·max(|y0|, |y1|)) over the controlled elements: the
+    /// The error ratio: |err| / (atol + rtol·max(|y0|, |y1|)) over the controlled elements, measured as `measure` says; the
     /// step is accepted when it is at most 1. A non-finite y1 or err gives infinity.
-    let errorRatio (tolerances: Tolerances) (norm: ErrorNorm) (y0: Tensor[]) (y1: Tensor[]) (err: Tensor[]) : float =
+    let errorRatio (tolerances: Tolerances) (measure: ErrorMeasure) (norm: ErrorNorm) (y0: Tensor[]) (y1: Tensor[]) (err: Tensor[]) : float =
         let scale i =
             let a, b = y0[i].noDiff(), y1[i].noDiff()
             // b·0 is NaN where y1 is infinite or NaN, so such a state is never accepted
             a.abs().max(b.abs()) * tolerances.Rtol + tolerances.Atol + b * 0.0
-        scaledMax norm scale err
+        scaledNorm measure norm scale err
 
     /// The factor of the next step: min(10, max(0.1, 0.9·ratio^(−1/5))), the exponent of a pair whose
     /// error estimate is of order 4; 10 for a zero ratio and 0.1 for a non-finite one.
@@ -113,20 +118,20 @@ module Adaptive =
         elif not (System.Double.IsFinite ratio) then 0.1
         else min 10.0 (max 0.1 (0.9 * System.Math.Pow(ratio, -0.2)))
 
-    /// Hairer's first step (Solving ODEs I, §II.4), with the max norm: h0 = 0.01·|y0|/|f0| in units of
+    /// Hairer's first step (Solving ODEs I, §II.4), with the same measure: h0 = 0.01·|y0|/|f0| in units of
     /// the tolerance, one Euler step to estimate the second derivative, then the step whose
     /// fifth-order term would be 0.01, at most 100·h0 and the interval. Costs one evaluation.
-    let initialStep (tolerances: Tolerances) (norm: ErrorNorm) (f: float -> Tensor[] -> Tensor[]) (t0: float) (t1: float) (y0: Tensor[]) (f0: Tensor[]) =
+    let initialStep (tolerances: Tolerances) (measure: ErrorMeasure) (norm: ErrorNorm) (f: float -> Tensor[] -> Tensor[]) (t0: float) (t1: float) (y0: Tensor[]) (f0: Tensor[]) =
         let span = abs (t1 - t0)
         let direction = if t1 > t0 then 1.0 else -1.0
         let y0 = y0 |> Array.map _.noDiff()
         let f0 = f0 |> Array.map _.noDiff()
         let scale i = y0[i].abs() * tolerances.Rtol + tolerances.Atol
-        let d0, d1 = scaledMax norm scale y0, scaledMax norm scale f0
+        let d0, d1 = scaledNorm measure norm scale y0, scaledNorm measure norm scale f0
         let h0 = if d0 < 1e-5 || d1 < 1e-5 then 1e-6 else 0.01 * d0 / d1
         let h0 = min h0 span
         let f1 = f (t0 + direction * h0) (RungeKutta.combine y0 (direction * h0) [| 1.0 |] [| f0 |]) |> Array.map _.noDiff()
-        let d2 = scaledMax norm scale (Array.map2 (fun (a: Tensor) b -> a - b) f1 f0) / h0
+        let d2 = scaledNorm measure norm scale (Array.map2 (fun (a: Tensor) b -> a - b) f1 f0) / h0
         let h1 =
             if not (System.Double.IsFinite d2) then h0
             elif max d1 d2 <= 1e-15 then max 1e-6 (h0 * 1e-3)
@@ -153,7 +158,7 @@ module Adaptive =
         let mutable h =
             match options.FirstStep with
             | Some h -> min h (abs (t1 - t0))
-            | None -> initialStep tolerances options.ErrorNorm eval t0 t1 y0 k1
+            | None -> initialStep tolerances options.ErrorMeasure options.ErrorNorm eval t0 t1 y0 k1
         let mutable t = t0
         let mutable y = y0
         let mutable accepted = 0
@@ -172,7 +177,7 @@ module Adaptive =
             let k7 = eval tNew y1
             let stages = Array.append ks [| k7 |]
             let detached = stages |> Array.map (Array.map _.noDiff())
-            ratio <- errorRatio tolerances options.ErrorNorm y y1 (RungeKutta.increment hs pair.Error detached)
+            ratio <- errorRatio tolerances options.ErrorMeasure options.ErrorNorm y y1 (RungeKutta.increment hs pair.Error detached)
             if ratio <= 1.0 then
                 while next < outputTimes.Length && direction * (outputTimes[next] - tNew) <= 0.0 do
                     let tau = outputTimes[next]

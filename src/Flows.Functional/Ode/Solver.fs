@@ -52,7 +52,17 @@ type ErrorNorm =
     /// parameter part, whose accuracy does not feed back into the state.
     | Only of indices: int list
 
-/// Options of a solve. MinStep, MaxSteps, FirstStep and ErrorNorm concern the adaptive solvers only.
+/// How the adaptive controller measures a step's error, each element scaled by atol + rtol·|y|.
+[<RequireQualifiedAccess>]
+type ErrorMeasure =
+    /// The largest scaled element: every element of every row meets the tolerance (strict).
+    | Max
+    /// Per state tensor the root mean square of the scaled elements, then the largest over the
+    /// tensors (torchdiffeq's default "mixed" norm): the tolerance holds on average over a batch.
+    | RootMeanSquare
+
+/// Options of a solve. MinStep, MaxSteps, FirstStep, ErrorNorm and ErrorMeasure concern the
+/// adaptive solvers only.
 type SolverOptions =
     { /// The size of the first step (positive; its sign follows t0 → t1); None selects it from
       /// f(t0, y0) by Hairer's rule, at the cost of one evaluation.
@@ -63,14 +73,17 @@ type SolverOptions =
       /// The most steps a solve may attempt, accepted and rejected together.
       MaxSteps: int
       /// Which state tensors the error norm reads.
-      ErrorNorm: ErrorNorm }
+      ErrorNorm: ErrorNorm
+      /// How it measures them.
+      ErrorMeasure: ErrorMeasure }
 
 /// Option presets.
 [<RequireQualifiedAccess>]
 module SolverOptions =
 
-    /// First step selected, no minimum step, at most 10,000 attempted steps, every tensor controlled.
-    let defaults = { FirstStep = None; MinStep = 0.0; MaxSteps = 10_000; ErrorNorm = ErrorNorm.All }
+    /// First step selected, no minimum step, at most 10,000 attempted steps, every element of every
+    /// tensor controlled by the max measure.
+    let defaults = { FirstStep = None; MinStep = 0.0; MaxSteps = 10_000; ErrorNorm = ErrorNorm.All; ErrorMeasure = ErrorMeasure.Max }
 
 /// The result of a solve: the state at t1 and at each requested output time.
 type Solution<'State> =

@@ -111,3 +111,19 @@ let ``a Hutchinson CNF's log-det is unbiased for the exact CNF's`` () =
 let ``a CNF rejects settings it cannot meet with a clear error`` () =
     let error = Assert.ThrowsAny<System.ArgumentException>(fun () -> Cnf.createWith { Cnf.defaults with EndTime = -1.0 } (Generator 1UL) Dtype.Float64 2 |> ignore)
     Assert.Contains("EndTime", error.Message)
+
+[<Fact>]
+let ``a CNF keeps its error measure through its settings, and older settings read as the max measure`` () =
+    let g = Generator 3UL
+    let rms = Cnf.createWith { Cnf.defaults with Hidden = [ 8 ]; Tolerance = 1e-6; ErrorMeasure = ErrorMeasure.RootMeanSquare } g Dtype.Float64 2 |> Entry.perturb g 0.3
+    Assert.Equal(ErrorMeasure.RootMeanSquare, (Cnf.optionsOf rms.Settings).ErrorMeasure)
+    Assert.Equal(ErrorMeasure.Max, (Cnf.optionsOf (rms.Settings.Remove "errorMeasure")).ErrorMeasure)
+    let rebuilt = { Cnf.build Dtype.Float64 rms.Settings with Params = rms.Params }
+    let x = Draw.normal g [| 16; 2 |]
+    let y, logDet = Bijector.forward Context.none x rms
+    let y', logDet' = Bijector.forward Context.none x rebuilt
+    Close.tensors "rebuilt state" { Abs = 0.0; Rel = 0.0 } y y'
+    Close.tensors "rebuilt log-det" { Abs = 0.0; Rel = 0.0 } logDet logDet'
+    let max = { rms with Forward = (Cnf.createWith { Cnf.optionsOf rms.Settings with ErrorMeasure = ErrorMeasure.Max } g Dtype.Float64 2).Forward }
+    let yMax, _ = Bijector.forward Context.none x max
+    Close.tensors "both measures solve the same ODE" { Abs = 1e-4; Rel = 1e-4 } yMax y

@@ -166,6 +166,38 @@ let ``the error seminorm ignores the state tensors it leaves out`` () =
     Close.scalar "the fully controlled solve follows sin(200 t)" { Abs = 1e-4; Rel = 0.0 } (sin 200.0) (all.Final[1].toScalar())
 
 [<Fact>]
+let ``the RMS error measure is the root mean square of each tensor's scaled error, largest over tensors`` () =
+    Gens.check 10 Gens.seed (fun seed ->
+        let g = Draw.generator seed
+        let shapes = [| [| 5; 3 |]; [| 4 |] |]
+        let y0, y1, err = shapes |> Array.map (Draw.normal g), shapes |> Array.map (Draw.normal g), shapes |> Array.map (Draw.normal g)
+        let tolerances = { Atol = 1e-3; Rtol = 1e-2 }
+        // by hand, element by element in plain floats
+        let scaled i =
+            Array.map3 (fun (a: float) (b: float) (e: float) -> abs e / (tolerances.Atol + tolerances.Rtol * max (abs a) (abs b)))
+                (y0[i].toArray64()) (y1[i].toArray64()) (err[i].toArray64())
+        let rms = [ 0; 1 ] |> List.map (fun i -> sqrt (scaled i |> Array.averageBy (fun r -> r * r))) |> List.max
+        let largest = [ 0; 1 ] |> List.map (fun i -> Array.max (scaled i)) |> List.max
+        let ratio measure = Adaptive.errorRatio tolerances measure ErrorNorm.All y0 y1 err
+        Close.scalar "RMS measure" { Abs = 0.0; Rel = 1e-12 } rms (ratio ErrorMeasure.RootMeanSquare)
+        Close.scalar "max measure" { Abs = 0.0; Rel = 1e-12 } largest (ratio ErrorMeasure.Max))
+
+[<Fact>]
+let ``on a batch the RMS measure takes fewer steps than the max measure and meets its tolerance on average`` () =
+    // rows decaying at rates 0.5 … 8: the fast rows set the max measure's steps
+    let rates = Tensor.linspace(0.5, 8.0, 64, Dtype.Float64).reshape [| 64; 1 |]
+    let z0 = Tensor.ones([| 64; 2 |], Dtype.Float64)
+    let tolerance = 1e-6
+    let solveWith measure = Ode.solve (Solver.Dopri5(Tolerances.uniform tolerance)) { SolverOptions.defaults with ErrorMeasure = measure } (fun _ z -> -(z * rates)) z0 0.0 1.0 [||]
+    let rmsSolve, maxSolve = solveWith ErrorMeasure.RootMeanSquare, solveWith ErrorMeasure.Max
+    Assert.True(rmsSolve.Nfe < maxSolve.Nfe, $"NFE {rmsSolve.Nfe} with the RMS measure, {maxSolve.Nfe} with the max measure")
+    let exact = (-rates).exp().toArray64() |> Array.collect (fun v -> [| v; v |])
+    let scaledErrors (s: Solution<Tensor>) = Array.map2 (fun (e: float) y -> abs (y - e) / (tolerance + tolerance * abs e)) exact (s.Final.toArray64())
+    let rootMeanSquare = sqrt (scaledErrors rmsSolve |> Array.averageBy (fun r -> r * r))
+    Assert.True(rootMeanSquare <= 1.0, $"RMS scaled global error {rootMeanSquare} with the RMS measure")
+    Assert.True(Array.max (scaledErrors maxSolve) <= 1.0, "every row meets the tolerance with the max measure")
+
+[<Fact>]
 let ``float32 states are solved in float32 to float32 accuracy`` () =
     Gens.check 4 Gens.seed (fun seed ->
         let g = Draw.generator seed
