@@ -1,0 +1,61 @@
+/// A context embedding net (nflows' `embedding_net`): a conditional bijector that takes raw contexts
+/// c of width `contextDim` and hands its wrapped bijector the learnt features MLP(c) instead. The
+/// maps and log-dets are the wrapped bijector's, run with the embedded context: the embedding acts on
+/// the condition, not on x, so it adds nothing to log|det J|.
+module Flows.Bijectors.ContextEmbedding
+
+open System
+open Flows
+open Flows.Nn
+open Flows.Tensors
+
+let private prefix = "inner."
+
+/// Wraps `inner` (a conditional bijector built for contexts of width w > 0, its "contextDim" setting)
+/// so that it takes contexts of width `contextDim` through an MLP contextDim → hidden… → w with tanh
+/// between layers, initialised as PyTorch's nn.Linear.
+let wrap (gen: Generator) (dtype: Dtype) (contextDim: int) (hidden: int list) (inner: Bijector) =
+    Guard.positive (nameof contextDim) contextDim
+    let width =
+        match Map.tryFind "contextDim" inner.Settings with
+        | Some(Setting.Int w) when w > 0 -> w
+        | _ -> invalidArg (nameof inner) $"context-embedding: '{inner.Name}' takes no context (its contextDim setting must be positive)"
+    Guard.that (nameof inner) inner.Observe.IsNone $"context-embedding: '{inner.Name}' initialises from data, which the wrapper does not pass on"
+    let embed (p: Params) (ctx: Context) =
+        match ctx.Condition with
+        | Some c when c.dim = 2 && c.shape[1] = contextDim -> { ctx with Condition = Some(Mlp.apply Activation.Tanh (p.Scope "embedding") c) }
+        | Some c -> invalidArg "context" $"context-embedding: expected contexts [batch; {contextDim}], got {Shape.show c.shape}"
+        | None -> invalidArg "context" $"context-embedding: this bijector needs a context of {contextDim} features"
+    let settings =
+        Settings.ofList [ "contextDim", Setting.Int contextDim; "hidden", Setting.Ints(Array.ofList hidden); "inner", Setting.Text inner.Name ]
+        |> Map.fold (fun s k v -> Map.add (prefix + k) v s) <| inner.Settings
+    { Name = "context-embedding"
+      Settings = settings
+      Event = inner.Event
+      Params = Params.concat [ (Mlp.create gen dtype ([ contextDim ] @ hidden @ [ width ]) false).Prefixed "embedding"; inner.Params.Prefixed "inner" ]
+      Buffers = inner.Buffers.Prefixed "inner"
+      Forward = fun p ctx x -> inner.Forward (p.Scope "inner") (embed p ctx) x
+      Inverse = fun p ctx y -> inner.Inverse (p.Scope "inner") (embed p ctx) y
+      Observe = None }
+
+/// Rebuilds from saved settings: the wrapped bijector by its own catalogue entry, then the wrapper.
+let build (dtype: Dtype) (settings: Settings) =
+    let innerSettings =
+        settings |> Map.filter (fun k _ -> k.StartsWith(prefix, StringComparison.Ordinal)) |> Seq.map (fun kv -> kv.Key.Substring prefix.Length, kv.Value) |> Map.ofSeq
+    let inner = (Catalogue.find (Settings.text "inner" settings)).Build dtype innerSettings
+    wrap (Generator 0UL) dtype (Settings.int "contextDim" settings) (List.ofArray (Settings.ints "hidden" settings)) inner
+
+let private create (gen: Generator) (dtype: Dtype) (dim: int) =
+    let inner =
+        SplineCoupling.create gen dtype
+            { Dim = dim; Mask = Coupling.Mask.Half false; Conditioner = Conditioner.Mlp([ 8; 8 ], Activation.Tanh)
+              Spline = Transformers.SplineKind.RationalQuadratic; Bins = 5; Bound = 3.0; ContextDim = 4 }
+    wrap gen dtype 3 [ 8 ] inner
+
+/// The catalogue entry: an RQ spline coupling conditioned on 4 embedded features of a 3-wide context.
+[<CatalogueEntry>]
+let entry =
+    { Entry.exact "context-embedding" build create (fun g t d -> create g t d |> Entry.perturb g 0.3) with
+        Dims = [ 2 .. 4 ]
+        ContextDim = Some 3
+        IdentityAtInit = true }
