@@ -52,7 +52,8 @@ let private flowOf (gen: Generator) =
                     Spline = SplineKind.RationalQuadratic; Bins = 8; Bound = 3.5; ContextDim = 2 } ]
     Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float32) layers
 
-/// Adam on the conditional NLL of fresh batches (Train.fit has no context, so the loop is here).
+/// Adam on the conditional NLL of a fresh batch and its angles every step (Train.fit's conditional
+/// source draws from a fixed data set, and its samplers carry no context, so the loop is here).
 let private fit (steps: int) (batch: int) (seed: uint64) (flow: Flow) =
     let schedule = Schedule.Cosine(steps, 0.0)
     let mutable parameters = Flow.parameters flow
