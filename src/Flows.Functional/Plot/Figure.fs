@@ -44,18 +44,28 @@ module Figure =
             if col >= 0 && col < n && row >= 0 && row < n then counts[row * n + col] <- counts[row * n + col] + 1.0
         heatMap n counts
 
-    /// Panels side by side with a white gap between them.
-    let beside (panels: Image list) : Image =
+    // Panels along one axis with a white 8-pixel gap: left to right or top to bottom.
+    let private tile (horizontal: bool) (panels: Image list) : Image =
         let gap = 8
-        let height = panels |> List.map _.Height |> List.max
-        let width = (panels |> List.sumBy _.Width) + gap * (panels.Length - 1)
+        let along (p: Image) = if horizontal then p.Width else p.Height
+        let across (p: Image) = if horizontal then p.Height else p.Width
+        let length = (panels |> List.sumBy along) + gap * (panels.Length - 1)
+        let breadth = panels |> List.map across |> List.max
+        let width, height = if horizontal then length, breadth else breadth, length
         let image = Png.blank width height (255uy, 255uy, 255uy)
-        let mutable x0 = 0
+        let mutable offset = 0
         for p in panels do
+            let x0, y0 = if horizontal then offset, 0 else 0, offset
             for y in 0 .. p.Height - 1 do
-                Array.blit p.Pixels (y * p.Width * 3) image.Pixels ((y * width + x0) * 3) (p.Width * 3)
-            x0 <- x0 + p.Width + gap
+                Array.blit p.Pixels (y * p.Width * 3) image.Pixels (((y0 + y) * width + x0) * 3) (p.Width * 3)
+            offset <- offset + along p + gap
         image
+
+    /// Panels side by side with a white gap between them.
+    let beside (panels: Image list) : Image = tile true panels
+
+    /// Panels stacked top to bottom with a white gap between them.
+    let above (panels: Image list) : Image = tile false panels
 
     /// Grey images tiled `columns` to a row on a white page, each pixel drawn as a `scale`×`scale`
     /// square with a 2-pixel gap between images; `values` are [n; height; width] row-major in [0, 1].
@@ -75,17 +85,4 @@ module Figure =
                     image.Pixels[at] <- grey
                     image.Pixels[at + 1] <- grey
                     image.Pixels[at + 2] <- grey
-        image
-
-    /// Panels stacked top to bottom with a white gap between them.
-    let above (panels: Image list) : Image =
-        let gap = 8
-        let width = panels |> List.map _.Width |> List.max
-        let height = (panels |> List.sumBy _.Height) + gap * (panels.Length - 1)
-        let image = Png.blank width height (255uy, 255uy, 255uy)
-        let mutable y0 = 0
-        for p in panels do
-            for y in 0 .. p.Height - 1 do
-                Array.blit p.Pixels (y * p.Width * 3) image.Pixels ((y0 + y) * width * 3) (p.Width * 3)
-            y0 <- y0 + p.Height + gap
         image
