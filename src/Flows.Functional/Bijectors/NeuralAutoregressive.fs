@@ -62,8 +62,7 @@ module Dsf =
     let solve (t: Dsf) (z: Tensor) =
         let c = noDiff t
         let ends = (z.noDiff().unsqueeze(2) - c.Shift) / c.Slope
-        let root = RootFind.bisect (fun x -> fst (apply c x)) z (ends.min(2)) (ends.max(2)) tolerance
-        RootFind.newtonStep (fun x -> fst (apply t x)) (fun x -> (snd (apply t x)).exp()) z root
+        RootFind.solveIncreasing (apply c) (apply t) z (ends.min(2), ends.max(2)) tolerance
 
 /// The NAF layer; the MADE's last layer starts at zero, so every unit starts with slope 1 and
 /// weight 1/K, the shifts spread over [−2, 2].

@@ -99,10 +99,7 @@ module Polynomial =
     /// The x with SOS(x) = z: bisection in a doubled bracket on constants, then one Newton step.
     let solve (p: Polynomial) (z: Tensor) =
         let c = noDiff p
-        let f x = fst (apply c x)
-        let low, high = RootFind.expandBracket f z
-        let root = RootFind.bisect f z low high tolerance
-        RootFind.newtonStep (fun x -> fst (apply p x)) (fun x -> (snd (apply p x)).exp()) z root
+        RootFind.solveIncreasing (apply c) (apply p) z (RootFind.expandBracket (apply c >> fst) z) tolerance
 
 /// The SOS layer. All squares would start equal, and gradients could then never tell them apart, so
 /// the MADE's zero output layer gets N(0, 0.01²) noise: the map starts near (not at) the identity.

@@ -100,10 +100,7 @@ module Integrand =
     /// The x with UMNN(x) = z: bisection in a doubled bracket on constants, then one Newton step.
     let solve (it: Integrand) (z: Tensor) =
         let c = noDiff it
-        let f x = fst (apply c x)
-        let low, high = RootFind.expandBracket f z
-        let root = RootFind.bisect f z low high tolerance
-        RootFind.newtonStep (fun x -> fst (apply it x)) (fun x -> (snd (apply it x)).exp()) z root
+        RootFind.solveIncreasing (apply c) (apply it) z (RootFind.expandBracket (apply c >> fst) z) tolerance
 
 /// The UMNN layer; the MADE's and the integrand's last layers start at zero, so β = 0, f ≡ 1 and the
 /// layer starts as the identity.

@@ -152,12 +152,16 @@ module Cnf =
             let final = solveSystem gradient (observer onSolve t0 t1) (solverFor x.dtype tolerance) { SolverOptions.defaults with ErrorMeasure = measure } system p [| x; Bijector.zeroLogDet x |] t0 t1
             final[0], final[1]
 
+    /// The checks every continuous bijector makes of its dimension, tolerance and end time.
+    let checkOptions (dim: int) (tolerance: float) (endTime: float) =
+        Guard.positive (nameof dim) dim
+        Guard.positiveFloat "options" tolerance
+        Guard.that "options" (Double.IsFinite endTime && endTime > 0.0) $"EndTime must be a finite positive number, got {endTime}"
+
     /// A CNF on rows of dimension `dim` with the given options; the MLP starts as PyTorch's
     /// nn.Linear does.
     let createWith (options: CnfOptions) (gen: Generator) (dtype: Dtype) (dim: int) =
-        Guard.positive (nameof dim) dim
-        Guard.positiveFloat "options" options.Tolerance
-        Guard.that "options" (Double.IsFinite options.EndTime && options.EndTime > 0.0) $"EndTime must be a finite positive number, got {options.EndTime}"
+        checkOptions dim options.Tolerance options.EndTime
         let settings =
             Settings.ofList
                 [ "dim", Setting.Int dim

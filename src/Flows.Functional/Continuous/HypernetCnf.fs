@@ -1,6 +1,5 @@
 namespace Flows.Continuous
 
-open System
 open Flows
 open Flows.Tensors
 
@@ -25,9 +24,7 @@ module HypernetCnf =
 
     /// A hypernetwork CNF on rows of dimension `dim`.
     let createWith (options: HypernetCnfOptions) (gen: Generator) (dtype: Dtype) (dim: int) =
-        Guard.positive (nameof dim) dim
-        Guard.positiveFloat "options" options.Tolerance
-        Guard.that "options" (Double.IsFinite options.EndTime && options.EndTime > 0.0) $"EndTime must be a finite positive number, got {options.EndTime}"
+        Cnf.checkOptions dim options.Tolerance options.EndTime
         let settings =
             Settings.ofList
                 [ "dim", Setting.Int dim

@@ -1,6 +1,5 @@
 namespace Flows.Continuous
 
-open System
 open Flows
 open Flows.Distributions
 open Flows.Ode
@@ -76,9 +75,7 @@ module OtFlow =
 
     /// An OT-Flow bijector on rows of dimension `dim` (the rank is capped at dim + 1).
     let createWith (options: OtFlowOptions) (gen: Generator) (dtype: Dtype) (dim: int) =
-        Guard.positive (nameof dim) dim
-        Guard.positiveFloat "options" options.Tolerance
-        Guard.that "options" (Double.IsFinite options.EndTime && options.EndTime > 0.0) $"EndTime must be a finite positive number, got {options.EndTime}"
+        Cnf.checkOptions dim options.Tolerance options.EndTime
         let rank = min options.Rank (dim + 1)
         let settings =
             Settings.ofList

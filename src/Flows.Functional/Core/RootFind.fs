@@ -54,3 +54,11 @@ module RootFind =
     let newtonStep (f: Tensor -> Tensor) (derivative: Tensor -> Tensor) (target: Tensor) (root: Tensor) =
         let x = root.noDiff()
         x - (f x - target) / (derivative x).noDiff()
+
+    /// x with f(x) = target for an element-wise increasing map given with its log-derivative,
+    /// x ↦ (f x, log f'(x)): `bisect` on `constant` (the same map on detached parameters) inside
+    /// [low, high], then `newtonStep` on the differentiable `map`. The inverse behind the
+    /// autoregressive transformers that have no closed form (NAF, SOS, UMNN).
+    let solveIncreasing (constant: Tensor -> Tensor * Tensor) (map: Tensor -> Tensor * Tensor) (target: Tensor) (low: Tensor, high: Tensor) (tolerance: float) =
+        let root = bisect (constant >> fst) target low high tolerance
+        newtonStep (map >> fst) (fun x -> (snd (map x)).exp()) target root
