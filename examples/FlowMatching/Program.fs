@@ -8,7 +8,6 @@
 module FlowMatching.Program
 
 open System.Diagnostics
-open System.Globalization
 open Flows
 open Flows.Continuous
 open Flows.Data
@@ -16,18 +15,14 @@ open Flows.Ode
 open Flows.Plot
 open Flows.Tensors
 open Flows.Training
+open Examples
 
-let private option (argv: string[]) (name: string) (fallback: string) =
-    match Array.tryFindIndex ((=) name) argv with
-    | Some i when i + 1 < argv.Length -> argv[i + 1]
-    | _ -> fallback
-
-let private show (digits: int) (v: float) = v.ToString("F" + string digits, CultureInfo.InvariantCulture)
 
 [<EntryPoint>]
 let main argv =
-    let steps = int (option argv "--steps" "20000")
-    let output = option argv "--output" "flow-matching.png"
+    let args = Cli.parse [ "steps"; "output" ] [] argv
+    let steps = Cli.int "steps" 20000 args
+    let output = Cli.text "output" "flow-matching.png" args
     let dtype = Dtype.Float32
     let sigmaMin = 1e-4
     let model = FlowMatching.create { Cnf.defaults with Hidden = [ 128; 128; 128 ]; Tolerance = 1e-5 } (Generator 5UL) dtype 2
@@ -39,7 +34,7 @@ let main argv =
             Schedule = Schedule.Cosine(steps, 0.02)
             Seed = 9UL
             ReportEvery = max 1 (steps / 10)
-            Progress = Some(fun p -> printfn $"step {p.Step,6}  CFM loss {show 4 p.Loss}  {show 0 (float p.Step / p.Seconds)} steps/s") }
+            Progress = Some(fun p -> printfn $"step {p.Step,6}  CFM loss {Cli.show 4 p.Loss}  {Cli.show 0 (float p.Step / p.Seconds)} steps/s") }
     let source = DataSource.Sampler(fun g n -> Toy.checkerboard g n dtype)
     let outcome = Train.fit options (FlowMatching.objective sigmaMin source) model
     let trained, report = Train.result outcome
@@ -56,6 +51,6 @@ let main argv =
     let data = Toy.checkerboard (Generator 3UL) 20000 Dtype.Float64
     Png.save output (Figure.beside [ Figure.histogram n bound (data.toArray64()); Figure.histogram n bound (samples.toArray64()); Figure.heatMap n density ])
     printfn $"wrote {output} (data | flow-matching samples | learned density on [-{bound}, {bound}]^2)"
-    printfn $"flow-matching.heldout_nll {show 4 nll} nats (5000 held-out rows by CNF integration in {show 1 nllSeconds} s; entropy {show 4 (log 32.0)})"
-    printfn $"flow-matching.train_speed {show 1 (float report.StepsRun / report.Seconds)} steps/s ({report.StepsRun} steps in {show 1 report.Seconds} s)"
+    printfn $"flow-matching.heldout_nll {Cli.show 4 nll} nats (5000 held-out rows by CNF integration in {Cli.show 1 nllSeconds} s; entropy {Cli.show 4 (log 32.0)})"
+    printfn $"flow-matching.train_speed {Cli.show 1 (float report.StepsRun / report.Seconds)} steps/s ({report.StepsRun} steps in {Cli.show 1 report.Seconds} s)"
     0

@@ -14,7 +14,6 @@
 module HexagonCnf.Program
 
 open System
-open System.Globalization
 open Flows
 open Flows.Continuous
 open Flows.Data
@@ -23,6 +22,7 @@ open Flows.Ode
 open Flows.Plot
 open Flows.Tensors
 open Flows.Training
+open Examples
 
 // A white panel with each path as an olive polyline from a red start to a blue end (document 000's
 // figure), in the window [−bound, bound]².
@@ -47,11 +47,6 @@ let private trajectories (n: int) (bound: float) (paths: float[][]) : Image =
         plot (path[path.Length - 2], path[path.Length - 1]) (0uy, 0uy, 220uy)
     image
 
-let private option (argv: string[]) (name: string) (fallback: string) =
-    match Array.tryFindIndex ((=) name) argv with
-    | Some i when i + 1 < argv.Length -> argv[i + 1]
-    | _ -> fallback
-
 // log p of z-scored hexagon rows under the true mixture: 6 equal Gaussians at (c − mean)/std with
 // standard deviation 0.5/std, in plain floats.
 let private hexagonLogDensity (mean: float) (std: float) (x: Tensor) =
@@ -63,14 +58,14 @@ let private hexagonLogDensity (mean: float) (std: float) (x: Tensor) =
         let top = Array.max terms
         top + log (Array.sumBy (fun t -> exp (t - top)) terms) - log 6.0)
 
-let private show (digits: int) (v: float) = v.ToString("F" + string digits, CultureInfo.InvariantCulture)
 
 [<EntryPoint>]
 let main argv =
-    let iterations = int (option argv "--iterations" "200")
-    let data = option argv "--data" "hexagon"
-    let reportEvery = int (option argv "--report-every" "10")
-    let output = option argv "--output" (if data = "two-moons" then "two-moons-cnf.png" else "hexagon-cnf.png")
+    let args = Cli.parse [ "iterations"; "data"; "report-every"; "output"; "regulariser"; "lambda-k"; "lambda-j"; "steer"; "error-measure" ] [] argv
+    let iterations = Cli.int "iterations" 200 args
+    let data = Cli.text "data" "hexagon" args
+    let reportEvery = Cli.int "report-every" 10 args
+    let output = Cli.text "output" (if data = "two-moons" then "two-moons-cnf.png" else "hexagon-cnf.png") args
     let dtype = Dtype.Float32
     // training rows, held-out rows (in the same units) and the plot window
     let source, heldOut, bound, dataLogDensity =
@@ -82,16 +77,16 @@ let main argv =
             let mean = Array.average values
             let std = sqrt (Array.sumBy (fun v -> (v - mean) ** 2.0) values / float (values.Length - 1))
             let zScore (x: Tensor) = ((x - mean) / std).cast dtype
-            printfn $"hexagon: {train.shape[0]} samples, z-scored with mean {show 4 mean} and std {show 4 std}"
+            printfn $"hexagon: {train.shape[0]} samples, z-scored with mean {Cli.show 4 mean} and std {Cli.show 4 std}"
             DataSource.Dataset(zScore train), zScore (Toy.hexagon (Generator 2UL) 4096 Dtype.Float64), 2.5, hexagonLogDensity mean std
         | "two-moons" ->
             DataSource.Sampler(fun g n -> Toy.twoMoons g n dtype), Toy.twoMoons (Generator 2024UL) 20000 dtype, 3.0,
             fun x -> (Toy.twoMoonsLogDensity (x.cast Dtype.Float64)).toArray64()
         | other -> failwith $"--data must be hexagon or two-moons, got '{other}'"
-    let regulariser = option argv "--regulariser" "none"
-    let lambdaK = float (option argv "--lambda-k" "0.01")
-    let lambdaJ = float (option argv "--lambda-j" "0.01")
-    let steer = float (option argv "--steer" "0")
+    let regulariser = Cli.text "regulariser" "none" args
+    let lambdaK = float (Cli.text "lambda-k" "0.01" args)
+    let lambdaJ = float (Cli.text "lambda-j" "0.01" args)
+    let steer = float (Cli.text "steer" "0" args)
     // NFE of the solves since the last report and over the whole run: the caller owns the counters,
     // the CNF only reports
     let mutable forwardNfe, backwardNfe, totalForwardNfe, totalBackwardNfe = 0, 0, 0, 0
@@ -107,7 +102,7 @@ let main argv =
     // torchdiffeq measures a step's error by the RMS over the batch; `--error-measure max` makes every
     // row meet the tolerance instead (more steps).
     let measure =
-        match option argv "--error-measure" "rms" with
+        match Cli.text "error-measure" "rms" args with
         | "rms" -> ErrorMeasure.RootMeanSquare
         | "max" -> ErrorMeasure.Max
         | other -> invalidArg "--error-measure" $"expected rms or max, got '{other}'"
@@ -121,18 +116,18 @@ let main argv =
         match regulariser with
         | "none" -> Flow.create baseDistribution [ Cnf.createWith cnfOptions (Generator 7UL) dtype 2 ], Objective.ForwardKl source
         | "rnode" ->
-            let report (loss: RegularisedLoss) = parts <- $"  NLL {show 4 (loss.Nll.toScalar())} K {show 3 (loss.Kinetic.toScalar())} J {show 3 (loss.Jacobian.toScalar())}"
+            let report (loss: RegularisedLoss) = parts <- $"  NLL {Cli.show 4 (loss.Nll.toScalar())} K {Cli.show 3 (loss.Kinetic.toScalar())} J {Cli.show 3 (loss.Jacobian.toScalar())}"
             Flow.create baseDistribution [ Cnf.createWith cnfOptions (Generator 7UL) dtype 2 ],
             CnfTraining.rnode { Kinetic = lambdaK; Jacobian = lambdaJ } (if steer > 0.0 then Some steer else None) (Some onSolve) (Some report) source
         | "ot-flow" ->
-            let report (loss: OtFlowLoss) = parts <- $"  NLL {show 4 (loss.Nll.toScalar())} L {show 3 (loss.Transport.toScalar())} R {show 3 (loss.Hjb.toScalar())}"
+            let report (loss: OtFlowLoss) = parts <- $"  NLL {Cli.show 4 (loss.Nll.toScalar())} L {Cli.show 3 (loss.Transport.toScalar())} R {Cli.show 3 (loss.Hjb.toScalar())}"
             Flow.create baseDistribution [ OtFlow.createWith otOptions (Generator 7UL) dtype 2 ],
             CnfTraining.otFlow { Transport = 0.01; Hjb = 0.05 } (Some onSolve) (Some report) source
         | other -> failwith $"--regulariser must be none, rnode or ot-flow, got '{other}'"
     let mutable lastStep, lastSeconds = 0, 0.0
     let progress (p: Progress) =
         let steps = float (p.Step - lastStep)
-        printfn $"iteration {p.Step,5}  loss {show 4 p.Loss}{parts}  NFE forward {show 1 (float forwardNfe / steps)} backward {show 1 (float backwardNfe / steps)}  {show 3 ((p.Seconds - lastSeconds) / steps)} s/iteration"
+        printfn $"iteration {p.Step,5}  loss {Cli.show 4 p.Loss}{parts}  NFE forward {Cli.show 1 (float forwardNfe / steps)} backward {Cli.show 1 (float backwardNfe / steps)}  {Cli.show 3 ((p.Seconds - lastSeconds) / steps)} s/iteration"
         forwardNfe <- 0
         backwardNfe <- 0
         lastStep <- p.Step
@@ -171,10 +166,10 @@ let main argv =
     Png.save output (Figure.beside [ Figure.heatMap n density; trajectories n bound paths ])
     printfn $"wrote {output} (learned density | 1000 trajectories from N(0, I), red → blue, on [-{bound}, {bound}]^2)"
     let units = if data = "hexagon" then ", z-scored units" else ""
-    printfn $"{data}-cnf.heldout_nll {show 4 nll} nats (regulariser {regulariser}, {heldOut.shape[0]} held-out rows{units})"
+    printfn $"{data}-cnf.heldout_nll {Cli.show 4 nll} nats (regulariser {regulariser}, {heldOut.shape[0]} held-out rows{units})"
     // the best possible: the data's own density on the same rows (the entropy, by Monte Carlo)
-    printfn $"{data}-cnf.heldout_nll_of_true_density {show 4 -(Array.average (dataLogDensity heldOut))} nats"
-    printfn $"{data}-cnf.mean_nfe forward {show 1 meanForwardNfe} backward {show 1 meanBackwardNfe} per iteration (regulariser {regulariser})"
+    printfn $"{data}-cnf.heldout_nll_of_true_density {Cli.show 4 -(Array.average (dataLogDensity heldOut))} nats"
+    printfn $"{data}-cnf.mean_nfe forward {Cli.show 1 meanForwardNfe} backward {Cli.show 1 meanBackwardNfe} per iteration (regulariser {regulariser})"
     if regulariser <> "ot-flow" then printfn $"{data}-cnf.heldout_nfe {heldOutNfe} (one solve of the held-out rows from T to 0)"
-    printfn $"{data}-cnf.seconds_per_iteration {show 3 (report.Seconds / float report.StepsRun)} s ({report.StepsRun} iterations in {show 1 report.Seconds} s)"
+    printfn $"{data}-cnf.seconds_per_iteration {Cli.show 3 (report.Seconds / float report.StepsRun)} s ({report.StepsRun} iterations in {Cli.show 1 report.Seconds} s)"
     0
