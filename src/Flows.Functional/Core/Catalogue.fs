@@ -84,8 +84,12 @@ module Catalogue =
         |> Seq.sortBy (fun e -> e.Name)
         |> List.ofSeq
 
+    /// The entry called `name`, if there is one. Every bijector is named after the entry that
+    /// rebuilds it (the law suite checks this), so a layer's name finds its entry.
+    let tryFind (name: string) = all |> List.tryFind (fun e -> e.Name = name)
+
     /// The entry called `name`, or an error listing the names there are.
     let find (name: string) =
-        match all |> List.tryFind (fun e -> e.Name = name) with
+        match tryFind name with
         | Some e -> e
         | None -> invalidArg (nameof name) $"""no bijector '{name}' in the catalogue; have: {String.Join(", ", all |> List.map (fun e -> e.Name))}"""

@@ -77,28 +77,10 @@ let private rebuildBase (name: string) (dtype: Dtype) (s: Settings) =
     | "gaussian-mixture" -> Distribution.gaussianMixture (Tensor.zeros([| Settings.int "components" s; Settings.int "dim" s |], dtype)) 1.0
     | other -> invalidArg "base" $"unknown base distribution '{other}'; have: standard-normal, diagonal-normal, uniform-box, gaussian-mixture"
 
-// Bijector names → the entry that rebuilds them: the entry of that name, else one whose bijectors
-// carry it (variants such as "sylvester-householder" and "conditional-maf" build "sylvester" and
-// "maf" layers through one shared Build that reads every variant's settings).
-let private builders =
-    lazy
-        (Catalogue.all
-         |> List.map (fun e -> (e.Create (Generator 0UL) Dtype.Float64 (List.head e.Dims)).Name, e)
-         |> List.append (Catalogue.all |> List.map (fun e -> e.Name, e))
-         |> List.distinctBy fst
-         |> Map.ofList)
-
-/// The catalogue entry that rebuilds layers named `name`, if there is one.
-let tryEntryFor (name: string) = builders.Force().TryFind name
-
-/// A layer rebuilt from its name and settings through its catalogue entry's Build, inverted when
-/// the settings say so and Build did not (a generic `Bijector.invert` of any entry).
+/// A layer rebuilt from its name and settings through the catalogue entry of that name, inverted
+/// when the settings say so and Build did not (a generic `Bijector.invert` of any entry).
 let rebuildLayer (dtype: Dtype) (name: string) (settings: Settings) =
-    let entry =
-        match tryEntryFor name with
-        | Some e -> e
-        | None -> Catalogue.find name
-    let built = entry.Build dtype settings
+    let built = (Catalogue.find name).Build dtype settings
     if settings.ContainsKey "inverted" && not (built.Settings.ContainsKey "inverted") then { Bijector.invert built with Name = name }
     else built
 
@@ -165,7 +147,7 @@ let private sha256 (bytes: byte[]) = Convert.ToHexStringLower(SHA256.HashData by
 let save (directory: string) (model: Model) =
     Guard.that (nameof directory) (not (String.IsNullOrWhiteSpace directory)) "the model directory must be named"
     model.Flow.Layers |> List.iteri (fun i b ->
-        if (tryEntryFor b.Name).IsNone then
+        if (Catalogue.tryFind b.Name).IsNone then
             invalidArg (nameof model) $"layer {i} ('{b.Name}') has no catalogue entry, so it cannot be rebuilt from a file")
     let weights = weightsOf model
     match weights |> List.countBy fst |> List.tryFind (fun (_, n) -> n > 1) with
