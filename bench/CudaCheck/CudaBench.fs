@@ -13,11 +13,11 @@ open Flows.Tensors
 open Flows.Training
 
 /// A flow with every parameter moved to `device`.
-let private onDevice (device: Device) (flow: Flow) =
+let onDevice (device: Device) (flow: Flow) =
     Flow.withParameters ((Flow.parameters flow).Map(fun t -> t.moveTo device)) flow
 
 /// One Adam step of the NLL on `batch`; returns the loss (reading it waits for the device).
-let private stepper (flow: Flow) =
+let stepper (flow: Flow) =
     let mutable flow = flow
     let mutable parameters = Flow.parameters flow
     let mutable state = Optimiser.init parameters

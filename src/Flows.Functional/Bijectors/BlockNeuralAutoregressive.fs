@@ -37,7 +37,7 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
     let count = widths.Length - 1
     let blockMask (keep: int -> int -> bool) (outs: int) (ins: int) =
         let cols = dim * ins
-        Tensor.ofArray(Array.init (dim * outs * cols) (fun k -> if keep (k / cols / outs) (k % cols / ins) then 1.0 else 0.0), [| dim * outs; cols |]).cast dtype
+        Constant.ofArray(Array.init (dim * outs * cols) (fun k -> if keep (k / cols / outs) (k % cols / ins) then 1.0 else 0.0), [| dim * outs; cols |])
     let lowerMasks = Array.init count (fun l -> blockMask (fun i j -> j < i) widths[l + 1] widths[l])
     let diagonalMasks = Array.init count (fun l -> blockMask (fun i j -> j = i) widths[l + 1] widths[l])
     let parameters =
@@ -45,7 +45,8 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
             [ for l in 0 .. count - 1 do
                   let outs, ins = widths[l + 1], widths[l]
                   // diagonal blocks start with rows summing to about one, so tanh starts unsaturated
-                  let raw = gen.normal([| dim * outs; dim * ins |], 0.0, 1.0 / sqrt (float (dim * ins)), dtype) - diagonalMasks[l] * log (float ins)
+                  let raw = gen.normal([| dim * outs; dim * ins |], 0.0, 1.0 / sqrt (float (dim * ins)), dtype)
+                  let raw = raw - diagonalMasks[l].Like raw * log (float ins)
                   yield $"{l}.weight", raw
                   yield $"{l}.bias", gen.normal([| dim * outs |], 0.0, 0.1, dtype)
               yield "logGate", Tensor.zeros([| dim |], dtype) ]
@@ -53,8 +54,8 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
         Array.init count (fun l ->
             let outs, ins = widths[l + 1], widths[l]
             let raw = p[$"{l}.weight"]
-            let logDiagonal = (raw * diagonalMasks[l].cast(raw.dtype)).reshape([| dim; outs; dim; ins |]).sum(2)
-            { Lower = raw * lowerMasks[l].cast(raw.dtype)
+            let logDiagonal = (raw * diagonalMasks[l].Like raw).reshape([| dim; outs; dim; ins |]).sum(2)
+            { Lower = raw * lowerMasks[l].Like raw
               Diagonal = logDiagonal.exp()
               LogDiagonal = logDiagonal
               Bias = p[$"{l}.bias"].reshape([| dim; outs |]) })

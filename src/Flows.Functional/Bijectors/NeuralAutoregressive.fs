@@ -75,9 +75,9 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
               ResidualBlocks = 0; Activation = spec.Activation }
     let dim = spec.Dim
     let offsets =
-        Tensor.ofArray(Array.init units (fun j -> if units = 1 then 0.0 else -2.0 + 4.0 * float j / float (units - 1)), [| units |]).cast dtype
+        Constant.ofArray(Array.init units (fun j -> if units = 1 then 0.0 else -2.0 + 4.0 * float j / float (units - 1)), [| units |])
     let parameters (p: Params) (ctx: Context) (x: Tensor) =
-        (Made.apply made p ctx.Condition x).reshape [| x.shape[0]; dim; 3 * units |] |> Dsf.ofRaw units (offsets.cast x.dtype)
+        (Made.apply made p ctx.Condition x).reshape [| x.shape[0]; dim; 3 * units |] |> Dsf.ofRaw units (offsets.Like x)
     let forward (p: Params) (ctx: Context) (z: Tensor) =
         // pass t fixes the dimensions of degree t; the last pass saw every earlier one final
         let mutable x = z.zerosLike()

@@ -12,9 +12,9 @@ let create (perm: int[]) =
     let inverse = Array.zeroCreate dim
     perm |> Array.iteri (fun i p -> inverse[p] <- i)
     let apply (order: int[]) =
-        let index = Tensor.ofArray order
+        let index = Constant.ofIndices order
         fun (_: Params) (_: Context) (x: Tensor) ->
-            x.gather(1, index.moveTo(x.device).unsqueeze(0).expand x.shape), Bijector.zeroLogDet x
+            x.gather(1, (index.Like x).unsqueeze(0).expand x.shape), Bijector.zeroLogDet x
     Bijector.create "permute" (Settings.ofList [ "perm", Setting.Ints perm ]) [| dim |] Params.empty (apply perm) (apply inverse)
 
 /// Reverses the feature order.

@@ -54,25 +54,27 @@ module Polynomial =
 
     // S[(r+1)·l + m, l + m + 1] = 1/(l + m + 1): maps the Gram matrix Σ_k a_kl a_km to the
     // coefficients of ∫_0^t Σ_k q_k(s)² ds
-    let private integration (degree: int) (dtype: Dtype) =
+    let private integration (degree: int) (like: Tensor) =
         let size, count = degree + 1, 2 * degree + 2
         Tensor.ofArray(
             Array.init (size * size * count) (fun k ->
                 let row, column = k / count, k % count
                 let l, m = row / size, row % size
                 if column = l + m + 1 then 1.0 / float column else 0.0),
-            [| size * size; count |]).cast dtype
+            [| size * size; count |]).cast(like.dtype).moveTo like.device
 
     /// The transformer from raw conditioner outputs [n; D; 1 + K(r + 1)] (c, then a row-major by
     /// square); a raw 0 gives c = 0 and q_k ≡ √((1 − ε)/K), so the integrand is 1 and z = x.
     let ofRaw (squares: int) (degree: int) (bound: float) (floor: float) (raw: Tensor) =
         let n, dim, size = raw.shape[0], raw.shape[1], degree + 1
-        let start = Tensor.ofArray(Array.init (squares * size) (fun k -> if k % size = 0 then sqrt ((1.0 - floor) / float squares) else 0.0), [| squares; size |]).cast raw.dtype
+        let start =
+            Tensor.ofArray(Array.init (squares * size) (fun k -> if k % size = 0 then sqrt ((1.0 - floor) / float squares) else 0.0), [| squares; size |])
+                .cast(raw.dtype).moveTo raw.device
         let a = raw.narrow(2, 1, squares * size).reshape [| n; dim; squares; size |] + start
         let gram = (a.unsqueeze(4) * a.unsqueeze(3)).sum(2).reshape [| n * dim; size * size |]
         { Shift = raw.narrow(2, 0, 1).squeeze 2
           Coefficients = a
-          Integrated = gram.matmul(integration degree raw.dtype).reshape [| n; dim; 2 * degree + 2 |]
+          Integrated = gram.matmul(integration degree raw).reshape [| n; dim; 2 * degree + 2 |]
           Bound = bound
           Floor = floor }
 

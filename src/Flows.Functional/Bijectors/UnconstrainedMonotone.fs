@@ -55,19 +55,19 @@ type Integrand =
 [<RequireQualifiedAccess>]
 module Integrand =
 
-    /// The rule's nodes and weights on [0, 1], as tensors of `dtype`.
-    let rule (quadrature: Quadrature) (nodes: int) (dtype: Dtype) =
+    /// The rule's nodes and weights on [0, 1].
+    let rule (quadrature: Quadrature) (nodes: int) =
         let s, w = Quadrature.rule quadrature nodes
-        Tensor.ofArray(s |> Array.map (fun v -> (v + 1.0) / 2.0)).cast dtype, Tensor.ofArray(w |> Array.map (fun v -> v / 2.0)).cast dtype
+        Constant.ofArray(s |> Array.map (fun v -> (v + 1.0) / 2.0), [| s.Length |]), Constant.ofArray(w |> Array.map (fun v -> v / 2.0), [| w.Length |])
 
     /// The transformer from raw conditioner outputs [n; D; 1 + E] (β, then h) and the integrand net.
-    let ofRaw (net: Params) (activation: Activation) (nodes: Tensor, weights: Tensor) (raw: Tensor) =
+    let ofRaw (net: Params) (activation: Activation) (nodes: Constant, weights: Constant) (raw: Tensor) =
         { Offset = raw.narrow(2, 0, 1).squeeze 2
           Embedding = raw.narrow(2, 1, raw.shape[2] - 1)
           Net = net
           Activation = activation
-          Nodes = nodes.cast raw.dtype
-          Weights = weights.cast raw.dtype }
+          Nodes = nodes.Like raw
+          Weights = weights.Like raw }
 
     /// The transformer of feature d alone (β and h narrowed to [n; 1; ...]).
     let feature (d: int) (it: Integrand) =
@@ -112,7 +112,7 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
             { Dim = spec.Dim; Hidden = spec.Hidden; Multiplier = 1 + spec.Embedding; Order = spec.Order; ContextDim = spec.ContextDim
               ResidualBlocks = 0; Activation = spec.Activation }
     let integrandNet = Mlp.create gen dtype ((1 + spec.Embedding) :: spec.Integrand @ [ 1 ]) true
-    let quadrature = Integrand.rule spec.Quadrature spec.Nodes dtype
+    let quadrature = Integrand.rule spec.Quadrature spec.Nodes
     let dim = spec.Dim
     let integrand (p: Params) (ctx: Context) (x: Tensor) =
         (Made.apply made (p.Scope "made") ctx.Condition x).reshape [| x.shape[0]; dim; 1 + spec.Embedding |]

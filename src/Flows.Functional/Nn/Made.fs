@@ -43,7 +43,7 @@ type Made =
       /// Parameter prefix of each layer, in the order `apply` runs them.
       Layers: string[]
       /// Mask [out; in (+ context)] of each layer; 1 keeps a weight, context columns are all 1.
-      Masks: Tensor[] }
+      Masks: Constant[] }
 
 /// Building and running MADEs.
 [<RequireQualifiedAccess>]
@@ -72,10 +72,10 @@ module Made =
 
     // mask[o, i] = 1 when unit o may read unit i: hidden units read degrees ≤ theirs, outputs
     // strictly smaller ones; the trailing `context` columns are unmasked.
-    let private mask (dtype: Dtype) (strict: bool) (outputs: int[]) (inputs: int[]) (context: int) =
+    let private mask (strict: bool) (outputs: int[]) (inputs: int[]) (context: int) =
         let cols = inputs.Length + context
         let keep o i = i >= inputs.Length || (if strict then outputs[o] > inputs[i] else outputs[o] >= inputs[i])
-        Tensor.ofArray(Array.init (outputs.Length * cols) (fun k -> if keep (k / cols) (k % cols) then 1.0 else 0.0), [| outputs.Length; cols |]).cast dtype
+        Constant.ofArray(Array.init (outputs.Length * cols) (fun k -> if keep (k / cols) (k % cols) then 1.0 else 0.0), [| outputs.Length; cols |])
 
     /// A MADE and its parameters; the output layer starts at zero (the flow starts as the identity),
     /// and so does the second layer of each residual block.
@@ -111,7 +111,7 @@ module Made =
         { Spec = spec
           Degrees = degrees
           Layers = layers |> List.map (fun (name, _, _, _, _, _) -> name) |> Array.ofList
-          Masks = layers |> List.map (fun (_, outs, ins, strict, context, _) -> mask dtype strict outs ins context) |> Array.ofList },
+          Masks = layers |> List.map (fun (_, outs, ins, strict, context, _) -> mask strict outs ins context) |> Array.ofList },
         parameters
 
     /// Runs the MADE on rows [n; D] (and the context rows [n; C] when it has one): [n; D·k].
@@ -125,7 +125,7 @@ module Made =
         let layer (i: int) (activation: Backend.Activation) (h: Tensor) =
             let name = made.Layers[i]
             let w = p[name + ".weight"]
-            Tensor.dense(h, w * made.Masks[i].cast(w.dtype).moveTo(w.device), p[name + ".bias"], activation)
+            Tensor.dense(h, w * made.Masks[i].Like w, p[name + ".bias"], activation)
         let last = made.Layers.Length - 1
         if spec.ResidualBlocks = 0 then
             let act = Mlp.fused spec.Activation

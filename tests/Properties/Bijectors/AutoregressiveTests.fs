@@ -93,7 +93,7 @@ let ``a MADE rebuilt from its settings has the same masks`` () =
         let made, p = Made.create g Dtype.Float64 (madeSpec g)
         let rebuilt, _ = Made.create (Generator 0UL) Dtype.Float64 (Made.ofSettings (Settings.ofList (Made.settings made)))
         Assert.Equal<int[]>(made.Degrees, rebuilt.Degrees)
-        Array.iter2 (fun (m: Tensor) (r: Tensor) -> Close.tensors "mask" { Abs = 0.0; Rel = 0.0 } m r) made.Masks rebuilt.Masks
+        Array.iter2 (fun (m: Constant) (r: Constant) -> Close.tensors "mask" { Abs = 0.0; Rel = 0.0 } m.Value r.Value) made.Masks rebuilt.Masks
         let x = Draw.normal g [| 2; made.Spec.Dim |]
         let context = if made.Spec.ContextDim > 0 then Some(Draw.normal g [| 2; made.Spec.ContextDim |]) else None
         Close.tensors "outputs" Tolerance.float64 (Made.apply made p context x) (Made.apply rebuilt p context x))

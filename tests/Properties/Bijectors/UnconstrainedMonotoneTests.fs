@@ -39,7 +39,7 @@ let ``Gauss-Legendre with n points integrates s^k exactly for k up to 2n - 1, wi
 let private randomIntegrand (seed: int) (quadrature: Quadrature) (nodes: int) =
     let g = Draw.generator seed
     let net = Mlp.create g Dtype.Float64 [ 3; 8; 1 ] false |> fun p -> p.Map(fun t -> t + Draw.normal g t.shape * 0.3)
-    Integrand.ofRaw net Activation.Tanh (Integrand.rule quadrature nodes Dtype.Float64) (Draw.normal g [| 1; 1; 3 |])
+    Integrand.ofRaw net Activation.Tanh (Integrand.rule quadrature nodes) (Draw.normal g [| 1; 1; 3 |])
 
 /// Composite Simpson on [0, x] with 2000 intervals, from the integrand's values at its 2001 points.
 let private simpson (it: Integrand) (x: float) =

@@ -25,11 +25,16 @@ module internal NativeLibraries =
     /// cuBLAS for GEMM (it loads libcublasLt.so.N beside itself).
     let cublas = { Description = "cuBLAS"; Names = [ "libcublas.so.13"; "libcublas.so.12"; "libcublas.so.11"; "libcublas.so" ] }
 
-    /// Folders searched after the loader's own path: FLOWS_CUDA_PATH (':'-separated), the
-    /// toolkit's lib64, and the NVIDIA pip wheels' lib folders under a Python environment.
+    /// FLOWS_CUDA_PATH's folders (':'-separated): searched before anything else, so a chosen CUDA
+    /// (or the emulator of tests/CudaEmulator) wins over one on the loader's path.
+    let chosenFolders (environment: string -> string) : string list =
+        match environment "FLOWS_CUDA_PATH" with
+        | null | "" -> []
+        | v -> v.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
+
+    /// Folders searched after the loader's own path: the toolkit's lib64 and the NVIDIA pip
+    /// wheels' lib folders under a Python environment.
     let searchFolders (environment: string -> string) : string list =
-        let split (v: string) =
-            if String.IsNullOrEmpty v then [] else v.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
         let wheels =
             match environment "VIRTUAL_ENV" with
             | null | "" -> []
@@ -43,23 +48,26 @@ module internal NativeLibraries =
                                Path.Combine(py, "site-packages", "nvidia", part, "lib") |])
                     |> List.ofArray
                 else []
-        split (environment "FLOWS_CUDA_PATH") @ [ "/usr/local/cuda/lib64"; "/usr/lib/x86_64-linux-gnu" ] @ wheels
+        [ "/usr/local/cuda/lib64"; "/usr/lib/x86_64-linux-gnu" ] @ wheels
 
-    /// Every path tried, in order: each name through the loader's search path, then in each folder.
-    let candidates (spec: NativeLibrarySpec) (folders: string list) : string list =
-        [ for name in spec.Names do
+    /// Every path tried, in order: each name in each chosen folder, then each name through the
+    /// loader's search path followed by the same name in each of `folders`.
+    let candidates (spec: NativeLibrarySpec) (chosen: string list) (folders: string list) : string list =
+        [ for folder in chosen do
+              for name in spec.Names -> Path.Combine(folder, name)
+          for name in spec.Names do
               yield name
               for folder in folders -> Path.Combine(folder, name) ]
 
     /// The first candidate that loads (via `tryLoad`), or the message naming what is missing and what was tried.
-    let find (tryLoad: string -> nativeint option) (spec: NativeLibrarySpec) (folders: string list) : Result<nativeint * string, string> =
-        let tried = candidates spec folders
+    let find (tryLoad: string -> nativeint option) (spec: NativeLibrarySpec) (chosen: string list) (folders: string list) : Result<nativeint * string, string> =
+        let tried = candidates spec chosen folders
         match tried |> List.tryPick (fun path -> tryLoad path |> Option.map (fun h -> h, path)) with
         | Some found -> Ok found
         | None ->
             Error(
                 $"""CUDA is not available: could not load {spec.Description} (tried {String.Join(", ", spec.Names)} on the loader path"""
-                + $""" and in {String.Join(", ", folders)}). Install it, or set FLOWS_CUDA_PATH to the folder holding it."""
+                + $""" and in {String.Join(", ", chosen @ folders)}). Install it, or set FLOWS_CUDA_PATH to the folder holding it."""
             )
 
     /// Loads through NativeLibrary.TryLoad.
@@ -70,6 +78,6 @@ module internal NativeLibraries =
 
     /// Loads a library of the CUDA stack from the process's environment, or fails with the clear message.
     let load (spec: NativeLibrarySpec) : nativeint =
-        match find tryLoad spec (searchFolders Environment.GetEnvironmentVariable) with
+        match find tryLoad spec (chosenFolders Environment.GetEnvironmentVariable) (searchFolders Environment.GetEnvironmentVariable) with
         | Ok(handle, _) -> handle
         | Error message -> raise (InvalidOperationException message)

@@ -43,16 +43,18 @@ let ``The cache folder honours FLOWS_CUBIN_CACHE, then XDG_CACHE_HOME, then the 
     Assert.EndsWith(Path.Combine(".cache", "flows", "cubin"), KernelCache.folder (env []))
 
 [<Fact>]
-let ``Library names are tried newest CUDA first, each on the loader path before the folders`` () =
+let ``Library names are tried newest CUDA first: in the chosen folders, then each on the loader path before the folders`` () =
     Assert.Equal<string list>(
         [ "libnvrtc.so.13"; "/f/libnvrtc.so.13"; "libnvrtc.so.12"; "/f/libnvrtc.so.12"; "libnvrtc.so.11.2"; "/f/libnvrtc.so.11.2"; "libnvrtc.so"; "/f/libnvrtc.so" ],
-        NativeLibraries.candidates NativeLibraries.nvrtc [ "/f" ])
-    Assert.Equal<string list>([ "libcublas.so.13"; "libcublas.so.12"; "libcublas.so.11"; "libcublas.so" ], NativeLibraries.candidates NativeLibraries.cublas [])
-    Assert.Equal<string list>([ "libcuda.so.1"; "libcuda.so" ], NativeLibraries.candidates NativeLibraries.driver [])
+        NativeLibraries.candidates NativeLibraries.nvrtc [] [ "/f" ])
+    Assert.Equal<string list>([ "libcublas.so.13"; "libcublas.so.12"; "libcublas.so.11"; "libcublas.so" ], NativeLibraries.candidates NativeLibraries.cublas [] [])
+    Assert.Equal<string list>(
+        [ "/c/libcuda.so.1"; "/c/libcuda.so"; "libcuda.so.1"; "/f/libcuda.so.1"; "libcuda.so"; "/f/libcuda.so" ],
+        NativeLibraries.candidates NativeLibraries.driver [ "/c" ] [ "/f" ])
     // the first that loads wins, after every earlier candidate was tried in order
     let tried = Collections.Generic.List<string>()
     let fake (path: string) = tried.Add path; (if path = "/f/libnvrtc.so.12" then Some 42n else None)
-    match NativeLibraries.find fake NativeLibraries.nvrtc [ "/f" ] with
+    match NativeLibraries.find fake NativeLibraries.nvrtc [] [ "/f" ] with
     | Ok(handle, path) ->
         Assert.Equal(42n, handle)
         Assert.Equal("/f/libnvrtc.so.12", path)
@@ -61,17 +63,19 @@ let ``Library names are tried newest CUDA first, each on the loader path before 
 
 [<Fact>]
 let ``A missing library is an error naming it, every file name tried and the folders`` () =
-    match NativeLibraries.find (fun _ -> None) NativeLibraries.cublas [ "/opt/a"; "/opt/b" ] with
+    match NativeLibraries.find (fun _ -> None) NativeLibraries.cublas [ "/opt/a" ] [ "/opt/b" ] with
     | Ok _ -> failwith "nothing loads, yet a library was found"
     | Error message ->
         for part in [ "cuBLAS"; "libcublas.so.13"; "libcublas.so.12"; "libcublas.so.11"; "/opt/a"; "/opt/b"; "FLOWS_CUDA_PATH" ] do
             Assert.Contains(part, message)
 
 [<Fact>]
-let ``FLOWS_CUDA_PATH folders come first in the search`` () =
+let ``FLOWS_CUDA_PATH names the chosen folders, searched before the loader path`` () =
     let env name = if name = "FLOWS_CUDA_PATH" then "/one:/two" else null
+    Assert.Equal<string list>([ "/one"; "/two" ], NativeLibraries.chosenFolders env)
+    Assert.Empty(NativeLibraries.chosenFolders (fun _ -> null))
     let folders = NativeLibraries.searchFolders env
-    Assert.Equal<string list>([ "/one"; "/two" ], List.truncate 2 folders)
+    Assert.DoesNotContain("/one", folders)
     Assert.Contains("/usr/local/cuda/lib64", folders)
 
 [<Fact>]

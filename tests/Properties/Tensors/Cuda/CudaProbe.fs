@@ -16,7 +16,7 @@ module internal CudaProbe =
     /// NVRTC, or why it is not there.
     let nvrtc : Lazy<Result<NvrtcApi, string>> =
         lazy
-            (match NativeLibraries.find NativeLibraries.tryLoad NativeLibraries.nvrtc (NativeLibraries.searchFolders Environment.GetEnvironmentVariable) with
+            (match NativeLibraries.find NativeLibraries.tryLoad NativeLibraries.nvrtc (NativeLibraries.chosenFolders Environment.GetEnvironmentVariable) (NativeLibraries.searchFolders Environment.GetEnvironmentVariable) with
              | Ok(handle, _) -> Ok(NvrtcApi handle)
              | Error message -> Error message)
 
@@ -41,5 +41,5 @@ type GpuFactAttribute() as this =
     inherit FactAttribute()
     do
         match CudaProbe.deviceMissing.Value with
-        | Some reason -> this.Skip <- $"NOT RUN: no usable CUDA device, so the GPU parity suite was skipped. {reason}"
+        | Some reason -> this.Skip <- $"NOT RUN: no usable CUDA device, so the GPU parity suite was skipped here (tests/CudaEmulator runs it on the CPU emulator). {reason}"
         | None -> ()

@@ -7,6 +7,11 @@
 // NVRTC has no math.h: infinity from its bit pattern.
 #define INFINITY __int_as_float(0x7f800000)
 
+// The block's dynamic shared memory as bytes (the emulator of tests/CudaEmulator defines its own).
+#ifndef DYNAMIC_SHARED
+#define DYNAMIC_SHARED(name) extern __shared__ unsigned char name[]
+#endif
+
 struct Dims { int v[MAX_RANK]; };
 
 typedef long long i64;

@@ -30,7 +30,7 @@ template <typename T> __device__ __forceinline__ bool arg_better(int largest, T 
 // op: 0 sum, 1 prod, 2 max, 3 min. Shared memory: blockDim.x elements of T.
 #define REDUCE(S, T) \
 extern "C" __global__ void reduce_##S(int op, int outer, int n, int inner, const T* x, T* r) { \
-    extern __shared__ unsigned char smem_##S[]; \
+    DYNAMIC_SHARED(smem_##S); \
     T* acc = (T*)smem_##S; \
     int out = blockIdx.x; \
     int o = out / inner, in = out - o * inner; \
@@ -47,7 +47,7 @@ FOR_FLOATS(REDUCE)
 // Shared memory: blockDim.x elements of T, then blockDim.x ints.
 #define ARG_REDUCE(S, T) \
 extern "C" __global__ void arg_reduce_##S(int largest, int outer, int n, int inner, const T* x, int* r) { \
-    extern __shared__ unsigned char smem_arg_##S[]; \
+    DYNAMIC_SHARED(smem_arg_##S); \
     T* vals = (T*)smem_arg_##S; \
     int* idx = (int*)(vals + blockDim.x); \
     int out = blockIdx.x; \
