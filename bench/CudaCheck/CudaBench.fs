@@ -12,10 +12,6 @@ open Flows.Nn
 open Flows.Tensors
 open Flows.Training
 
-/// A flow with every parameter moved to `device`.
-let onDevice (device: Device) (flow: Flow) =
-    Flow.withParameters ((Flow.parameters flow).Map(fun t -> t.moveTo device)) flow
-
 /// One Adam step of the NLL on `batch`; returns the loss (reading it waits for the device).
 let stepper (flow: Flow) =
     let mutable flow = flow
@@ -58,12 +54,12 @@ let largeFlow () =
 
 /// Seconds per two-moons training step (batch 512) on `device`.
 let twoMoons (device: Device) =
-    let step = stepper (onDevice device (twoMoonsFlow ()))
+    let step = stepper (Flow.moveTo device (twoMoonsFlow ()))
     let batch = (Toy.twoMoons (Generator 7UL) 512 Dtype.Float32).moveTo device
     time 20 50 (fun () -> step batch)
 
 /// Seconds per large-model training step (batch `batch`) on `device`.
 let large (device: Device) (batch: int) =
-    let step = stepper (onDevice device (largeFlow ()))
+    let step = stepper (Flow.moveTo device (largeFlow ()))
     let data = (Generator 8UL).normal([| batch; 16 |]).moveTo device
     time 2 7 (fun () -> step data)

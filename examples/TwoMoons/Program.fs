@@ -2,6 +2,7 @@
 /// conditioners (last layer zero), swap permutations, a learnable diagonal Gaussian base, Adam 5e-4
 /// with weight decay 1e-5, batch 512, 3201 iterations of fresh exact samples. Prints progress, the
 /// held-out NLL on 20,000 fresh samples and the training speed, and draws target | learned density.
+///   TwoMoons [output.png] [--device cpu|cuda:N]
 module TwoMoons.Program
 
 open System
@@ -17,14 +18,15 @@ open Flows.Training
 
 [<EntryPoint>]
 let main argv =
-    let output = if argv.Length > 0 then argv[0] else "two-moons.png"
+    let output, rest = if argv.Length > 0 && not (argv[0].StartsWith "--") then argv[0], argv[1..] else "two-moons.png", argv
+    let device = Device.Parse(Examples.Cli.text "device" "cpu" (Examples.Cli.parse [ "device" ] [] rest))
     let gen = Generator 1234UL
     let block () =
         [ Coupling.create gen Dtype.Float32
               { Dim = 2; Mask = Coupling.Mask.Half false; Conditioner = Conditioner.Mlp([ 64; 64 ], Activation.Relu)
                 ScaleMap = Coupling.ScaleMap.Exp; Affine = true; ContextDim = 0 }
           Permute.swap 2 ]
-    let flow = Flow.create (Distribution.diagonalNormal [| 2 |] Dtype.Float32) (block () @ block ())
+    let flow = Flow.create (Distribution.diagonalNormal [| 2 |] Dtype.Float32) (block () @ block ()) |> Flow.moveTo device
     let options =
         { TrainOptions.defaults with
             Steps = 3201
@@ -34,20 +36,20 @@ let main argv =
             Seed = 7UL
             ReportEvery = 800
             Progress = Some(fun p -> printfn $"iteration {p.Step,5}  loss {p.Loss:F4}  {float p.Step / p.Seconds:F0} it/s") }
-    let sampler = DataSource.Sampler(fun g n -> Toy.twoMoons g n Dtype.Float32)
+    let sampler = DataSource.Sampler(fun g n -> (Toy.twoMoons g n Dtype.Float32).moveTo device)
     let outcome = Train.fit options (Objective.ForwardKl sampler) flow
     let trained, report = Train.result outcome
     match outcome with
     | Diverged _ -> printfn $"training diverged: {report.Message}"
     | Converged _ -> ()
     let speed = float report.StepsRun / report.Seconds
-    let heldOut = Toy.twoMoons (Generator 2024UL) 20000 Dtype.Float32
+    let heldOut = (Toy.twoMoons (Generator 2024UL) 20000 Dtype.Float32).moveTo device
     let nll = -((Flow.logProb Context.none heldOut trained).mean().toScalar())
     printfn $"final training loss {report.Losses[report.Losses.Length - 1]:F4} nats"
     let n, bound = 200, 3.0
     let points = Figure.grid n bound
     let target = (Toy.twoMoonsLogDensity points).exp().toArray64()
-    let learned = (Flow.logProb Context.none (points.cast Dtype.Float32) trained).exp().toArray64()
+    let learned = (Flow.logProb Context.none ((points.cast Dtype.Float32).moveTo device) trained).exp().toArray64()
     Png.save output (Figure.beside [ Figure.heatMap n target; Figure.heatMap n learned ])
     printfn $"wrote {output} (target | learned density on [-3, 3]^2)"
     let show (v: float) = v.ToString("F4", CultureInfo.InvariantCulture)

@@ -28,6 +28,13 @@ module Flow =
         { Base = { flow.Base with Params = p.Scope "base" }
           Layers = flow.Layers |> List.mapi (fun i b -> { b with Params = p.Scope $"layers.{i}" }) }
 
+    /// The flow with every parameter and buffer on `device`, sampling there: train and evaluate it
+    /// with data moved to the same device (`x.moveTo device`).
+    let moveTo (device: Device) (flow: Flow) =
+        let move (p: Params) = p.Map(fun t -> t.moveTo device)
+        { Base = Distribution.moveTo device flow.Base
+          Layers = flow.Layers |> List.map (fun b -> { b with Params = move b.Params; Buffers = move b.Buffers }) }
+
     /// log q(x) per row, with parameters `p` (for differentiation).
     let logProbWith (p: Params) (ctx: Context) (x: Tensor) (flow: Flow) =
         let flow = withParameters p flow
@@ -43,7 +50,7 @@ module Flow =
     /// Draws n samples and their log q, in one pass, with parameters `p` (reparameterised).
     let sampleAndLogProbWith (p: Params) (ctx: Context) (gen: Generator) (n: int) (flow: Flow) =
         let flow = withParameters p flow
-        let z = flow.Base.Sample flow.Base.Params gen n
+        let z = Distribution.sample flow.Base flow.Base.Params gen n
         let logBase = flow.Base.LogProb flow.Base.Params z
         let x, logDet = Compose.forward ctx z flow.Layers
         x, logBase - logDet
@@ -56,7 +63,7 @@ module Flow =
     /// Draws n samples.
     let sample (ctx: Context) (gen: Generator) (n: int) (flow: Flow) =
         Guard.positive (nameof n) n
-        let z = flow.Base.Sample flow.Base.Params gen n
+        let z = Distribution.sample flow.Base flow.Base.Params gen n
         fst (Compose.forward ctx z flow.Layers)
 
     /// Maps base points to data (the forward maps), with the summed log-det.

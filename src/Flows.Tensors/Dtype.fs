@@ -35,3 +35,15 @@ type Device =
         match d with
         | Cpu -> "cpu"
         | Cuda i -> $"cuda:{i}"
+
+    /// "cpu", "cuda" (device 0) or "cuda:N", as ToString writes them; anything else is an error naming `text`.
+    static member Parse(text: string) : Device =
+        let fail () = invalidArg (nameof text) $"expected a device as cpu, cuda or cuda:N (N = 0, 1, ...), got '{text}'"
+        match (if isNull text then "" else text.Trim().ToLowerInvariant()) with
+        | "cpu" -> Cpu
+        | "cuda" -> Cuda 0
+        | t when t.StartsWith "cuda:" ->
+            match System.Int32.TryParse(t.Substring 5, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture) with
+            | true, i -> Cuda i
+            | _ -> fail ()
+        | _ -> fail ()

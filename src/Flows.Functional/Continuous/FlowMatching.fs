@@ -62,7 +62,7 @@ module FlowMatching =
     /// or RK4 with a fixed number of steps).
     let sample (solver: Solver) (gen: Generator) (n: int) (flow: Flow) =
         Guard.positive (nameof n) n
-        let z0 = flow.Base.Sample flow.Base.Params gen n
+        let z0 = Distribution.sample flow.Base flow.Base.Params gen n
         (transport solver (field flow) z0 [||]).Final
 
     /// The CFM loss of one data batch x1 for `Train.fit`: x0 from the model's base and t ~ U(0, 1),
@@ -70,7 +70,7 @@ module FlowMatching =
     let batchLoss (sigmaMin: float) (p: Params) (gen: Generator) (x1: Tensor) (flow: Flow) =
         let flow = Flow.withParameters p flow
         let n = x1.shape[0]
-        let x0 = flow.Base.Sample flow.Base.Params gen n
+        let x0 = Distribution.sample flow.Base flow.Base.Params gen n
         let t = gen.uniform([| n; 1 |], dtype = x1.dtype, device = x1.device)
         loss sigmaMin (velocity (cnfLayer flow).Params) x0 x1 t
 

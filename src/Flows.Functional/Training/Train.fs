@@ -123,11 +123,13 @@ module Train =
             let n = data.shape[0]
             Guard.that (nameof source) (n > 0) "the data set is empty"
             let size = min batchSize n
-            let mutable order = gen.permutation n
+            // the order is drawn on the host and moved once per epoch to where the data lives
+            let permutation () = (gen.permutation n).moveTo data.device
+            let mutable order = permutation ()
             let mutable at = 0
             fun () ->
                 if at + size > n then
-                    order <- gen.permutation n
+                    order <- permutation ()
                     at <- 0
                 let index = order.narrow(0, at, size)
                 at <- at + size

@@ -90,7 +90,7 @@ let ``samples drawn by the ODE score, through the CNF integration, the base dens
             { flow with Layers = flow.Layers |> List.map (Entry.perturb g 0.5) }
         let solver = Solver.Dopri5(Tolerances.uniform 1e-10)
         let x = FlowMatching.sample solver (Generator(uint64 seed)) 6 model
-        let z0 = model.Base.Sample model.Base.Params (Generator(uint64 seed)) 6
+        let z0 = Distribution.sample model.Base model.Base.Params (Generator(uint64 seed)) 6
         let _, forwardLogDet, _ = Cnf.integrate solver SolverOptions.defaults TraceMode.Exact (FlowMatching.field model) z0 0.0 1.0
         let expected = standardNormalLogProb z0 - forwardLogDet
         Close.tensors "log q(x) by Flow.logProb" { Abs = 1e-7; Rel = 1e-7 } expected (Flow.logProb Context.none x model)

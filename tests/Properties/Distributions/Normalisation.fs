@@ -120,7 +120,7 @@ let ``Targets.logNormaliser agrees with an independent midpoint rule on a Gaussi
 let ``standard normal samples have mean zero and identity covariance`` () =
     Gens.check 3 Gens.seed (fun seed ->
         let d = Distribution.standardNormal [| 2 |] Dtype.Float64
-        checkMoments "standard normal" [| 0.0; 0.0 |] (array2D [ [ 1.0; 0.0 ]; [ 0.0; 1.0 ] ]) (d.Sample d.Params (Draw.generator seed) n))
+        checkMoments "standard normal" [| 0.0; 0.0 |] (array2D [ [ 1.0; 0.0 ]; [ 0.0; 1.0 ] ]) (Distribution.sample d d.Params (Draw.generator seed) n))
 
 [<Fact>]
 let ``diagonal normal samples have mean loc and covariance diag(exp(2 logScale))`` () =
@@ -128,14 +128,14 @@ let ``diagonal normal samples have mean loc and covariance diag(exp(2 logScale))
         let d = perturbedDiagonal seed
         let loc = d.Params["loc"].toArray64()
         let var = d.Params["logScale"].toArray64() |> Array.map (fun s -> exp (2.0 * s))
-        checkMoments "diagonal normal" loc (array2D [ [ var[0]; 0.0 ]; [ 0.0; var[1] ] ]) (d.Sample d.Params (Draw.generator (seed + 1)) n))
+        checkMoments "diagonal normal" loc (array2D [ [ var[0]; 0.0 ]; [ 0.0; var[1] ] ]) (Distribution.sample d d.Params (Draw.generator (seed + 1)) n))
 
 [<Fact>]
 let ``uniform box samples stay in the box with the uniform law's moments`` () =
     Gens.check 3 (Gen.zip Gens.seed (Gen.zip (Gen.choose (-20, 10)) (Gen.choose (1, 15)))) (fun (seed, (low, width)) ->
         let low, high = float low / 10.0, float (low + width) / 10.0
         let d = Distribution.uniformBox [| 2 |] low high Dtype.Float64
-        let samples = d.Sample d.Params (Draw.generator seed) n
+        let samples = Distribution.sample d d.Params (Draw.generator seed) n
         if not (samples.toArray64() |> Array.forall (fun v -> v >= low && v < high)) then
             failwith $"a sample fell outside [{low}, {high})²"
         let mid, var = (low + high) / 2.0, (high - low) ** 2.0 / 12.0
@@ -153,7 +153,7 @@ let ``Gaussian mixture samples have the mixture's mean and covariance`` () =
                 w[c] * ((if j = l then scales[2 * c + j] ** 2.0 else 0.0) + locs[2 * c + j] * locs[2 * c + l]))
             |> Array.sum
         let cov = Array2D.init 2 2 (fun j l -> second j l - mean[j] * mean[l])
-        checkMoments "gaussian mixture" mean cov (d.Sample d.Params (Draw.generator (seed + 1)) n))
+        checkMoments "gaussian mixture" mean cov (Distribution.sample d d.Params (Draw.generator (seed + 1)) n))
 
 [<Fact>]
 let ``Gaussian mixture samples land in each component at its weight's rate`` () =
@@ -166,7 +166,7 @@ let ``Gaussian mixture samples land in each component at its weight's rate`` () 
         let d0 = Distribution.gaussianMixture locs 0.3
         let d = { d0 with Params = d0.Params.With [ "logits", Draw.normal g [| k |] * 1.5; "logScales", Draw.uniform g (log 0.3 - 1.0) (log 0.3 + 0.5) [| k; 2 |] ] }
         let w, centres = weightsOf d, locsOf d
-        let xs = (d.Sample d.Params g n).toArray64()
+        let xs = (Distribution.sample d d.Params g n).toArray64()
         let counts = Array.zeroCreate k
         for i in 0 .. n - 1 do
             let distance c = (xs[2 * i] - centres[2 * c]) ** 2.0 + (xs[2 * i + 1] - centres[2 * c + 1]) ** 2.0
@@ -184,7 +184,7 @@ let ``the same seed gives the same samples and another seed gives others`` () =
           perturbedMixture 5 3 ]
     Gens.check 10 Gens.seed (fun seed ->
         for d in distributions do
-            let draw (s: int) = (d.Sample d.Params (Draw.generator s) 50).toArray64()
+            let draw (s: int) = (Distribution.sample d d.Params (Draw.generator s) 50).toArray64()
             Close.arrays $"{d.Name}: same seed" { Abs = 0.0; Rel = 0.0 } (draw seed) (draw seed)
             if draw seed = draw (seed ^^^ 1) then failwith $"{d.Name}: seeds {seed} and {seed ^^^ 1} gave the same samples")
 

@@ -78,3 +78,11 @@ let ``searchsorted in a scalar names the op and the shape`` () =
 let ``A VJP cotangent of the wrong dtype names both dtypes`` () =
     let _, pullback = Ad.vjp (fun x -> x.sum(0)) (f64 [| 2; 3 |])
     refuses [ "vjp"; "float32"; "float64" ] (fun () -> pullback (Tensor.zeros [| 3 |]))
+
+[<Fact>]
+let ``Devices parse as ToString writes them, and anything else is refused naming what is expected`` () =
+    for d in [ Device.Cpu; Device.Cuda 0; Device.Cuda 3 ] do
+        Assert.Equal(d, Device.Parse(string d))
+    Assert.Equal(Device.Cuda 0, Device.Parse "CUDA")
+    for bad in [ "gpu"; "cuda:"; "cuda:-1"; "cuda:x"; ""; null ] do
+        refuses [ "text"; "cpu, cuda or cuda:N" ] (fun () -> Device.Parse bad)
