@@ -78,6 +78,11 @@ let composite (bound: float) (inverse: bool) (v: Tensor) (xKnots: Tensor) (yKnot
 /// `composite` as one fused op (RawTensor.RationalQuadratic) with a hand-written fused backward; an
 /// enclosing differentiation level that records the backward gets `composite`'s instead.
 let evaluate (bound: float) (inverse: bool) (v: Tensor) (xKnots: Tensor) (yKnots: Tensor) (derivatives: Tensor) =
+    // the kernels index knot row e for element e: anything but equal leading shapes would read past them
+    let knots = if xKnots.dim = v.dim + 1 then xKnots.shape[v.dim] else 0
+    for name, t in [ nameof xKnots, xKnots; nameof yKnots, yKnots; nameof derivatives, derivatives ] do
+        if knots < 2 || t.shape <> Array.append v.shape [| knots |] then
+            invalidArg name $"expected {name} of shape {Shape.show (Array.append v.shape [| max knots 2 |])} (K + 1 ≥ 2 knots per value) for values {Shape.show v.shape}, got {Shape.show t.shape}"
     let outputs =
         Tensor.custom(
             [| v; xKnots; yKnots; derivatives |],

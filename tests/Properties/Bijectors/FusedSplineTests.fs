@@ -123,3 +123,13 @@ let ``in float32 the fused spline is finite with finite gradients and close to t
                 if (t.isnan() + t.isinf()).sum().toScalar() > 0.0 then failwith $"{what}: non-finite float32 output or gradient {t}"
             Close.tensors $"{what} float32 values" Tolerance.float32 expected[0] actual[0]
             Close.tensors $"{what} float32 log-derivatives" { Abs = 1e-3; Rel = 1e-4 } expected[1] actual[1])
+
+[<Fact>]
+let ``knots that do not match the values one row each are refused with the argument's name`` () =
+    let g = Draw.generator 3
+    let k = draw g 1.0
+    let v = Draw.normal g [| rows; features |]
+    let shared = k.Y.narrow(0, 0, 1)
+    let e = Assert.Throws<ArgumentException>(fun () -> RationalQuadratic.evaluate k.Bound false v k.X shared k.D |> ignore)
+    Assert.Equal("yKnots", e.ParamName)
+    Assert.Contains(Shape.show shared.shape, e.Message)
