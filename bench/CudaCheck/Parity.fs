@@ -126,6 +126,11 @@ let opCases : (Device -> Outcome) list =
           |> List.reduce (+))
       op "affine map" (fun g -> [ normal [| 6; 3 |] g; normal [| 6; 3 |] g; normal [| 6; 3 |] g ]) (fun xs ->
           Tensor.affineMap(xs[0], xs[1], xs[2], false) + Tensor.affineMap(xs[0], xs[1], xs[2], true))
+      op "rational-quadratic spline, both directions" (fun g -> [ normal [| 6; 3 |] g * 2.0; normal [| 6; 3; 8 |] g; normal [| 6; 3; 8 |] g; normal [| 6; 3; 7 |] g ]) (fun xs ->
+          let config = Transformers.Spline.config 8 3.0
+          let y, logDy = Transformers.RationalQuadratic.forward config xs[0] xs[1] xs[2] xs[3]
+          let x, logDx = Transformers.RationalQuadratic.inverse config xs[0] xs[1] xs[2] xs[3]
+          y + logDy + x + logDx)
       op "cast" (fun g -> [ normal [| 7 |] g ]) (fun xs -> (xs.Head * 4.0).cast(Dtype.Int32).cast(Dtype.Float64).cast(Dtype.Float32) + xs.Head.cast(Dtype.Float64).cast(Dtype.Float32)) ]
     @ [ fun device ->
             run "adam step" device (fun d ->

@@ -79,6 +79,15 @@ type RawTensor(shape: int[], dtype: Dtype, device: Device) =
     abstract AffineMap: shift: RawTensor * logScale: RawTensor * inverse: bool -> RawTensor
     /// One fused Adam step on weights (this): returns the new weights and first and second moments.
     abstract AdamStep: grad: RawTensor * m: RawTensor * v: RawTensor * config: AdamConfig -> RawTensor * RawTensor * RawTensor
+    /// The monotone rational-quadratic spline at each value of this tensor [..., d], given its knots
+    /// xKnots, yKnots and knot derivatives [..., d, K+1] (or its inverse): the mapped values and the
+    /// log-derivatives [..., d]; the identity with log-derivative 0 outside [−bound, bound].
+    abstract RationalQuadratic: xKnots: RawTensor * yKnots: RawTensor * derivatives: RawTensor * bound: float * inverse: bool -> RawTensor * RawTensor
+    /// The backward of `RationalQuadratic` at the same inputs, given the adjoints of its two outputs:
+    /// the adjoints of this tensor, xKnots, yKnots and derivatives.
+    abstract RationalQuadraticBackward:
+        xKnots: RawTensor * yKnots: RawTensor * derivatives: RawTensor * bound: float * inverse: bool * valueAdjoint: RawTensor * logDerivativeAdjoint: RawTensor ->
+            RawTensor * RawTensor * RawTensor * RawTensor
 
 /// Creates raw tensors on one device.
 and IBackend =

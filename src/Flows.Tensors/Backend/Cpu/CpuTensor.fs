@@ -352,6 +352,31 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
             | _ -> invalidArg "affineMap" $"affineMap: expected float operands, got {t.Dtype}"
         CpuTensor(r, shape)
 
+    override t.RationalQuadratic(xKnots, yKnots, derivatives, bound, inverse) =
+        let xk, yk, ds = t.Other("rationalQuadratic", xKnots), t.Other("rationalQuadratic", yKnots), t.Other("rationalQuadratic", derivatives)
+        match data, xk.Data, yk.Data, ds.Data with
+        | F32 v, F32 x, F32 y, F32 d ->
+            let mapped, logDerivatives = FusedSpline.forward v x y d bound inverse
+            CpuTensor(F32 mapped, shape) :> RawTensor, CpuTensor(F32 logDerivatives, shape) :> RawTensor
+        | F64 v, F64 x, F64 y, F64 d ->
+            let mapped, logDerivatives = FusedSpline.forward v x y d bound inverse
+            CpuTensor(F64 mapped, shape) :> RawTensor, CpuTensor(F64 logDerivatives, shape) :> RawTensor
+        | _ -> invalidArg "rationalQuadratic" $"rationalQuadratic: expected float operands, got {t.Dtype}"
+
+    override t.RationalQuadraticBackward(xKnots, yKnots, derivatives, bound, inverse, valueAdjoint, logDerivativeAdjoint) =
+        let op = "rationalQuadraticBackward"
+        let xk, yk, ds = t.Other(op, xKnots), t.Other(op, yKnots), t.Other(op, derivatives)
+        let gOut, gLog = t.Other(op, valueAdjoint), t.Other(op, logDerivativeAdjoint)
+        let knotShape = xk.Shape
+        match data, xk.Data, yk.Data, ds.Data, gOut.Data, gLog.Data with
+        | F32 v, F32 x, F32 y, F32 d, F32 go, F32 gl ->
+            let gv, gx, gy, gd = FusedSpline.backward v x y d bound inverse go gl
+            CpuTensor(F32 gv, shape) :> RawTensor, CpuTensor(F32 gx, knotShape) :> RawTensor, CpuTensor(F32 gy, knotShape) :> RawTensor, CpuTensor(F32 gd, knotShape) :> RawTensor
+        | F64 v, F64 x, F64 y, F64 d, F64 go, F64 gl ->
+            let gv, gx, gy, gd = FusedSpline.backward v x y d bound inverse go gl
+            CpuTensor(F64 gv, shape) :> RawTensor, CpuTensor(F64 gx, knotShape) :> RawTensor, CpuTensor(F64 gy, knotShape) :> RawTensor, CpuTensor(F64 gd, knotShape) :> RawTensor
+        | _ -> invalidArg op $"{op}: expected float operands, got {t.Dtype}"
+
     override t.AdamStep(grad, m, v, config) =
         let g, m, v = t.Other("adam", grad), t.Other("adam", m), t.Other("adam", v)
         match data, g.Data, m.Data, v.Data with

@@ -319,6 +319,33 @@ type internal CudaTensor(buffer: DeviceBuffer, shape: int[], dtype: Dtype, backe
                  [ KernelArg.Long(int64 t.Numel); KernelArg.Int(if inverse then 1 else 0); KernelArg.Ptr t.Pointer; KernelArg.Ptr sh.Pointer; KernelArg.Ptr ls.Pointer; KernelArg.Ptr r.Pointer ])
         r
 
+    override t.RationalQuadratic(xKnots, yKnots, derivatives, bound, inverse) =
+        let op = "rationalQuadratic"
+        let xk, yk, ds = t.Other(op, xKnots), t.Other(op, yKnots), t.Other(op, derivatives)
+        t.Float op
+        let mapped, logDerivatives = t.Fresh(shape, dtype, op), t.Fresh(shape, dtype, op)
+        let knots = if t.Numel = 0 then 0 else xk.Numel / t.Numel
+        t.Launch("rq_spline", t.Numel,
+                 [ KernelArg.Long(int64 t.Numel); KernelArg.Int knots; KernelArg.Double bound; KernelArg.Int(if inverse then 1 else 0)
+                   KernelArg.Ptr t.Pointer; KernelArg.Ptr xk.Pointer; KernelArg.Ptr yk.Pointer; KernelArg.Ptr ds.Pointer
+                   KernelArg.Ptr mapped.Pointer; KernelArg.Ptr logDerivatives.Pointer ])
+        mapped :> RawTensor, logDerivatives :> RawTensor
+
+    override t.RationalQuadraticBackward(xKnots, yKnots, derivatives, bound, inverse, valueAdjoint, logDerivativeAdjoint) =
+        let op = "rationalQuadraticBackward"
+        let xk, yk, ds = t.Other(op, xKnots), t.Other(op, yKnots), t.Other(op, derivatives)
+        let gOut, gLog = t.Other(op, valueAdjoint), t.Other(op, logDerivativeAdjoint)
+        t.Float op
+        let gv = t.Fresh(shape, dtype, op)
+        let gxk, gyk, gds = t.Fresh(xk.Shape, dtype, op), t.Fresh(xk.Shape, dtype, op), t.Fresh(xk.Shape, dtype, op)
+        let knots = if t.Numel = 0 then 0 else xk.Numel / t.Numel
+        t.Launch("rq_spline_backward", t.Numel,
+                 [ KernelArg.Long(int64 t.Numel); KernelArg.Int knots; KernelArg.Double bound; KernelArg.Int(if inverse then 1 else 0)
+                   KernelArg.Ptr t.Pointer; KernelArg.Ptr xk.Pointer; KernelArg.Ptr yk.Pointer; KernelArg.Ptr ds.Pointer
+                   KernelArg.Ptr gOut.Pointer; KernelArg.Ptr gLog.Pointer
+                   KernelArg.Ptr gv.Pointer; KernelArg.Ptr gxk.Pointer; KernelArg.Ptr gyk.Pointer; KernelArg.Ptr gds.Pointer ])
+        gv :> RawTensor, gxk :> RawTensor, gyk :> RawTensor, gds :> RawTensor
+
     override t.AdamStep(grad, m, v, c) =
         let g, m, v = t.Other("adam", grad), t.Other("adam", m), t.Other("adam", v)
         t.Float "adam"
