@@ -34,14 +34,15 @@ internal static class Commands
         var rate = Value("--learning-rate", "Adam learning rate", 1e-3);
         var validation = Value("--validation", "fraction of rows held out for validation and early stopping", 0.1);
         var seed = Value("--seed", "seed of initial weights, shuffling and the validation split", 0UL);
+        var device = Value("--device", "where to train: cpu, cuda or cuda:N", "cpu");
         var outDir = Path("--out", "directory to write the model to (replaced atomically)");
         var command = new Command("train", "Fit a normalising flow to the rows of a CSV file (columns are standardised; the model stores that).")
         {
-            data, context, flow, layers, hidden, steps, batch, rate, validation, seed, outDir,
+            data, context, flow, layers, hidden, steps, batch, rate, validation, seed, device, outDir,
         };
         command.SetAction(r => Work.Train(output, new TrainRequest(
             r.GetValue(data)!, r.GetValue(context), r.GetValue(flow)!, r.GetValue(layers), r.GetValue(hidden),
-            r.GetValue(steps), r.GetValue(batch), r.GetValue(rate), r.GetValue(validation), r.GetValue(seed), r.GetValue(outDir)!)));
+            r.GetValue(steps), r.GetValue(batch), r.GetValue(rate), r.GetValue(validation), r.GetValue(seed), r.GetValue(device)!, r.GetValue(outDir)!)));
         return command;
     }
 

@@ -7,7 +7,7 @@ namespace Flows.Cli;
 /// <summary>What 'flows train' was asked to do.</summary>
 internal sealed record TrainRequest(
     string Data, string? Context, string Flow, int Layers, int Hidden, int Steps, int BatchSize,
-    double LearningRate, double Validation, ulong Seed, string Out);
+    double LearningRate, double Validation, ulong Seed, string Device, string Out);
 
 /// <summary>The commands' work, on the C# façade: read CSVs, call the model, write CSVs and models.</summary>
 internal static class Work
@@ -22,12 +22,12 @@ internal static class Work
         if (!(request.Validation >= 0 && request.Validation < 1)) throw new BadInputException($"--validation must be in [0, 1), got {request.Validation}");
         var data = CsvTable.Read(request.Data);
         var context = request.Context is null ? null : MatchingContext(CsvTable.Read(request.Context), request.Context, data.Rows);
-        var model = FlowKinds.Create(request.Flow, data.Columns, request.Layers, request.Hidden, context?.Columns ?? 0, request.Seed);
+        var model = DeviceFor(request.Device, FlowKinds.Create(request.Flow, data.Columns, request.Layers, request.Hidden, context?.Columns ?? 0, request.Seed));
         var options = new FitOptions(
             Steps: request.Steps, BatchSize: request.BatchSize, LearningRate: request.LearningRate,
             ValidationFraction: request.Validation, Patience: request.Validation > 0 ? 5 : null,
             ValidateEvery: Math.Max(1, request.Steps / 20), ReportEvery: Math.Max(1, request.Steps / 100), Seed: request.Seed);
-        output.WriteLine($"training {request.Flow} ({model.ParameterCount:N0} parameters) on {data.Rows:N0} rows × {data.Columns} columns of {request.Data}");
+        output.WriteLine($"training {request.Flow} ({model.ParameterCount:N0} parameters) on {data.Rows:N0} rows × {data.Columns} columns of {request.Data}, on {model.Device}");
         var fitted = WithProgress(output, request.Steps, progress =>
             context is null
                 ? model.Fit(Floats(data.Values), options, progress)
@@ -184,5 +184,18 @@ internal static class Work
             for (int j = 0; j < rows.GetLength(1); j++)
                 result[i, j] = rows[0, j];
         return result;
+    }
+
+    // The model on the requested device; a name that is not a device is bad input (exit code 2).
+    private static DensityModel DeviceFor(string device, DensityModel model)
+    {
+        try
+        {
+            return model.To(device);
+        }
+        catch (ArgumentException e)
+        {
+            throw new BadInputException($"--device: {e.Message.Split(" (Parameter")[0]}");
+        }
     }
 }

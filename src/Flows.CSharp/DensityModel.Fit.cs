@@ -98,8 +98,10 @@ public sealed partial class DensityModel
         if (options.Standardise && FSharpInterop.ValueOrNull(start.Standardisation) is null)
             start = new CoreModel(start.Flow, start.ContextDim, FSharpInterop.Option(StandardisationModule.ofRows(rows)), start.Fitting);
         var standardisation = FSharpInterop.ValueOrNull(start.Standardisation);
-        var x = ToModelDtype(standardisation is null ? rows : StandardisationModule.apply(standardisation, rows));
-        var c = context is null ? null : ToModelDtype(FSharpInterop.ValueOrNull(context.Condition)!);
+        // rows are split on the host, then moved to the model's device once
+        var dtype = start.Flow.Base.Dtype;
+        var x = ArrayConversions.WithDtype(standardisation is null ? rows : StandardisationModule.apply(standardisation, rows), dtype);
+        var c = context is null ? null : ArrayConversions.WithDtype(TensorOf.onDevice(Tensors.Device.Cpu, FSharpInterop.ValueOrNull(context.Condition)!), dtype);
         int n = x.shape[0];
         Tensor? validation = null;
         if (options.ValidationFraction > 0)
@@ -115,6 +117,9 @@ public sealed partial class DensityModel
             x = ArrayConversions.SelectRows(x, trainIndex);
             c = c is null ? null : ArrayConversions.SelectRows(c, trainIndex);
         }
+        x = ToModelDtype(x);
+        c = c is null ? null : ToModelDtype(c);
+        validation = validation is null ? null : ToModelDtype(validation);
         int trainRows = x.shape[0];
         int steps = options.Epochs is int epochs ? (int)Math.Ceiling((double)epochs * trainRows / Math.Min(options.BatchSize, trainRows)) : options.Steps;
         var source = c is null ? DataSource.NewDataset(x) : DataSource.NewConditional(x, c);

@@ -44,6 +44,28 @@ public sealed partial class DensityModel
     /// <summary>The report of the fit that produced this model; null for a built or loaded model.</summary>
     public FitReport? LastFit { get; }
 
+    /// <summary>Where the model's parameters live and its computations run: "cpu" or "cuda:N".</summary>
+    public string Device => model.Flow.Base.Device.ToString();
+
+    /// <summary>The same model with its parameters on <paramref name="device"/>: "cpu", "cuda" (device 0) or
+    /// "cuda:N". Arrays passed to it are copied there and results come back as arrays; fitting runs there.</summary>
+    /// <exception cref="ArgumentException">Not a device name.</exception>
+    /// <exception cref="InvalidOperationException">The device cannot be used; the message says what is missing (for
+    /// CUDA: the driver, NVRTC or cuBLAS, and where they were looked for).</exception>
+    public DensityModel To(string device)
+    {
+        Tensors.Device target;
+        try
+        {
+            target = Tensors.Device.Parse(device);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(e.Message.Split(" (Parameter")[0], nameof(device));
+        }
+        return new DensityModel(ModelModule.moveTo(target, model), LastFit);
+    }
+
     /// <summary>A flow composed by hand from <paramref name="layers"/> (in forward order) on a base distribution.</summary>
     /// <param name="layers">At least one layer, all of the same dimension.</param>
     /// <param name="baseDistribution">Where the flow starts.</param>
@@ -150,7 +172,8 @@ public sealed partial class DensityModel
     private float[] LogProbOf(Tensor rows, Context context) =>
         ModelModule.logProb(context, ToModelDtype(rows), model).toArray32();
 
-    private Tensor ToModelDtype(Tensor rows) => ArrayConversions.WithDtype(rows, model.Flow.Base.Dtype);
+    // rows in the model's dtype, on its device
+    private Tensor ToModelDtype(Tensor rows) => TensorOf.onDevice(model.Flow.Base.Device, ArrayConversions.WithDtype(rows, model.Flow.Base.Dtype));
 
     private Context ContextRows(float[,]? context, int rows)
     {

@@ -31,6 +31,9 @@ module Model =
     let ofFlow (contextDim: int) (flow: Flow) =
         { Flow = flow; ContextDim = contextDim; Standardisation = None; Fitting = Fitting.MaximumLikelihood }
 
+    /// The model with its flow on `device` (the standardisation follows the rows it is applied to).
+    let moveTo (device: Device) (model: Model) = { model with Flow = Flow.moveTo device model.Flow }
+
     /// log p(x) per raw row.
     let logProb (ctx: Context) (x: Tensor) (model: Model) =
         match model.Standardisation with

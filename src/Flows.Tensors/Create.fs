@@ -87,3 +87,6 @@ module TensorOf =
 
     /// A float64 tensor of `shape` from a flat row-major array (copied).
     let doubles (data: float[]) (shape: int[]) = Tensor.ofArray(data, shape)
+
+    /// The tensor on `device` (`moveTo`).
+    let onDevice (device: Device) (t: Tensor) = t.moveTo device

@@ -144,4 +144,17 @@ public sealed class CliTests
         Assert.Equal(ExitCodes.BadInput, Run("sample", "--model", "/no/such/model", "-n", "3", "--out", "x.csv").Code);
         Assert.NotEqual(ExitCodes.BadInput, ExitCodes.Failure);
     }
+
+    [Fact]
+    public void Train_names_a_device_it_does_not_know_as_bad_input_and_writes_no_model()
+    {
+        using var folder = new TempFolder();
+        var train = GaussianCsv(folder, 50, 3);
+        var model = Path.Combine(folder.Root, "model");
+        var result = Run("train", "--data", train, "--steps", "2", "--device", "gpu0", "--out", model);
+        Assert.Equal(ExitCodes.BadInput, result.Code);
+        Assert.Contains("--device", result.Error);
+        Assert.Contains("cpu, cuda or cuda:N", result.Error);
+        Assert.False(Directory.Exists(model));
+    }
 }

@@ -122,4 +122,18 @@ public class ApiTests
         double[] doubles => string.Join(",", doubles),
         _ => value.ToString() ?? "",
     };
+
+    [Fact]
+    public void A_model_says_where_it_runs_and_refuses_a_device_name_it_does_not_know()
+    {
+        var model = DensityModel.CreateRealNvp(2, layers: 1, hidden: 4, seed: 1);
+        Assert.Equal("cpu", model.Device);
+        Assert.Equal("cpu", model.To("CPU").Device);
+        foreach (var bad in new[] { "gpu", "cuda:x", "" })
+        {
+            var e = Assert.Throws<ArgumentException>(() => model.To(bad));
+            Assert.Equal("device", e.ParamName);
+            Assert.Contains("cpu, cuda or cuda:N", e.Message);
+        }
+    }
 }

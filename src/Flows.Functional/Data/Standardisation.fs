@@ -22,7 +22,7 @@ module Standardisation =
         { Mean = x64.mean(0).toArray64()
           Scale = std |> Array.map (fun s -> if s > 0.0 && System.Double.IsFinite s then s else 1.0) }
 
-    let private row (values: float[]) (like: Tensor) = Tensor.ofArray(values, [| 1; values.Length |]).cast(like.dtype)
+    let private row (values: float[]) (like: Tensor) = Tensor.ofArray(values, [| 1; values.Length |]).cast(like.dtype).moveTo like.device
 
     /// Raw rows to standardised ones.
     let apply (s: Standardisation) (x: Tensor) = (x - row s.Mean x) / row s.Scale x
