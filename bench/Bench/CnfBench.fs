@@ -2,7 +2,7 @@
 /// exact trace, Dopri5 at 1e-4 with torchdiffeq's RMS error measure, adjoint gradients, AdamW 2e-3, batch 1024 of z-scored hexagon
 /// samples) trained through Train.fit; after a few warm-up iterations, the median seconds of a fixed
 /// number of iterations and their mean forward and backward NFE. The same model in PyTorch +
-/// torchdiffeq is bench/reference/hexagon_cnf_torchdiffeq.py.
+/// torchdiffeq is bench/reference/hexagon_cnf_torchdiffeq.py; bench/CudaCheck measures it on a GPU.
 module CnfBench
 
 open System
@@ -16,20 +16,27 @@ open Flows.Training
 
 let private warmup, timed = 3, 10
 
-/// Prints seconds per training iteration and the NFE of its forward and backward solves.
-let run () =
+/// What `measure` found: median seconds per training iteration and the mean NFE of the timed
+/// iterations' forward and backward solves.
+type CnfFigures = { SecondsPerIteration: float; NfeForward: float; NfeBackward: float }
+
+/// The name of the figures, shared by the CPU bench and bench/CudaCheck.
+let name = "cnf.hexagon.3-64-64-64-2.batch1024.dopri5-1e-4.adjoint"
+
+/// Trains the model on `device` for the warm-up and timed iterations and measures them.
+let measure (device: Device) : CnfFigures =
     let data = Toy.hexagon (Generator 1UL) (1 <<< 14) Dtype.Float64
     let values = data.toArray64()
     let mean = Array.average values
     let std = sqrt (Array.sumBy (fun v -> (v - mean) ** 2.0) values / float (values.Length - 1))
-    let rows = ((data - mean) / std).cast Dtype.Float32
+    let rows = (((data - mean) / std).cast Dtype.Float32).moveTo device
     let forward, backward = ResizeArray<int>(), ResizeArray<int>()
     let onSolve (s: CnfSolve) =
         match s.Pass with
         | SolvePass.Forward -> forward.Add s.Nfe
         | SolvePass.Backward -> backward.Add s.Nfe
     let options = { Hidden = [ 64; 64; 64 ]; EndTime = 1.0; Tolerance = 1e-4; ErrorMeasure = ErrorMeasure.RootMeanSquare; Trace = CnfTrace.Exact; Gradient = CnfGradient.Adjoint; OnSolve = Some onSolve }
-    let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float32) [ Cnf.createWith options (Generator 7UL) Dtype.Float32 2 ]
+    let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float32) [ Cnf.createWith options (Generator 7UL) Dtype.Float32 2 ] |> Flow.moveTo device
     // Progress after every step gives each step's end time; the timed steps follow the warm-up
     let ends = ResizeArray<float>()
     let train =
@@ -45,8 +52,12 @@ let run () =
     let durations = Array.init timed (fun i -> ends[warmup + i] - ends[warmup + i - 1])
     Array.sortInPlace durations
     let meanOfTimed (counts: ResizeArray<int>) = counts |> Seq.skip warmup |> Seq.averageBy float
-    let name = "cnf.hexagon.3-64-64-64-2.batch1024.dopri5-1e-4.adjoint"
+    { SecondsPerIteration = durations[timed / 2]; NfeForward = meanOfTimed forward; NfeBackward = meanOfTimed backward }
+
+/// Prints seconds per training iteration and the NFE of its forward and backward solves, on the CPU.
+let run () =
+    let figures = measure Device.Cpu
     Timing.comment $"{timed} training iterations after {warmup} warm-up iterations (float32, exact trace)"
-    Timing.report $"{name}.seconds_per_iteration" durations[timed / 2] "s"
-    Timing.report $"{name}.nfe_forward" (meanOfTimed forward) "evaluations"
-    Timing.report $"{name}.nfe_backward" (meanOfTimed backward) "evaluations"
+    Timing.report $"{name}.seconds_per_iteration" figures.SecondsPerIteration "s"
+    Timing.report $"{name}.nfe_forward" figures.NfeForward "evaluations"
+    Timing.report $"{name}.nfe_backward" figures.NfeBackward "evaluations"

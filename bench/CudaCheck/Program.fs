@@ -40,7 +40,11 @@ let main argv =
         let report name (seconds: float) = printfn $"{name} {seconds * 1e3:F3} ms/step ({1.0 / seconds:F1} steps/s)"
         report $"cuda.two_moons_step[{device}]" (CudaBench.twoMoons device)
         report $"cuda.rqnsf8_h512_b{largeBatch}_d16_step[{device}]" (CudaBench.large device largeBatch)
+        let cnf = CnfBench.measure device
+        report $"cuda.{CnfBench.name}[{device}]" cnf.SecondsPerIteration
+        printfn $"cuda.{CnfBench.name}.nfe[{device}] forward {cnf.NfeForward:F1} backward {cnf.NfeBackward:F1}"
         if flag "--cpu-baseline" then
             report "cpu.two_moons_step" (CudaBench.twoMoons Device.Cpu)
             report "cpu.rqnsf8_h512_b4096_d16_step" (CudaBench.large Device.Cpu 4096)
+            report $"cpu.{CnfBench.name}" (CnfBench.measure Device.Cpu).SecondsPerIteration
     if failed = 0 then 0 else 1

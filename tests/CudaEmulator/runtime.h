@@ -1,8 +1,9 @@
 // The CUDA device environment of the emulator, prepended by the emulator's NVRTC to every kernel
 // source before g++ compiles it into a shared object. A launch runs its blocks one after another.
 // A kernel without __syncthreads runs its threads one after another as plain calls; in one with
-// barriers the threads of a block are fibers (ucontext) on the calling thread, switched only at
-// __syncthreads, so shared memory, barriers and atomics behave as on a GPU for race-free kernels.
+// barriers the threads of a block are fibers on the calling thread, switched only at __syncthreads
+// (a six-register x86-64 context switch), so shared memory, barriers and atomics behave as on a GPU
+// for race-free kernels.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -11,7 +12,10 @@
 #include <utility>
 #include <type_traits>
 #include <vector>
-#include <ucontext.h>
+
+#if !defined(__x86_64__)
+#error "the Flows CUDA emulator's fibers switch x86-64 registers; this machine is not x86-64"
+#endif
 
 using namespace std;
 
@@ -35,16 +39,44 @@ uint3 threadIdx, blockIdx, blockDim, gridDim;
 #define __global__
 #endif
 
+// Saves the callee-saved registers on the current stack and its pointer in *save, then resumes the
+// stack `load` (as saved by an earlier switch, or prepared by flows_emu::start).
+extern "C" void flows_emu_switch(void** save, void* load);
+asm(R"(
+    .text
+    .p2align 4
+    .globl flows_emu_switch
+    .hidden flows_emu_switch
+    .type flows_emu_switch, @function
+flows_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size flows_emu_switch, .-flows_emu_switch
+)");
+
 namespace flows_emu {
 
 struct Fiber {
-    ucontext_t context;
+    void* stackPointer;
     std::vector<char> stack;
     uint3 index;
     bool done;
 };
 
-inline ucontext_t scheduler;
+inline void* scheduler;
 inline std::vector<Fiber> fibers;
 inline size_t current;
 inline void (*body)(void**);
@@ -53,16 +85,28 @@ inline std::vector<unsigned char> dynamicShared;
 inline bool fibersRunning;
 inline bool strayBarrier;
 
+// A fiber's first frame: runs the thread, then hands control back for good.
 inline void enter() {
     body(arguments);
     fibers[current].done = true;
-    // returning switches to uc_link, the scheduler
+    flows_emu_switch(&fibers[current].stackPointer, scheduler);
+}
+
+// A fresh fiber's stack: six zero registers, then `enter` for the switch's `ret` to jump to, with
+// the stack 16-byte aligned at its entry as after a call.
+inline void* start(std::vector<char>& stack) {
+    auto top = reinterpret_cast<uintptr_t>(stack.data() + stack.size()) & ~uintptr_t(15);
+    void** sp = reinterpret_cast<void**>(top);
+    *--sp = nullptr; // where a return address would be
+    *--sp = reinterpret_cast<void*>(&enter);
+    for (int r = 0; r < 6; ++r) *--sp = nullptr;
+    return sp;
 }
 
 inline void syncthreads() {
     // the scan found no __syncthreads in this kernel's body (one in a helper it calls): report it
     if (!fibersRunning) { strayBarrier = true; return; }
-    swapcontext(&fibers[current].context, &scheduler);
+    flows_emu_switch(&fibers[current].stackPointer, scheduler);
 }
 
 // Runs one block of a kernel without barriers: each thread to completion in turn.
@@ -85,11 +129,7 @@ inline void runBlock(unsigned count) {
         if (f.stack.empty()) f.stack.resize(StackBytes);
         f.done = false;
         f.index = { t % blockDim.x, (t / blockDim.x) % blockDim.y, t / (blockDim.x * blockDim.y) };
-        getcontext(&f.context);
-        f.context.uc_stack.ss_sp = f.stack.data();
-        f.context.uc_stack.ss_size = f.stack.size();
-        f.context.uc_link = &scheduler;
-        makecontext(&f.context, enter, 0);
+        f.stackPointer = start(f.stack);
     }
     bool live = true;
     while (live) {
@@ -98,7 +138,7 @@ inline void runBlock(unsigned count) {
             if (fibers[t].done) continue;
             current = t;
             threadIdx = fibers[t].index;
-            swapcontext(&scheduler, &fibers[t].context);
+            flows_emu_switch(&scheduler, fibers[t].stackPointer);
             live = live || !fibers[t].done;
         }
     }
