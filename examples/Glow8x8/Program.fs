@@ -2,12 +2,14 @@
 /// seeded): 2 levels of 4 steps, 32 hidden channels, trained by maximum likelihood on uniformly
 /// dequantised images. Prints progress, the held-out bits/dim beside the uniform model's log2(8) = 3,
 /// and draws training images beside samples at temperature 1 and 0.7 (quantised back to the grey
-/// levels).
+/// levels). Arguments: output PNG, training steps, and the prior of the factored-out channels
+/// ("learned", Glow's, the default; or "standard", RealNVP's fixed N(0, I)).
 module Glow8x8.Program
 
 open System
 open System.Globalization
 open Flows
+open Flows.Bijectors
 open Flows.Data
 open Flows.Models
 open Flows.Plot
@@ -18,6 +20,11 @@ open Flows.Training
 let main argv =
     let output = if argv.Length > 0 then argv[0] else "glow-8x8.png"
     let steps = if argv.Length > 1 then int argv[1] else 2000
+    let prior =
+        match (if argv.Length > 2 then argv[2] else "learned") with
+        | "learned" -> FactorOut.Prior.glow
+        | "standard" -> FactorOut.Prior.Standard
+        | other -> invalidArg "prior" $"expected 'learned' or 'standard', got '{other}'"
     let levels, side, dims = 8, 8, 64
     let dtype = Dtype.Float32
     let train = Images.barsAndBlobs (Generator 1UL) 4000 levels side side
@@ -29,9 +36,9 @@ let main argv =
         DataSource.Sampler(fun g n ->
             let start = g.integers([| 1 |], 0, train.shape[0] - n + 1).toArrayInt()[0]
             Images.dequantise g levels dtype (train.narrow(0, start, n)))
-    let config = Glow.Config.defaults 1 side side
+    let config = { Glow.Config.defaults 1 side side with Prior = prior }
     let flow = Glow.create (Generator 4UL) dtype config
-    printfn $"Glow: {config.Levels} levels x {config.StepsPerLevel} steps, {config.Hidden} hidden channels, {(Flow.parameters flow).NumElements} parameters"
+    printfn $"Glow: {config.Levels} levels x {config.StepsPerLevel} steps, {config.Hidden} hidden channels, {config.Prior} prior, {(Flow.parameters flow).NumElements} parameters"
     let bits (nll: float) = Objectives.dequantisedBitsPerDim levels dims nll
     let options =
         { TrainOptions.defaults with

@@ -1,3 +1,4 @@
+using Flows.Bijectors;
 using Flows.Data;
 using Flows.Models;
 using Flows.Tensors;
@@ -16,7 +17,8 @@ public sealed partial class DensityModel
     /// <summary>Glow (Kingma &amp; Dhariwal 2018) on images of <paramref name="channels"/> × <paramref name="height"/> ×
     /// <paramref name="width"/>, given as rows of C·H·W values flattened channel by channel, then row by row.
     /// Each level squeezes, runs steps of ActNorm, 1×1 convolution and affine coupling, and factors half
-    /// of the channels out.</summary>
+    /// of the channels out, with Glow's learned prior N(μ, exp(logs)²) conditioned on the kept channels, or
+    /// RealNVP's fixed N(0, I) when <paramref name="learnedPrior"/> is false.</summary>
     /// <param name="channels">Channels C.</param>
     /// <param name="height">Height H, divisible by 2^levels.</param>
     /// <param name="width">Width W, divisible by 2^levels.</param>
@@ -24,11 +26,14 @@ public sealed partial class DensityModel
     /// <param name="stepsPerLevel">Flow steps per level.</param>
     /// <param name="hidden">Channels of the couplings' convolutional networks.</param>
     /// <param name="seed">Seed of the initial weights.</param>
+    /// <param name="learnedPrior">Glow's learned prior on the factored-out channels (true) or a fixed standard normal.</param>
     /// <exception cref="ArgumentException">A size is not positive, or height or width is not divisible by 2^levels.</exception>
-    public static DensityModel CreateGlow(int channels, int height, int width, int levels = 2, int stepsPerLevel = 4, int hidden = 32, ulong seed = 0)
+    public static DensityModel CreateGlow(int channels, int height, int width, int levels = 2, int stepsPerLevel = 4, int hidden = 32, ulong seed = 0,
+        bool learnedPrior = true)
     {
         var defaults = Glow.ConfigModule.defaults(channels, height, width);
-        var config = new Glow.Config(channels, height, width, levels, stepsPerLevel, hidden, defaults.ScaleMap);
+        var prior = learnedPrior ? defaults.Prior : FactorOut.Prior.Standard;
+        var config = new Glow.Config(channels, height, width, levels, stepsPerLevel, hidden, defaults.ScaleMap, prior);
         var glow = new Layer(Glow.asRows(new Generator(seed), Dtype.Float32, config));
         return Compose(new[] { glow }, BaseDistribution.StandardNormal);
     }

@@ -3,7 +3,8 @@
 /// (channel ActNorm → invertible 1×1 convolution → affine channel coupling), then factor half of
 /// the channels out to the base and run the next level on the other half (the last level keeps
 /// all); the level ends by unsqueezing, so every level maps [C; H; W] to itself and the base is a
-/// standard normal over all C·H·W dimensions (the factored-out halves get a fixed N(0, I) prior).
+/// standard normal over all C·H·W dimensions. The factored-out halves get Glow's learned prior
+/// N(μ, exp(logs)²) conditioned on the kept half (`FactorOut.Prior`), or RealNVP's fixed N(0, I).
 module Flows.Models.Glow
 
 open Flows
@@ -22,15 +23,18 @@ type Config =
       StepsPerLevel: int
       /// Channels of the couplings' conditioner networks.
       Hidden: int
-      ScaleMap: Coupling.ScaleMap }
+      ScaleMap: Coupling.ScaleMap
+      /// The prior of each factored-out half.
+      Prior: FactorOut.Prior }
 
 /// Default Glow configurations.
 [<RequireQualifiedAccess>]
 module Config =
     /// A small Glow for [channels; height; width] images: 2 levels of 4 steps, 32 hidden
-    /// channels, Glow's σ(raw + 2) scale.
+    /// channels, Glow's σ(raw + 2) scale and learned prior.
     let defaults (channels: int) (height: int) (width: int) =
-        { Channels = channels; Height = height; Width = width; Levels = 2; StepsPerLevel = 4; Hidden = 32; ScaleMap = Coupling.ScaleMap.Sigmoid }
+        { Channels = channels; Height = height; Width = width; Levels = 2; StepsPerLevel = 4; Hidden = 32
+          ScaleMap = Coupling.ScaleMap.Sigmoid; Prior = FactorOut.Prior.glow }
 
 /// One step in data → base order: ActNorm, 1×1 convolution, coupling.
 let private step (gen: Generator) (dtype: Dtype) (config: Config) (image: int[]) =
@@ -45,7 +49,7 @@ let rec private level (gen: Generator) (dtype: Dtype) (config: Config) (image: i
     let deeper =
         if levels > 1 then
             let kept = FactorOut.keptShape squeezed
-            [ FactorOut.create squeezed (Compose.chain "glow-level" (level gen dtype config kept (levels - 1))) ]
+            [ FactorOut.withPrior dtype config.Prior squeezed (Compose.chain "glow-level" (level gen dtype config kept (levels - 1))) ]
         else []
     let squeeze = Squeeze.create image
     List.rev ([ squeeze ] @ steps @ deeper @ [ Bijector.invert squeeze ])
@@ -56,6 +60,9 @@ let private validate (config: Config) =
     Guard.positive (nameof config.Levels) config.Levels
     Guard.positive (nameof config.StepsPerLevel) config.StepsPerLevel
     Guard.positive (nameof config.Hidden) config.Hidden
+    match config.Prior with
+    | FactorOut.Prior.Learned clamp -> Guard.positiveFloat (nameof config.Prior) clamp
+    | FactorOut.Prior.Standard -> ()
     let side = 1 <<< config.Levels
     Guard.that (nameof config.Levels) (config.Height > 0 && config.Width > 0 && config.Height % side = 0 && config.Width % side = 0)
         $"{config.Levels} levels need height and width divisible by {side}, got {config.Height} x {config.Width}"
@@ -71,18 +78,21 @@ let create (gen: Generator) (dtype: Dtype) (config: Config) =
 
 /// Settings that rebuild a configuration.
 let settings (config: Config) =
-    Settings.ofList
+    Settings.ofList(
         [ "image", Setting.Ints [| config.Channels; config.Height; config.Width |]
           "levels", Setting.Int config.Levels
           "steps", Setting.Int config.StepsPerLevel
           "hidden", Setting.Int config.Hidden
           "scale", Setting.Text(Coupling.scaleName config.ScaleMap) ]
+        @ FactorOut.Prior.settings config.Prior)
 
-/// The configuration saved settings describe.
+/// The configuration saved settings describe (models saved before the prior option have the
+/// standard one).
 let configOfSettings (s: Settings) =
     let image = Settings.ints "image" s
     { Channels = image[0]; Height = image[1]; Width = image[2]; Levels = Settings.int "levels" s
-      StepsPerLevel = Settings.int "steps" s; Hidden = Settings.int "hidden" s; ScaleMap = Coupling.parseScale (Settings.text "scale" s) }
+      StepsPerLevel = Settings.int "steps" s; Hidden = Settings.int "hidden" s; ScaleMap = Coupling.parseScale (Settings.text "scale" s)
+      Prior = FactorOut.Prior.ofSettings s }
 
 /// The whole Glow as one bijector named "glow" on flat rows [batch; C·H·W] (for the law suite and
 /// the C# façade); its settings rebuild it.
