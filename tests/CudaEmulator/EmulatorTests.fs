@@ -130,3 +130,19 @@ let ``The C# facade fits, scores, samples and saves a model on the device as on 
         Assert.Equal<float32[]>(onGpu.To("cpu").LogProb(data), loaded.LogProb(data))
     finally
         if IO.Directory.Exists folder then IO.Directory.Delete(folder, true)
+
+[<EmulatorFact>]
+let ``Tensors larger than one grid take several grid-stride rounds, and eight dimensions is the most a strided kernel takes`` () =
+    // 65,536 blocks of 256 threads cover 16,777,216 elements per round: 20 million need a second round
+    let n = 20_000_000
+    let x = Tensor.arange(n, Dtype.Float32) * 1e-6
+    let y = (x.moveTo gpu * 2.0 + 1.0).moveTo Device.Cpu
+    let expected = (x * 2.0 + 1.0).toArray32()
+    let got = y.toArray32()
+    for i in [ 0; 16_777_215; 16_777_216; 16_777_217; n - 1 ] do
+        Assert.Equal(expected[i], got[i])
+    let eight = Tensor.ones(Array.create 8 2).moveTo gpu
+    Assert.Equal(256.0, (eight.permute [| 7; 6; 5; 4; 3; 2; 1; 0 |]).sum().toScalar())
+    let nine = Tensor.ones(Array.create 9 2).moveTo gpu
+    let e = Assert.ThrowsAny<ArgumentException>(fun () -> nine.permute [| 8; 7; 6; 5; 4; 3; 2; 1; 0 |] |> ignore)
+    Assert.Contains("up to 8 dimensions", e.Message)
