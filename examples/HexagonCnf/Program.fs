@@ -10,7 +10,7 @@
 /// on NLL + α_L·L + α_R·R (0.01, 0.05) instead. Both go through Train.fit with CnfTraining's objectives.
 ///   dotnet run -c Release --project examples/HexagonCnf -- [--iterations 200] [--data hexagon|two-moons]
 ///       [--regulariser none|rnode|ot-flow] [--lambda-k 0.01] [--lambda-j 0.01] [--steer 0]
-///       [--error-measure rms|max] [--report-every 10] [--output hexagon-cnf.png]
+///       [--error-measure rms|max] [--report-every 10] [--output hexagon-cnf.png] [--device cpu|cuda:N]
 module HexagonCnf.Program
 
 open System
@@ -61,7 +61,8 @@ let private hexagonLogDensity (mean: float) (std: float) (x: Tensor) =
 
 [<EntryPoint>]
 let main argv =
-    let args = Cli.parse [ "iterations"; "data"; "report-every"; "output"; "regulariser"; "lambda-k"; "lambda-j"; "steer"; "error-measure" ] [] argv
+    let args = Cli.parse [ "iterations"; "data"; "report-every"; "output"; "regulariser"; "lambda-k"; "lambda-j"; "steer"; "error-measure"; "device" ] [] argv
+    let device = Device.Parse(Cli.text "device" "cpu" args)
     let iterations = Cli.int "iterations" 200 args
     let data = Cli.text "data" "hexagon" args
     let reportEvery = Cli.int "report-every" 10 args
@@ -76,11 +77,11 @@ let main argv =
             let values = train.toArray64()
             let mean = Array.average values
             let std = sqrt (Array.sumBy (fun v -> (v - mean) ** 2.0) values / float (values.Length - 1))
-            let zScore (x: Tensor) = ((x - mean) / std).cast dtype
+            let zScore (x: Tensor) = (((x - mean) / std).cast dtype).moveTo device
             printfn $"hexagon: {train.shape[0]} samples, z-scored with mean {Cli.show 4 mean} and std {Cli.show 4 std}"
             DataSource.Dataset(zScore train), zScore (Toy.hexagon (Generator 2UL) 4096 Dtype.Float64), 2.5, hexagonLogDensity mean std
         | "two-moons" ->
-            DataSource.Sampler(fun g n -> Toy.twoMoons g n dtype), Toy.twoMoons (Generator 2024UL) 20000 dtype, 3.0,
+            DataSource.Sampler(fun g n -> (Toy.twoMoons g n dtype).moveTo device), (Toy.twoMoons (Generator 2024UL) 20000 dtype).moveTo device, 3.0,
             fun x -> (Toy.twoMoonsLogDensity (x.cast Dtype.Float64)).toArray64()
         | other -> failwith $"--data must be hexagon or two-moons, got '{other}'"
     let regulariser = Cli.text "regulariser" "none" args
@@ -109,19 +110,19 @@ let main argv =
     let cnfOptions =
         { Hidden = [ 64; 64; 64 ]; EndTime = 1.0; Tolerance = tolerance; ErrorMeasure = measure; Trace = CnfTrace.Exact; Gradient = CnfGradient.Adjoint; OnSolve = Some onSolve }
     let otOptions = { OtFlow.defaults with Width = 32; EndTime = 1.0; Tolerance = tolerance; Gradient = CnfGradient.Adjoint }
-    let baseDistribution = Distribution.standardNormal [| 2 |] dtype
+    let baseDistribution = Distribution.standardNormal [| 2 |] dtype |> Distribution.moveTo device
     // the last step's loss parts (NLL and regularisers) for the progress line
     let mutable parts = ""
     let flow, objective =
         match regulariser with
-        | "none" -> Flow.create baseDistribution [ Cnf.createWith cnfOptions (Generator 7UL) dtype 2 ], Objective.ForwardKl source
+        | "none" -> Flow.create baseDistribution [ Cnf.createWith cnfOptions (Generator 7UL) dtype 2 ] |> Flow.moveTo device, Objective.ForwardKl source
         | "rnode" ->
             let report (loss: RegularisedLoss) = parts <- $"  NLL {Cli.show 4 (loss.Nll.toScalar())} K {Cli.show 3 (loss.Kinetic.toScalar())} J {Cli.show 3 (loss.Jacobian.toScalar())}"
-            Flow.create baseDistribution [ Cnf.createWith cnfOptions (Generator 7UL) dtype 2 ],
+            Flow.create baseDistribution [ Cnf.createWith cnfOptions (Generator 7UL) dtype 2 ] |> Flow.moveTo device,
             CnfTraining.rnode { Kinetic = lambdaK; Jacobian = lambdaJ } (if steer > 0.0 then Some steer else None) (Some onSolve) (Some report) source
         | "ot-flow" ->
             let report (loss: OtFlowLoss) = parts <- $"  NLL {Cli.show 4 (loss.Nll.toScalar())} L {Cli.show 3 (loss.Transport.toScalar())} R {Cli.show 3 (loss.Hjb.toScalar())}"
-            Flow.create baseDistribution [ OtFlow.createWith otOptions (Generator 7UL) dtype 2 ],
+            Flow.create baseDistribution [ OtFlow.createWith otOptions (Generator 7UL) dtype 2 ] |> Flow.moveTo device,
             CnfTraining.otFlow { Transport = 0.01; Hjb = 0.05 } (Some onSolve) (Some report) source
         | other -> failwith $"--regulariser must be none, rnode or ot-flow, got '{other}'"
     let mutable lastStep, lastSeconds = 0, 0.0
@@ -154,9 +155,9 @@ let main argv =
     let nll = -((Flow.logProb Context.none heldOut trained).mean().toScalar())
     let heldOutNfe = forwardNfe
     let n = 150
-    let density = (Flow.logProb Context.none ((Figure.grid n bound).cast dtype) trained).exp().toArray64()
+    let density = (Flow.logProb Context.none (((Figure.grid n bound).cast dtype).moveTo device) trained).exp().toArray64()
     let layer = trained.Layers.Head
-    let z0 = Generator 11UL |> fun g -> g.normal([| 1000; 2 |], dtype = dtype)
+    let z0 = Generator 11UL |> fun g -> g.normal([| 1000; 2 |], dtype = dtype, device = device)
     // base → data: the CNF runs its field from 0 to 1; OT-Flow runs −∇Φ (data → base) from 1 back to 0
     let field, t0, t1 = if regulariser = "ot-flow" then OtFlow.velocity layer.Params, 1.0, 0.0 else Cnf.dynamics layer.Params, 0.0, 1.0
     let times = Array.init 20 (fun i -> t0 + (t1 - t0) * float (i + 1) / 20.0)
@@ -168,7 +169,7 @@ let main argv =
     let units = if data = "hexagon" then ", z-scored units" else ""
     printfn $"{data}-cnf.heldout_nll {Cli.show 4 nll} nats (regulariser {regulariser}, {heldOut.shape[0]} held-out rows{units})"
     // the best possible: the data's own density on the same rows (the entropy, by Monte Carlo)
-    printfn $"{data}-cnf.heldout_nll_of_true_density {Cli.show 4 -(Array.average (dataLogDensity heldOut))} nats"
+    printfn $"{data}-cnf.heldout_nll_of_true_density {Cli.show 4 -(Array.average (dataLogDensity (heldOut.moveTo Device.Cpu)))} nats"
     printfn $"{data}-cnf.mean_nfe forward {Cli.show 1 meanForwardNfe} backward {Cli.show 1 meanBackwardNfe} per iteration (regulariser {regulariser})"
     if regulariser <> "ot-flow" then printfn $"{data}-cnf.heldout_nfe {heldOutNfe} (one solve of the held-out rows from T to 0)"
     printfn $"{data}-cnf.seconds_per_iteration {Cli.show 3 (report.Seconds / float report.StepsRun)} s ({report.StepsRun} iterations in {Cli.show 1 report.Seconds} s)"
