@@ -21,11 +21,13 @@ let run () =
         Timing.report $"spline.{name}.inverse.512x8" (Timing.measure (fun () -> spline.Inverse x raw |> ignore) * 1e6) "us"
         let grad () = Ad.grad (fun r -> let y, l = spline.Forward x r in y.sum() + l.sum()) raw |> ignore
         Timing.report $"spline.{name}.forward_grad.512x8" (Timing.measure grad * 1e6) "us"
-    // the knots of one spline's widths alone (two per spline call), with their gradient
+    // the knots of one spline's widths alone (two per spline call), with their gradient: the fused op
+    // and the composite it replaces
     let raw = gen.normal([| 512; 8; 8 |], 0.0, 0.5)
-    Timing.report "spline.knots.512x8x8" (Timing.measure (fun () -> Spline.knots 3.0 1e-3 raw |> ignore) * 1e6) "us"
-    let knotsGrad () = Ad.grad (fun r -> (Spline.knots 3.0 1e-3 r).sum()) raw |> ignore
-    Timing.report "spline.knots.grad.512x8x8" (Timing.measure knotsGrad * 1e6) "us"
+    for name, knots in [ "knots", Spline.knots; "knots_composite", Spline.knotsComposite ] do
+        Timing.report $"spline.{name}.512x8x8" (Timing.measure (fun () -> knots 3.0 1e-3 raw |> ignore) * 1e6) "us"
+        let grad () = Ad.grad (fun r -> (knots 3.0 1e-3 r).sum()) raw |> ignore
+        Timing.report $"spline.{name}.grad.512x8x8" (Timing.measure grad * 1e6) "us"
     // RQ-NSF (C) with 8 features, a 64-64 ReLU conditioner, K = 8 on [−3, 3], batch 512: the gradient
     // of the Gaussian negative log-likelihood with respect to every parameter, as Train.fit takes it
     let layer = SplineCoupling.neuralSpline gen Dtype.Float32 8 [ 64; 64 ] 8 3.0 (Coupling.Mask.Alternating false)
