@@ -132,7 +132,6 @@ let opCases : (Device -> Outcome) list =
           let x, logDx = Transformers.RationalQuadratic.inverse config xs[0] xs[1] xs[2] xs[3]
           y + logDy + x + logDx)
       op "spline knots from unnormalised sizes" (fun g -> [ normal [| 6; 3; 8 |] g * 3.0 ]) (fun xs -> Transformers.Spline.knots 3.0 1e-3 xs.Head)
-      op "spline knot derivatives" (fun g -> [ normal [| 6; 3; 7 |] g * 3.0 ]) (fun xs -> Transformers.RationalQuadratic.derivatives 1e-3 xs.Head)
       op "cast" (fun g -> [ normal [| 7 |] g ]) (fun xs -> (xs.Head * 4.0).cast(Dtype.Int32).cast(Dtype.Float64).cast(Dtype.Float32) + xs.Head.cast(Dtype.Float64).cast(Dtype.Float32)) ]
     @ [ fun device ->
             run "adam step" device (fun d ->

@@ -19,28 +19,10 @@ let parameterCount (bins: int) = 3 * bins - 1
 let private derivativeShift (minDerivative: float) = log (exp (1.0 - minDerivative) - 1.0)
 
 /// Derivatives at the K+1 knots [..., K+1] from raw inner values [..., K−1]: 1 at both ends,
-/// softplus(u + log(e^{1−min} − 1)) + min inside (so u = 0 gives 1). Composed from differentiable
-/// tensor ops: the definition the fused op of `derivatives` follows.
-let derivativesComposite (minDerivative: float) (raw: Tensor) =
+/// softplus(u + log(e^{1−min} − 1)) + min inside (so u = 0 gives 1).
+let derivatives (minDerivative: float) (raw: Tensor) =
     let last (n: int) = Array.init raw.dim (fun i -> if i = raw.dim - 1 then n else 0)
     ((raw + derivativeShift minDerivative).softplus() + minDerivative).pad(last 1, last 1, 1.0)
-
-/// `derivativesComposite` as one fused op (RawTensor.KnotDerivatives, CPU and CUDA) with a fused
-/// backward; an enclosing differentiation level that records the backward gets the composite's.
-let derivatives (minDerivative: float) (raw: Tensor) =
-    Guard.that (nameof raw) (raw.dim >= 1) $"expected raw inner derivatives [..., K − 1], got {Shape.show raw.shape}"
-    let shift = derivativeShift minDerivative
-    let outputs =
-        Tensor.custom(
-            [| raw |],
-            (fun r -> [| r[0].KnotDerivatives(shift, minDerivative) |]),
-            fun primals _ adjoints ->
-                if primals[0].isConst && adjoints[0].isConst then
-                    [| Tensor.ofRaw (primals[0].raw.KnotDerivativesBackward(adjoints[0].raw, shift)) |]
-                else
-                    let _, pullback = Ad.vjpN (fun t -> [| derivativesComposite minDerivative t[0] |]) primals
-                    pullback adjoints)
-    outputs[0]
 
 let private checkShapes (config: Spline.Config) (x: Tensor) (widths: Tensor) (heights: Tensor) (derivatives: Tensor) =
     let k = config.Bins

@@ -94,11 +94,6 @@ type RawTensor(shape: int[], dtype: Dtype, device: Device) =
     abstract SplineKnots: bound: float * minSize: float -> RawTensor
     /// The backward of `SplineKnots` at the same sizes: the adjoint of this tensor from the knots' adjoint.
     abstract SplineKnotsBackward: knotAdjoint: RawTensor * bound: float * minSize: float -> RawTensor
-    /// A spline's knot derivatives [..., m+2] from raw inner values (this) [..., m]: 1, then
-    /// softplus(this + shift) + least, then 1 along the last dimension.
-    abstract KnotDerivatives: shift: float * least: float -> RawTensor
-    /// The backward of `KnotDerivatives` at the same values: the adjoint of this tensor from theirs.
-    abstract KnotDerivativesBackward: adjoint: RawTensor * shift: float -> RawTensor
 
 /// Creates raw tensors on one device.
 and IBackend =

@@ -1,10 +1,8 @@
-/// A spline's knots from unnormalised bin sizes and its knot derivatives from raw inner values as
-/// fused ops (Spline.knots: RawTensor.SplineKnots and its backward; RationalQuadratic.derivatives:
-/// RawTensor.KnotDerivatives and its backward) against their definitions composed from tensor ops
-/// (Spline.knotsComposite, RationalQuadratic.derivativesComposite) and the formulas summed in plain
-/// float64: values to 1e-12, first derivatives against autodiff of the composites and central
-/// differences, second derivatives (the composite fallback) against both, for K = 1–64 and raw
-/// values up to ±1e4.
+/// Spline knots from unnormalised bin sizes as one fused op (Spline.knots: RawTensor.SplineKnots
+/// forward, SplineKnotsBackward backward) against its definition composed from tensor ops
+/// (Spline.knotsComposite) and against the formula summed in plain float64: values to 1e-12, first
+/// derivatives against autodiff of the composite and central differences, second
+/// derivatives (the composite fallback) against both, for K = 1–64 and raw sizes up to ±1e4.
 module Flows.Properties.Bijectors.FusedKnotsTests
 
 open System
@@ -99,63 +97,3 @@ let ``sizes without a bin or with bins that cannot fit are refused with the argu
     Assert.Equal("raw", empty.ParamName)
     let crowded = Assert.Throws<ArgumentException>(fun () -> Spline.knots 1.0 0.25 (Tensor.zeros [| 3; 4 |]) |> ignore)
     Assert.Equal("minSize", crowded.ParamName)
-
-// Raw inner derivatives [rows, features, m] for m = 0–63 (K = 1–64): N(0, scale²), one row of ±1e4.
-let private drawDerivatives (seed: int) (scale: float) =
-    let m = seed % 64
-    let values = (Draw.normal (Draw.generator seed) [| rows; features; m |] * scale).toArray64()
-    for j in 0 .. m - 1 do values[j] <- if (seed + j) % 2 = 0 then 1e4 else -1e4
-    Tensor.ofArray(values, [| rows; features; m |])
-
-// 1, softplus(u + log(e^{1−min} − 1)) + min, 1 along each row, in plain float64.
-let private derivativesByFormula (minDerivative: float) (raw: Tensor) =
-    let m = raw.shape[2]
-    let shift = log (exp (1.0 - minDerivative) - 1.0)
-    let softplus (x: float) = max x 0.0 + log (1.0 + exp (-(abs x)))
-    let u = raw.toArray64()
-    [| for r in 0 .. rows * features - 1 do
-           yield 1.0
-           for j in 0 .. m - 1 do yield softplus (u[r * m + j] + shift) + minDerivative
-           yield 1.0 |]
-
-let private minDerivative = 1e-3
-
-[<Fact>]
-let ``fused knot derivatives equal the composite to 1e-12 in float64, to float32 precision in float32, and the formula`` () =
-    Gens.check 64 Gens.seed (fun seed ->
-        let scale = [| 0.0; 1.0; 10.0; 1e4 |][seed % 4]
-        let raw = drawDerivatives seed scale
-        let actual = RationalQuadratic.derivatives minDerivative raw
-        let m = raw.shape[2]
-        Close.tensors $"float64 knot derivatives, m = {m}" { Abs = 1e-12; Rel = 1e-12 } (RationalQuadratic.derivativesComposite minDerivative raw) actual
-        Close.values $"knot derivatives by the formula, m = {m}" { Abs = 1e-12; Rel = 1e-12 } [| rows; features; m + 2 |] (derivativesByFormula minDerivative raw) actual
-        let raw32 = raw.cast Dtype.Float32
-        Close.tensors $"float32 knot derivatives, m = {m}" Tolerance.float32
-            (RationalQuadratic.derivativesComposite minDerivative raw32) (RationalQuadratic.derivatives minDerivative raw32))
-
-[<Fact>]
-let ``the fused knot derivatives' backward equals autodiff of the composite and agrees with central differences`` () =
-    Gens.check 32 Gens.seed (fun seed ->
-        let scale = [| 0.0; 1.0; 10.0; 1e4 |][seed % 4]
-        let raw = drawDerivatives seed scale
-        let w = Draw.normal (Draw.generator (seed + 1)) [| rows; features; raw.shape[2] + 2 |]
-        let loss derivatives (xs: Tensor[]) = ((derivatives minDerivative xs[0]: Tensor) * w).sum()
-        let expected = Ad.gradN (loss RationalQuadratic.derivativesComposite) [| raw |]
-        let actual = Ad.gradN (loss RationalQuadratic.derivatives) [| raw |]
-        Close.tensors $"gradient, m = {raw.shape[2]}" { Abs = 1e-12; Rel = 1e-10 } expected[0] actual[0]
-        let moderate = Draw.normal (Draw.generator seed) raw.shape
-        FiniteDifferences.checkVjp $"knot derivatives, m = {raw.shape[2]}" seed (fun xs -> [| RationalQuadratic.derivatives minDerivative xs[0] |]) [| moderate |])
-
-[<Fact>]
-let ``second derivatives through the fused knot derivatives equal the composite's and agree with central differences`` () =
-    Gens.check 8 Gens.seed (fun seed ->
-        let raw = Draw.normal (Draw.generator seed) [| rows; features; seed % 64 |]
-        let g = Draw.generator (seed + 2)
-        let w = Draw.normal g [| rows; features; raw.shape[2] + 2 |]
-        let v = Draw.normal g raw.shape
-        let hessianTimes (derivatives: float -> Tensor -> Tensor) =
-            let gradient (xs: Tensor[]) = Ad.gradN (fun ys -> ((derivatives minDerivative ys[0]).square() * w).sum()) xs
-            Ad.gradN (fun (xs: Tensor[]) -> ((gradient xs)[0] * v).sum()) [| raw |]
-        let expected, actual = hessianTimes RationalQuadratic.derivativesComposite, hessianTimes RationalQuadratic.derivatives
-        Close.tensors $"Hessian-vector product, m = {raw.shape[2]}" { Abs = 1e-12; Rel = 1e-10 } expected[0] actual[0]
-        FiniteDifferences.checkVjpOfVjp $"knot derivatives, m = {raw.shape[2]}" seed (fun xs -> RationalQuadratic.derivatives minDerivative xs[0]) [| raw |])

@@ -393,22 +393,6 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         | F64 a, F64 ga -> CpuTensor(F64(FusedKnots.backward a bins bound minSize ga), shape) :> RawTensor
         | _ -> invalidArg "splineKnotsBackward" $"splineKnotsBackward: expected float operands, got {t.Dtype}"
 
-    override t.KnotDerivatives(shift, least) =
-        let rows = Shape.numel shape[.. shape.Length - 2]
-        let outShape = Array.append shape[.. shape.Length - 2] [| shape[shape.Length - 1] + 2 |]
-        match data with
-        | F32 a -> CpuTensor(F32(FusedKnots.derivatives a rows shift least), outShape) :> RawTensor
-        | F64 a -> CpuTensor(F64(FusedKnots.derivatives a rows shift least), outShape) :> RawTensor
-        | I32 _ -> invalidArg "knotDerivatives" $"knotDerivatives: expected float values, got int32 {Shape.show shape}"
-
-    override t.KnotDerivativesBackward(adjoint, shift) =
-        let g = t.Other("knotDerivativesBackward", adjoint)
-        let rows = Shape.numel shape[.. shape.Length - 2]
-        match data, g.Data with
-        | F32 a, F32 ga -> CpuTensor(F32(FusedKnots.derivativesBackward a rows shift ga), shape) :> RawTensor
-        | F64 a, F64 ga -> CpuTensor(F64(FusedKnots.derivativesBackward a rows shift ga), shape) :> RawTensor
-        | _ -> invalidArg "knotDerivativesBackward" $"knotDerivativesBackward: expected float operands, got {t.Dtype}"
-
     override t.AdamStep(grad, m, v, config) =
         let g, m, v = t.Other("adam", grad), t.Other("adam", m), t.Other("adam", v)
         match data, g.Data, m.Data, v.Data with

@@ -369,26 +369,6 @@ type internal CudaTensor(buffer: DeviceBuffer, shape: int[], dtype: Dtype, backe
                    KernelArg.Ptr t.Pointer; KernelArg.Ptr g.Pointer; KernelArg.Ptr grad.Pointer ])
         grad :> RawTensor
 
-    override t.KnotDerivatives(shift, least) =
-        let op = "knotDerivatives"
-        t.Float op
-        let m = shape[shape.Length - 1]
-        let out = t.Fresh(Array.append shape[.. shape.Length - 2] [| m + 2 |], dtype, op)
-        t.Launch("knot_derivatives", out.Numel,
-                 [ KernelArg.Long(int64 out.Numel); KernelArg.Int m; KernelArg.Double shift; KernelArg.Double least
-                   KernelArg.Ptr t.Pointer; KernelArg.Ptr out.Pointer ])
-        out :> RawTensor
-
-    override t.KnotDerivativesBackward(adjoint, shift) =
-        let op = "knotDerivativesBackward"
-        let g = t.Other(op, adjoint)
-        t.Float op
-        let grad = t.Fresh(shape, dtype, op)
-        t.Launch("knot_derivatives_backward", t.Numel,
-                 [ KernelArg.Long(int64 t.Numel); KernelArg.Int shape[shape.Length - 1]; KernelArg.Double shift
-                   KernelArg.Ptr t.Pointer; KernelArg.Ptr g.Pointer; KernelArg.Ptr grad.Pointer ])
-        grad :> RawTensor
-
     override t.AdamStep(grad, m, v, c) =
         let g, m, v = t.Other("adam", grad), t.Other("adam", m), t.Other("adam", v)
         t.Float "adam"

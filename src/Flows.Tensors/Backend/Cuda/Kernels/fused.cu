@@ -1,6 +1,6 @@
 // Fused kernels where flows spend their time: bias + activation on a fresh GEMM output, the
 // activation's backward from its output, the affine transformer, the Adam update, the
-// rational-quadratic spline, spline knots from unnormalised bin sizes and knot derivatives.
+// rational-quadratic spline and spline knots from unnormalised bin sizes.
 // Activation codes: 0 identity, 1 tanh, 2 sigmoid, 3 relu, 4 leaky relu(p), 5 softplus, 6 elu(p).
 
 template <typename T> __device__ __forceinline__ T activate(int act, T x, double p) {
@@ -264,22 +264,3 @@ FOR_FLOATS(SPLINE_KNOTS)
 extern "C" __global__ void spline_knots_backward_##S(i64 rows, int bins, double bound, double minSize, const T* raw, const T* knotAdjoint, T* grad) { \
     GRID_STRIDE(r, rows) knots_backward<T>(r, bins, bound, minSize, raw, knotAdjoint, grad); }
 FOR_FLOATS(SPLINE_KNOTS_BACKWARD)
-
-// Knot derivatives from raw inner values: 1, softplus(raw + shift) + least, 1 along rows of m + 2
-// (one thread per output), and the backward g * sigmoid written with softplus's output y as
-// -expm1(-y), as activate_grad writes it (one thread per raw value).
-#define KNOT_DERIVATIVES(S, T) \
-extern "C" __global__ void knot_derivatives_##S(i64 n, int m, double shift, double least, const T* raw, T* out) { \
-    GRID_STRIDE(e, n) { \
-        i64 r = e / (m + 2); int j = (int)(e - r * (m + 2)); \
-        if (j == 0 || j == m + 1) out[e] = (T)1; \
-        else { T x = raw[r * m + j - 1] + (T)shift; out[e] = (x > (T)0 ? x : (T)0) + log1p(exp(-fabs(x))) + (T)least; } } }
-FOR_FLOATS(KNOT_DERIVATIVES)
-
-#define KNOT_DERIVATIVES_BACKWARD(S, T) \
-extern "C" __global__ void knot_derivatives_backward_##S(i64 n, int m, double shift, const T* raw, const T* adjoint, T* grad) { \
-    GRID_STRIDE(i, n) { \
-        i64 r = i / m; int j = (int)(i - r * m); \
-        T x = raw[i] + (T)shift; T y = (x > (T)0 ? x : (T)0) + log1p(exp(-fabs(x))); \
-        grad[i] = -(expm1(-y) * adjoint[r * (m + 2) + j + 1]); } }
-FOR_FLOATS(KNOT_DERIVATIVES_BACKWARD)
