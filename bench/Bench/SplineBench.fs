@@ -1,6 +1,7 @@
 /// Cost of each spline kind as a transformer on a [512; 8] float32 batch with K = 8 bins on [−3, 3]:
 /// forward, inverse, and forward with the gradient of its raw parameters (the training step's share);
-/// then a whole training step of one rational-quadratic coupling layer.
+/// then the knots from one spline's raw widths, and a whole training step of one rational-quadratic
+/// coupling layer.
 module SplineBench
 
 open Flows
@@ -20,6 +21,13 @@ let run () =
         Timing.report $"spline.{name}.inverse.512x8" (Timing.measure (fun () -> spline.Inverse x raw |> ignore) * 1e6) "us"
         let grad () = Ad.grad (fun r -> let y, l = spline.Forward x r in y.sum() + l.sum()) raw |> ignore
         Timing.report $"spline.{name}.forward_grad.512x8" (Timing.measure grad * 1e6) "us"
+    // the knots of one spline's widths alone (two per spline call), with their gradient: the fused op
+    // and the composite it replaces
+    let raw = gen.normal([| 512; 8; 8 |], 0.0, 0.5)
+    for name, knots in [ "knots", Spline.knots; "knots_composite", Spline.knotsComposite ] do
+        Timing.report $"spline.{name}.512x8x8" (Timing.measure (fun () -> knots 3.0 1e-3 raw |> ignore) * 1e6) "us"
+        let grad () = Ad.grad (fun r -> (knots 3.0 1e-3 r).sum()) raw |> ignore
+        Timing.report $"spline.{name}.grad.512x8x8" (Timing.measure grad * 1e6) "us"
     // RQ-NSF (C) with 8 features, a 64-64 ReLU conditioner, K = 8 on [−3, 3], batch 512: the gradient
     // of the Gaussian negative log-likelihood with respect to every parameter, as Train.fit takes it
     let layer = SplineCoupling.neuralSpline gen Dtype.Float32 8 [ 64; 64 ] 8 3.0 (Coupling.Mask.Alternating false)

@@ -131,6 +131,7 @@ let opCases : (Device -> Outcome) list =
           let y, logDy = Transformers.RationalQuadratic.forward config xs[0] xs[1] xs[2] xs[3]
           let x, logDx = Transformers.RationalQuadratic.inverse config xs[0] xs[1] xs[2] xs[3]
           y + logDy + x + logDx)
+      op "spline knots from unnormalised sizes" (fun g -> [ normal [| 6; 3; 8 |] g * 3.0 ]) (fun xs -> Transformers.Spline.knots 3.0 1e-3 xs.Head)
       op "cast" (fun g -> [ normal [| 7 |] g ]) (fun xs -> (xs.Head * 4.0).cast(Dtype.Int32).cast(Dtype.Float64).cast(Dtype.Float32) + xs.Head.cast(Dtype.Float64).cast(Dtype.Float32)) ]
     @ [ fun device ->
             run "adam step" device (fun d ->

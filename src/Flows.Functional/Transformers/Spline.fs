@@ -33,14 +33,37 @@ let edges (bound: float) (sizes: Tensor) =
     let inner = sizes.cumsum(-1).narrow(-1, 0, k - 1) - bound
     inner.pad(last sizes.dim 1, last sizes.dim 0, -bound).pad(last sizes.dim 0, last sizes.dim 1, bound)
 
-/// Knots [..., K+1] from unnormalised bin sizes [..., K]: minSize + (1 − K·minSize)·softmax, in
-/// units of the interval's length 2·bound.
-let knots (bound: float) (minSize: float) (raw: Tensor) =
+// at least one bin per row, and room for K bins of the least size
+let private checkKnots (minSize: float) (raw: Tensor) =
+    Guard.that (nameof raw) (raw.dim >= 1 && raw.shape[raw.dim - 1] >= 1) $"expected unnormalised bin sizes [..., K ≥ 1], got {Shape.show raw.shape}"
     let k = raw.shape[raw.dim - 1]
     Guard.that (nameof minSize) (minSize >= 0.0 && minSize * float k < 1.0) $"{k} bins of at least {minSize} do not fit in the interval"
+
+/// Knots [..., K+1] from unnormalised bin sizes [..., K]: minSize + (1 − K·minSize)·softmax, in
+/// units of the interval's length 2·bound. Composed from differentiable tensor ops: the definition
+/// the fused op of `knots` follows, differentiated when its backward is (gradients of gradients).
+let knotsComposite (bound: float) (minSize: float) (raw: Tensor) =
+    checkKnots minSize raw
+    let k = raw.shape[raw.dim - 1]
     let sizes = raw.softmax(-1) * (1.0 - minSize * float k) + minSize
     let inner = sizes.cumsum(-1).narrow(-1, 0, k - 1) * (2.0 * bound) - bound
     inner.pad(last raw.dim 1, last raw.dim 0, -bound).pad(last raw.dim 0, last raw.dim 1, bound)
+
+/// `knotsComposite` as one fused op (RawTensor.SplineKnots, CPU and CUDA) with a hand-written fused
+/// backward; an enclosing differentiation level that records the backward gets the composite's.
+let knots (bound: float) (minSize: float) (raw: Tensor) =
+    checkKnots minSize raw
+    let outputs =
+        Tensor.custom(
+            [| raw |],
+            (fun r -> [| r[0].SplineKnots(bound, minSize) |]),
+            fun primals _ adjoints ->
+                if primals[0].isConst && adjoints[0].isConst then
+                    [| Tensor.ofRaw (primals[0].raw.SplineKnotsBackward(adjoints[0].raw, bound, minSize)) |]
+                else
+                    let _, pullback = Ad.vjpN (fun t -> [| knotsComposite bound minSize t[0] |]) primals
+                    pullback adjoints)
+    outputs[0]
 
 /// The bin sizes [..., K] between knots [..., K+1].
 let steps (knots: Tensor) =

@@ -88,6 +88,12 @@ type RawTensor(shape: int[], dtype: Dtype, device: Device) =
     abstract RationalQuadraticBackward:
         xKnots: RawTensor * yKnots: RawTensor * derivatives: RawTensor * bound: float * inverse: bool * valueAdjoint: RawTensor * logDerivativeAdjoint: RawTensor ->
             RawTensor * RawTensor * RawTensor * RawTensor
+    /// A spline's knots [..., K+1] on [−bound, bound] from unnormalised bin sizes (this) [..., K ≥ 1]:
+    /// −bound, the running sum of the sizes minSize + (1 − K·minSize)·softmax in units of 2·bound
+    /// from −bound at the K − 1 inner knots, then exactly bound.
+    abstract SplineKnots: bound: float * minSize: float -> RawTensor
+    /// The backward of `SplineKnots` at the same sizes: the adjoint of this tensor from the knots' adjoint.
+    abstract SplineKnotsBackward: knotAdjoint: RawTensor * bound: float * minSize: float -> RawTensor
 
 /// Creates raw tensors on one device.
 and IBackend =

@@ -377,6 +377,22 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
             CpuTensor(F64 gv, shape) :> RawTensor, CpuTensor(F64 gx, knotShape) :> RawTensor, CpuTensor(F64 gy, knotShape) :> RawTensor, CpuTensor(F64 gd, knotShape) :> RawTensor
         | _ -> invalidArg op $"{op}: expected float operands, got {t.Dtype}"
 
+    override t.SplineKnots(bound, minSize) =
+        let bins = shape[shape.Length - 1]
+        let knotShape = Array.append shape[.. shape.Length - 2] [| bins + 1 |]
+        match data with
+        | F32 a -> CpuTensor(F32(FusedKnots.forward a bins bound minSize), knotShape) :> RawTensor
+        | F64 a -> CpuTensor(F64(FusedKnots.forward a bins bound minSize), knotShape) :> RawTensor
+        | I32 _ -> invalidArg "splineKnots" $"splineKnots: expected float sizes, got int32 {Shape.show shape}"
+
+    override t.SplineKnotsBackward(knotAdjoint, bound, minSize) =
+        let g = t.Other("splineKnotsBackward", knotAdjoint)
+        let bins = shape[shape.Length - 1]
+        match data, g.Data with
+        | F32 a, F32 ga -> CpuTensor(F32(FusedKnots.backward a bins bound minSize ga), shape) :> RawTensor
+        | F64 a, F64 ga -> CpuTensor(F64(FusedKnots.backward a bins bound minSize ga), shape) :> RawTensor
+        | _ -> invalidArg "splineKnotsBackward" $"splineKnotsBackward: expected float operands, got {t.Dtype}"
+
     override t.AdamStep(grad, m, v, config) =
         let g, m, v = t.Other("adam", grad), t.Other("adam", m), t.Other("adam", v)
         match data, g.Data, m.Data, v.Data with

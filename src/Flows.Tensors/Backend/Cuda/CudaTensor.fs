@@ -346,6 +346,29 @@ type internal CudaTensor(buffer: DeviceBuffer, shape: int[], dtype: Dtype, backe
                    KernelArg.Ptr gv.Pointer; KernelArg.Ptr gxk.Pointer; KernelArg.Ptr gyk.Pointer; KernelArg.Ptr gds.Pointer ])
         gv :> RawTensor, gxk :> RawTensor, gyk :> RawTensor, gds :> RawTensor
 
+    override t.SplineKnots(bound, minSize) =
+        let op = "splineKnots"
+        t.Float op
+        let bins = shape[shape.Length - 1]
+        let rows = if bins = 0 then 0 else t.Numel / bins
+        let knots = t.Fresh(Array.append shape[.. shape.Length - 2] [| bins + 1 |], dtype, op)
+        t.Launch("spline_knots", rows,
+                 [ KernelArg.Long(int64 rows); KernelArg.Int bins; KernelArg.Double bound; KernelArg.Double minSize
+                   KernelArg.Ptr t.Pointer; KernelArg.Ptr knots.Pointer ])
+        knots :> RawTensor
+
+    override t.SplineKnotsBackward(knotAdjoint, bound, minSize) =
+        let op = "splineKnotsBackward"
+        let g = t.Other(op, knotAdjoint)
+        t.Float op
+        let bins = shape[shape.Length - 1]
+        let rows = if bins = 0 then 0 else t.Numel / bins
+        let grad = t.Fresh(shape, dtype, op)
+        t.Launch("spline_knots_backward", rows,
+                 [ KernelArg.Long(int64 rows); KernelArg.Int bins; KernelArg.Double bound; KernelArg.Double minSize
+                   KernelArg.Ptr t.Pointer; KernelArg.Ptr g.Pointer; KernelArg.Ptr grad.Pointer ])
+        grad :> RawTensor
+
     override t.AdamStep(grad, m, v, c) =
         let g, m, v = t.Other("adam", grad), t.Other("adam", m), t.Other("adam", v)
         t.Float "adam"

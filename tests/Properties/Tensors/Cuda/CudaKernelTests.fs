@@ -51,7 +51,7 @@ let ``Every kernel the CUDA tensor launches is defined in the sources for each d
             && (let macro = Regex.Match(m.Value, @"#define (\w+)").Groups[1].Value
                 Regex.IsMatch(text, $@"\n{macro}\)|FOR_FLOATS\({macro}\)|FOR_ALL\({macro}\)")
                 && (suffix <> "i32" || Regex.IsMatch(text, $@"FOR_ALL\({macro}\)"))))
-    let floats = [ "unary"; "binary"; "where"; "reduce"; "arg_reduce"; "cumsum"; "solve_triangular"; "lu"; "bias_activation"; "activation_grad"; "affine_map"; "adam"; "rq_spline"; "rq_spline_backward" ]
+    let floats = [ "unary"; "binary"; "where"; "reduce"; "arg_reduce"; "cumsum"; "solve_triangular"; "lu"; "bias_activation"; "activation_grad"; "affine_map"; "adam"; "rq_spline"; "rq_spline_backward"; "spline_knots"; "spline_knots_backward" ]
     let all = [ "fill"; "arange"; "strided_copy"; "triangle"; "gather"; "scatter_add"; "search_sorted"; "random" ]
     for k in floats do
         for s in [ "f32"; "f64" ] do Assert.True(defined k s, $"{k}_{s} is not defined")

@@ -1,6 +1,6 @@
 // Fused kernels where flows spend their time: bias + activation on a fresh GEMM output, the
-// activation's backward from its output, the affine transformer, the Adam update and the
-// rational-quadratic spline.
+// activation's backward from its output, the affine transformer, the Adam update, the
+// rational-quadratic spline and spline knots from unnormalised bin sizes.
 // Activation codes: 0 identity, 1 tanh, 2 sigmoid, 3 relu, 4 leaky relu(p), 5 softplus, 6 elu(p).
 
 template <typename T> __device__ __forceinline__ T activate(int act, T x, double p) {
@@ -206,3 +206,61 @@ extern "C" __global__ void rq_spline_backward_##S(i64 n, int knots, double bound
                                                   const T* gOut, const T* gLog, T* gv, T* gxk, T* gyk, T* gds) { \
     GRID_STRIDE(e, n) rq_backward<T>(e, knots, bound, inverse, v, xk, yk, ds, gOut, gLog, gv, gxk, gyk, gds); }
 FOR_FLOATS(RQ_SPLINE_BACKWARD)
+
+// A spline's knots from unnormalised bin sizes and their backward: the arithmetic of the CPU's
+// FusedKnots module (softmax with the row maximum subtracted, sizes min + (1 - K min) p, running
+// sum scaled to [-B, B], ends exactly -B and B). One thread per row of K sizes; the exponentials
+// are recomputed in each pass, so no per-thread array limits K.
+template <typename T> __device__ __forceinline__ T knots_row_max(const T* a, int bins) {
+    T m = a[0];
+    for (int j = 1; j < bins; ++j) m = nan_max<T>(m, a[j]);
+    return m;
+}
+
+template <typename T> __device__ __forceinline__ T knots_row_total(const T* a, int bins, T m) {
+    T total = (T)0;
+    for (int j = 0; j < bins; ++j) total += exp(a[j] - m);
+    return total;
+}
+
+template <typename T> __device__ __forceinline__ void knots_forward(i64 r, int bins, double bound, double minSize, const T* raw, T* knots) {
+    const T* a = raw + r * bins;
+    T* k = knots + r * (bins + 1);
+    T m = knots_row_max<T>(a, bins), total = knots_row_total<T>(a, bins, m);
+    T scale = (T)(1.0 - minSize * bins), least = (T)minSize, width = (T)(2.0 * bound), left = (T)(-bound);
+    T running = (T)0;
+    k[0] = left;
+    for (int j = 0; j < bins - 1; ++j) {
+        running += exp(a[j] - m) / total * scale + least;
+        k[j + 1] = running * width + left;
+    }
+    k[bins] = (T)bound;
+}
+
+// The running sum's adjoint runs from the right (the last size moves only the fixed right end),
+// then the softmax's p (g - <p, g>); the adjoint buffer holds g between the two passes.
+template <typename T> __device__ __forceinline__ void knots_backward(i64 r, int bins, double bound, double minSize, const T* raw, const T* knotAdjoint, T* grad) {
+    const T* a = raw + r * bins;
+    const T* gk = knotAdjoint + r * (bins + 1);
+    T* ga = grad + r * bins;
+    T m = knots_row_max<T>(a, bins), total = knots_row_total<T>(a, bins, m);
+    T scale = (T)(1.0 - minSize * bins), width = (T)(2.0 * bound);
+    T running = (T)0, dot = (T)0;
+    for (int j = bins - 1; j >= 0; --j) {
+        if (j < bins - 1) running += gk[j + 1] * width;
+        T g = running * scale;
+        ga[j] = g;
+        dot += exp(a[j] - m) / total * g;
+    }
+    for (int j = 0; j < bins; ++j) ga[j] = exp(a[j] - m) / total * (ga[j] - dot);
+}
+
+#define SPLINE_KNOTS(S, T) \
+extern "C" __global__ void spline_knots_##S(i64 rows, int bins, double bound, double minSize, const T* raw, T* knots) { \
+    GRID_STRIDE(r, rows) knots_forward<T>(r, bins, bound, minSize, raw, knots); }
+FOR_FLOATS(SPLINE_KNOTS)
+
+#define SPLINE_KNOTS_BACKWARD(S, T) \
+extern "C" __global__ void spline_knots_backward_##S(i64 rows, int bins, double bound, double minSize, const T* raw, const T* knotAdjoint, T* grad) { \
+    GRID_STRIDE(r, rows) knots_backward<T>(r, bins, bound, minSize, raw, knotAdjoint, grad); }
+FOR_FLOATS(SPLINE_KNOTS_BACKWARD)
