@@ -91,14 +91,23 @@ module internal Reduce =
     let cumsum<'T when 'T :> IFloatingPointIeee754<'T>> (x: 'T[]) (shape: int[]) (dim: int) (reverse: bool) : 'T[] =
         let outer, n, inner = split shape dim
         let r = Array.zeroCreate<'T> x.Length
-        for o in 0 .. outer - 1 do
-            for step in 0 .. n - 1 do
-                let j = if reverse then n - 1 - step else step
-                let at = (o * n + j) * inner
-                let src = ReadOnlySpan<'T>(x, at, inner)
-                let dst = Span<'T>(r, at, inner)
-                if step = 0 then src.CopyTo dst
-                else
-                    let prev = if reverse then at + inner else at - inner
-                    TensorPrimitives.Add(ReadOnlySpan<'T>(r, prev, inner), src, dst)
+        if inner = 1 then
+            // along the last dimension: a plain running sum per row (a span call per element costs more than the add)
+            for o in 0 .. outer - 1 do
+                let mutable acc = 'T.Zero
+                for step in 0 .. n - 1 do
+                    let at = o * n + (if reverse then n - 1 - step else step)
+                    acc <- acc + x[at]
+                    r[at] <- acc
+        else
+            for o in 0 .. outer - 1 do
+                for step in 0 .. n - 1 do
+                    let j = if reverse then n - 1 - step else step
+                    let at = (o * n + j) * inner
+                    let src = ReadOnlySpan<'T>(x, at, inner)
+                    let dst = Span<'T>(r, at, inner)
+                    if step = 0 then src.CopyTo dst
+                    else
+                        let prev = if reverse then at + inner else at - inner
+                        TensorPrimitives.Add(ReadOnlySpan<'T>(r, prev, inner), src, dst)
         r
