@@ -15,8 +15,8 @@ let private factors (p: Params) =
     let d = p["diag"].softplus() + minDiagonal
     p["lower"].tril(-1) + eye, p["upper"].triu(1) + d.diagEmbed(), d
 
-let private columns (order: int[]) (x: Tensor) =
-    x.gather(1, (Tensor.ofArray order).moveTo(x.device).unsqueeze(0).expand x.shape)
+let private columns (order: Constant) (x: Tensor) =
+    x.gather(1, (order.Like x).unsqueeze(0).expand x.shape)
 
 /// An LU-linear layer with permutation `perm` (the identity permutation for none).
 let create (perm: int[]) (dtype: Dtype) =
@@ -24,14 +24,15 @@ let create (perm: int[]) (dtype: Dtype) =
     Guard.that (nameof perm) (dim > 0 && Array.sort perm = Array.init dim id) $"expected a permutation of 0..{dim - 1}"
     let inversePerm = Array.zeroCreate dim
     perm |> Array.iteri (fun i p -> inversePerm[p] <- i)
+    let order, inverseOrder = Constant.ofIndices perm, Constant.ofIndices inversePerm
     let forward (p: Params) (_: Context) (x: Tensor) =
         let l, u, d = factors p
         // rows: (P L U x)ᵢ = (L U x)_{perm[i]}
-        let y = columns perm (x.matmul(u.transpose()).matmul(l.transpose())) + p["bias"]
+        let y = columns order (x.matmul(u.transpose()).matmul(l.transpose())) + p["bias"]
         y, d.log().sum().expand [| x.shape[0] |]
     let inverse (p: Params) (_: Context) (y: Tensor) =
         let l, u, d = factors p
-        let c = columns inversePerm (y - p["bias"])
+        let c = columns inverseOrder (y - p["bias"])
         let a = l.solveTriangular(c.transpose(), false, unitDiagonal = true)
         let x = u.solveTriangular(a, true).transpose()
         x, (-(d.log().sum())).expand [| y.shape[0] |]

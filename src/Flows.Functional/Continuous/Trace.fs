@@ -36,10 +36,9 @@ module Trace =
         let y, pullback = Ad.vjp f z
         checkRows "Trace.exact" z y
         let d = z.shape[1]
-        let diagonal =
-            Array.init d (fun i ->
-                let e = Tensor.ofArray(Array.init d (fun k -> if k = i then 1.0 else 0.0)).cast(y.dtype).moveTo(y.device)
-                (pullback (e.unsqueeze(0).expand y.shape)).narrow(1, i, 1))
+        // the one-hot rows e_i of an identity made where y lives (no host copy per evaluation on a GPU)
+        let eye = Tensor.eye(d, y.dtype, y.device)
+        let diagonal = Array.init d (fun i -> (pullback (eye.narrow(0, i, 1).expand y.shape)).narrow(1, i, 1))
         y, Tensor.cat(diagonal, 1).sum(1)
 
     /// f(z) and Hutchinson's estimate εᵀ(∂f/∂z)ε per row, shape [B], from one VJP with cotangent ε.
