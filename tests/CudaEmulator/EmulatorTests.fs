@@ -146,3 +146,11 @@ let ``Tensors larger than one grid take several grid-stride rounds, and eight di
     let nine = Tensor.ones(Array.create 9 2).moveTo gpu
     let e = Assert.ThrowsAny<ArgumentException>(fun () -> nine.permute [| 8; 7; 6; 5; 4; 3; 2; 1; 0 |] |> ignore)
     Assert.Contains("up to 8 dimensions", e.Message)
+
+[<EmulatorFact>]
+let ``Asking for a device the driver does not have names it and how many there are`` () =
+    let e = Assert.ThrowsAny<Exception>(fun () -> Tensor.zeros([| 2 |], device = Device.Cuda 1) |> ignore)
+    Assert.Contains("cuda:1 does not exist", e.Message)
+    Assert.Contains("1 CUDA device(s)", e.Message)
+    // cuda:0 is unaffected
+    Assert.Equal<float32[]>([| 0.0f; 0.0f |], Tensor.zeros([| 2 |], device = gpu).toArray32())
