@@ -4,7 +4,7 @@
 /// Dopri5 (1e-5) on the learnt field and the held-out NLL from the CNF integration of the same field
 /// (exact trace). The data's entropy, log 32 = 3.466 nats (uniform on 8 squares of area 4), is the
 /// best NLL possible. Draws data | samples | density.
-///   dotnet run -c Release --project examples/FlowMatching -- [--steps 20000] [--output flow-matching.png]
+///   dotnet run -c Release --project examples/FlowMatching -- [--steps 20000] [--output flow-matching.png] [--device cpu|cuda:N]
 module FlowMatching.Program
 
 open System.Diagnostics
@@ -20,12 +20,13 @@ open Examples
 
 [<EntryPoint>]
 let main argv =
-    let args = Cli.parse [ "steps"; "output" ] [] argv
+    let args = Cli.parse [ "steps"; "output"; "device" ] [] argv
+    let device = Device.Parse(Cli.text "device" "cpu" args)
     let steps = Cli.int "steps" 20000 args
     let output = Cli.text "output" "flow-matching.png" args
     let dtype = Dtype.Float32
     let sigmaMin = 1e-4
-    let model = FlowMatching.create { Cnf.defaults with Hidden = [ 128; 128; 128 ]; Tolerance = 1e-5 } (Generator 5UL) dtype 2
+    let model = FlowMatching.create { Cnf.defaults with Hidden = [ 128; 128; 128 ]; Tolerance = 1e-5 } (Generator 5UL) dtype 2 |> Flow.moveTo device
     let options =
         { TrainOptions.defaults with
             Steps = steps
@@ -35,19 +36,19 @@ let main argv =
             Seed = 9UL
             ReportEvery = max 1 (steps / 10)
             Progress = Some(fun p -> printfn $"step {p.Step,6}  CFM loss {Cli.show 4 p.Loss}  {Cli.show 0 (float p.Step / p.Seconds)} steps/s") }
-    let source = DataSource.Sampler(fun g n -> Toy.checkerboard g n dtype)
+    let source = DataSource.Sampler(fun g n -> (Toy.checkerboard g n dtype).moveTo device)
     let outcome = Train.fit options (FlowMatching.objective sigmaMin source) model
     let trained, report = Train.result outcome
     match outcome with
     | Diverged _ -> printfn $"training diverged: {report.Message}"
     | Converged _ -> ()
     let clock = Stopwatch.StartNew()
-    let heldOut = Toy.checkerboard (Generator 2024UL) 5000 dtype
+    let heldOut = (Toy.checkerboard (Generator 2024UL) 5000 dtype).moveTo device
     let nll = -((Flow.logProb Context.none heldOut trained).mean().toScalar())
     let nllSeconds = clock.Elapsed.TotalSeconds
     let samples = FlowMatching.sample (Solver.Dopri5 { Atol = 1e-5; Rtol = 1e-5 }) (Generator 77UL) 20000 trained
     let n, bound = 160, 4.5
-    let density = (Flow.logProb Context.none ((Figure.grid n bound).cast dtype) trained).exp().toArray64()
+    let density = (Flow.logProb Context.none (((Figure.grid n bound).cast dtype).moveTo device) trained).exp().toArray64()
     let data = Toy.checkerboard (Generator 3UL) 20000 Dtype.Float64
     Png.save output (Figure.beside [ Figure.histogram n bound (data.toArray64()); Figure.histogram n bound (samples.toArray64()); Figure.heatMap n density ])
     printfn $"wrote {output} (data | flow-matching samples | learned density on [-{bound}, {bound}]^2)"
