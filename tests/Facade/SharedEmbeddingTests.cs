@@ -39,7 +39,7 @@ public sealed class SharedEmbeddingTests : IDisposable
         var train = Draw(3000, out var trainContext);
         var test = Draw(1000, out var testContext);
         var model = DensityModel.Compose(Layers(4), BaseDistribution.DiagonalNormal, contextDimension: 1, contextEmbedding: new[] { 16, 4 }, embeddingSeed: 3)
-            .Fit(train, trainContext, new FitOptions(Steps: 200, BatchSize: 128, LearningRate: 1e-2, Seed: 20));
+            .Fit(train, trainContext, new FitOptions(Steps: 300, BatchSize: 128, LearningRate: 1e-2, Seed: 20));
         Assert.Equal(new[] { "context-embedding" }, model.LayerNames);
         var logProb = model.LogProb(test, testContext);
         double exact = Enumerable.Range(0, 1000).Average(i =>
