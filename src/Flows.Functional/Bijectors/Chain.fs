@@ -26,9 +26,9 @@ let contextDim (layers: Bijector list) =
             | _ -> None)
     match widths with
     | [] -> 0
-    | (_, _, w) :: _ ->
+    | (first, firstName, w) :: _ ->
         for i, name, other in widths do
-            Guard.that (nameof layers) (other = w) $"chain: layer {i} ('{name}') takes contexts of width {other}, the layers before it {w}; a chain's layers share one context"
+            Guard.that (nameof layers) (other = w) $"chain: layer {i} ('{name}') takes contexts of width {other}, layer {first} ('{firstName}') {w}; a chain's layers share one context"
         w
 
 /// One bijector named "chain" that applies `layers` in order (params and buffers under "i."); every
