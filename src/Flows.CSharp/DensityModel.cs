@@ -66,12 +66,24 @@ public sealed partial class DensityModel
         return new DensityModel(ModelModule.moveTo(target, model), LastFit);
     }
 
-    /// <summary>A flow composed by hand from <paramref name="layers"/> (in forward order) on a base distribution.</summary>
+    /// <summary>A flow composed by hand from <paramref name="layers"/> (in forward order) on a base distribution,
+    /// optionally with one context embedding shared by every layer (nflows' <c>embedding_net</c>).</summary>
     /// <param name="layers">At least one layer, all of the same dimension.</param>
     /// <param name="baseDistribution">Where the flow starts.</param>
-    /// <param name="contextDimension">Context columns the conditional layers were built for (0: none).</param>
-    /// <exception cref="ArgumentException">No layers, or layers of different dimensions.</exception>
-    public static DensityModel Compose(IEnumerable<Layer> layers, BaseDistribution baseDistribution = BaseDistribution.DiagonalNormal, int contextDimension = 0)
+    /// <param name="contextDimension">Context columns the model takes (0: none). Without an embedding the
+    /// conditional layers are built for this many columns.</param>
+    /// <param name="contextEmbedding">Null for none, or the widths of an MLP (tanh between layers) that maps the
+    /// <paramref name="contextDimension"/> raw context columns once per pass to features every conditional
+    /// layer sees: hidden widths, then the output width w last (<c>new[] { 32, 8 }</c>: 32 hidden units,
+    /// 8 features). The conditional layers must then be built for w context columns (<c>contextDimension: 8</c>),
+    /// and at least one layer must be conditional. The model is saved and loaded as one "context-embedding"
+    /// layer around a "chain" of the layers.</param>
+    /// <param name="embeddingSeed">Seed of the embedding's initial weights.</param>
+    /// <exception cref="ArgumentException">No layers, layers of different dimensions, or with an embedding: a
+    /// width that is not positive, no context, no conditional layer, or a layer built for another context width
+    /// than the embedding's output.</exception>
+    public static DensityModel Compose(IEnumerable<Layer> layers, BaseDistribution baseDistribution = BaseDistribution.DiagonalNormal, int contextDimension = 0,
+        int[]? contextEmbedding = null, ulong embeddingSeed = 0)
     {
         ArgumentNullException.ThrowIfNull(layers);
         var list = layers.ToArray();
@@ -90,8 +102,33 @@ public sealed partial class DensityModel
             BaseDistribution.DiagonalNormal => DistributionModule.diagonalNormal(new[] { dimension }, Dtype.Float32),
             _ => throw new ArgumentOutOfRangeException(nameof(baseDistribution), baseDistribution, "unknown base distribution"),
         };
-        var flow = FlowModule.create(distribution, FSharpInterop.List(list.Select(l => l.Bijector).ToArray()));
+        var bijectors = contextEmbedding is null
+            ? list.Select(l => l.Bijector).ToArray()
+            : new[] { SharedEmbedding(list, contextDimension, contextEmbedding, embeddingSeed) };
+        var flow = FlowModule.create(distribution, FSharpInterop.List(bijectors));
         return new DensityModel(ModelModule.ofFlow(contextDimension, flow));
+    }
+
+    // one embedding contextDimension → contextEmbedding widths… around a rebuildable chain of the layers
+    private static Bijector SharedEmbedding(Layer[] layers, int contextDimension, int[] contextEmbedding, ulong seed)
+    {
+        if (contextEmbedding.Length == 0 || contextEmbedding.Any(w => w < 1))
+            throw new ArgumentException($"the embedding's widths must be positive, hidden widths then the output width; got [{string.Join(", ", contextEmbedding)}]", nameof(contextEmbedding));
+        if (contextDimension < 1)
+            throw new ArgumentException("a context embedding needs context columns to embed", nameof(contextDimension));
+        int features = contextEmbedding[^1];
+        int conditional = 0;
+        for (int i = 0; i < layers.Length; i++)
+        {
+            if (!layers[i].Settings.TryGetValue("contextDim", out var width) || width is not int w || w == 0) continue;
+            if (w != features)
+                throw new ArgumentException($"layer {i} ({layers[i].Name}) is built for {w} context columns; the embedding gives {features}", nameof(layers));
+            conditional++;
+        }
+        if (conditional == 0)
+            throw new ArgumentException($"no layer takes a context, so nothing would see the embedding (build the conditional layers with contextDimension: {features})", nameof(layers));
+        return Bijectors.ContextEmbedding.shared(new Generator(seed), Dtype.Float32, contextDimension,
+            FSharpInterop.List(contextEmbedding[..^1]), FSharpInterop.List(layers.Select(l => l.Bijector).ToArray()));
     }
 
     /// <summary>log p(x) of every row, in nats.</summary>

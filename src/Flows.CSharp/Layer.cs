@@ -9,7 +9,7 @@ namespace Flows.CSharp;
 
 /// <summary>
 /// One bijector of a flow, for composing flows by hand with
-/// <see cref="DensityModel.Compose(IEnumerable{Layer}, BaseDistribution, int)"/>. Immutable.
+/// <see cref="DensityModel.Compose(IEnumerable{Layer}, BaseDistribution, int, int[], ulong)"/>. Immutable.
 /// Direction: forward maps base → data (sampling), inverse maps data → base (density).
 /// </summary>
 public sealed class Layer

@@ -4,7 +4,6 @@
 /// the condition, not on x, so it adds nothing to log|det J|.
 module Flows.Bijectors.ContextEmbedding
 
-open System
 open Flows
 open Flows.Nn
 open Flows.Tensors
@@ -13,22 +12,26 @@ let private prefix = "inner."
 
 /// Wraps `inner` (a conditional bijector built for contexts of width w > 0, its "contextDim" setting)
 /// so that it takes contexts of width `contextDim` through an MLP contextDim → hidden… → w with tanh
-/// between layers, initialised as PyTorch's nn.Linear.
+/// between layers, initialised as PyTorch's nn.Linear. A data-initialised `inner` (ActNorm, batch
+/// norm) observes its data with the embedded context.
 let wrap (gen: Generator) (dtype: Dtype) (contextDim: int) (hidden: int list) (inner: Bijector) =
     Guard.positive (nameof contextDim) contextDim
     let width =
         match Map.tryFind "contextDim" inner.Settings with
         | Some(Setting.Int w) when w > 0 -> w
         | _ -> invalidArg (nameof inner) $"context-embedding: '{inner.Name}' takes no context (its contextDim setting must be positive)"
-    Guard.that (nameof inner) inner.Observe.IsNone $"context-embedding: '{inner.Name}' initialises from data, which the wrapper does not pass on"
     let embed (p: Params) (ctx: Context) =
         match ctx.Condition with
         | Some c when c.dim = 2 && c.shape[1] = contextDim -> { ctx with Condition = Some(Mlp.apply Activation.Tanh (p.Scope "embedding") c) }
         | Some c -> invalidArg "context" $"context-embedding: expected contexts [batch; {contextDim}], got {Shape.show c.shape}"
         | None -> invalidArg "context" $"context-embedding: this bijector needs a context of {contextDim} features"
+    let observe (hook: Params -> Params -> Context -> Tensor -> Params * Params) (p: Params) (buffers: Params) (ctx: Context) (y: Tensor) =
+        let innerParams, innerBuffers = hook (p.Scope "inner") (buffers.Scope "inner") (embed p ctx) y
+        Params.concat [ (p.Scope "embedding").Prefixed "embedding"; innerParams.Prefixed "inner" ], innerBuffers.Prefixed "inner"
     let settings =
-        Settings.ofList [ "contextDim", Setting.Int contextDim; "hidden", Setting.Ints(Array.ofList hidden); "inner", Setting.Text inner.Name ]
-        |> Map.fold (fun s k v -> Map.add (prefix + k) v s) <| inner.Settings
+        Settings.ofList (
+            [ "contextDim", Setting.Int contextDim; "hidden", Setting.Ints(Array.ofList hidden); "inner", Setting.Text inner.Name ]
+            @ Map.toList (Settings.nest prefix inner.Settings))
     { Name = "context-embedding"
       Settings = settings
       Event = inner.Event
@@ -36,14 +39,19 @@ let wrap (gen: Generator) (dtype: Dtype) (contextDim: int) (hidden: int list) (i
       Buffers = inner.Buffers.Prefixed "inner"
       Forward = fun p ctx x -> inner.Forward (p.Scope "inner") (embed p ctx) x
       Inverse = fun p ctx y -> inner.Inverse (p.Scope "inner") (embed p ctx) y
-      Observe = None }
+      Observe = inner.Observe |> Option.map observe }
 
 /// Rebuilds from saved settings: the wrapped bijector by its own catalogue entry, then the wrapper.
 let build (dtype: Dtype) (settings: Settings) =
-    let innerSettings =
-        settings |> Map.filter (fun k _ -> k.StartsWith(prefix, StringComparison.Ordinal)) |> Seq.map (fun kv -> kv.Key.Substring prefix.Length, kv.Value) |> Map.ofSeq
-    let inner = (Catalogue.find (Settings.text "inner" settings)).Build dtype innerSettings
+    let inner = Catalogue.rebuild dtype (Settings.text "inner" settings) (Settings.within prefix settings)
     wrap (Generator 0UL) dtype (Settings.int "contextDim" settings) (List.ofArray (Settings.ints "hidden" settings)) inner
+
+/// nflows' `Flow(transform, distribution, embedding_net)`: one embedding net, an MLP contextDim →
+/// hidden… → w, shared by every layer of `layers` (a chain, rebuilt by its catalogue entry); the
+/// context is embedded once per pass and each conditional layer, all built for contexts of width w,
+/// sees the same features.
+let shared (gen: Generator) (dtype: Dtype) (contextDim: int) (hidden: int list) (layers: Bijector list) =
+    wrap gen dtype contextDim hidden (Chain.ofLayers layers)
 
 let private create (gen: Generator) (dtype: Dtype) (dim: int) =
     let inner =

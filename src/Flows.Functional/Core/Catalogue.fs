@@ -93,3 +93,10 @@ module Catalogue =
         match tryFind name with
         | Some e -> e
         | None -> invalidArg (nameof name) $"""no bijector '{name}' in the catalogue; have: {String.Join(", ", all |> List.map (fun e -> e.Name))}"""
+
+    /// A bijector rebuilt from its name and settings through the entry of that name, inverted when
+    /// the settings say so and Build did not (a generic `Bijector.invert` of any entry).
+    let rebuild (dtype: Dtype) (name: string) (settings: Settings) =
+        let built = (find name).Build dtype settings
+        if settings.ContainsKey "inverted" && not (built.Settings.ContainsKey "inverted") then { Bijector.invert built with Name = name }
+        else built

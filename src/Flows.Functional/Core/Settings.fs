@@ -43,3 +43,15 @@ module Settings =
     /// An integer-array setting.
     let ints (key: string) (settings: Settings) =
         read key "integers" (function Setting.Ints v -> Some v | _ -> None) settings
+
+    /// `inner` with every key under `prefix` ("inner." → "inner.dim"), for settings that hold a
+    /// nested bijector's settings.
+    let nest (prefix: string) (inner: Settings) : Settings =
+        inner |> Seq.map (fun kv -> prefix + kv.Key, kv.Value) |> Map.ofSeq
+
+    /// The settings under `prefix`, with the prefix taken off (undoes `nest`).
+    let within (prefix: string) (settings: Settings) : Settings =
+        settings
+        |> Seq.filter (fun kv -> kv.Key.StartsWith(prefix, System.StringComparison.Ordinal))
+        |> Seq.map (fun kv -> kv.Key.Substring prefix.Length, kv.Value)
+        |> Map.ofSeq

@@ -79,10 +79,7 @@ let private rebuildBase (name: string) (dtype: Dtype) (s: Settings) =
 
 /// A layer rebuilt from its name and settings through the catalogue entry of that name, inverted
 /// when the settings say so and Build did not (a generic `Bijector.invert` of any entry).
-let rebuildLayer (dtype: Dtype) (name: string) (settings: Settings) =
-    let built = (Catalogue.find name).Build dtype settings
-    if settings.ContainsKey "inverted" && not (built.Settings.ContainsKey "inverted") then { Bijector.invert built with Name = name }
-    else built
+let rebuildLayer (dtype: Dtype) (name: string) (settings: Settings) = Catalogue.rebuild dtype name settings
 
 // ---- saving ----
 
