@@ -1,6 +1,16 @@
 namespace Flows.Tensors
 
 open Flows.Tensors.Backend.Cpu
+open Flows.Tensors.Backend.Cuda
+
+/// A GPU's memory as its caching allocator sees it, in bytes (block sizes after rounding).
+type DeviceMemoryStats =
+    { /// Held by live tensors (and by dropped ones the GC has not finalised yet).
+      InUse: int64
+      /// Kept for reuse, not returned to the driver.
+      Cached: int64
+      /// Handed out since the device was opened, reused blocks included.
+      Rented: int64 }
 
 /// Control of memory reuse. Reverse sweeps return the adjoint arrays they no longer need to a
 /// per-thread pool, and `Ad.fgradNReusing` returns every intermediate of its call; later ops on the
@@ -14,3 +24,12 @@ module Memory =
         let before = BufferPool.Enabled
         BufferPool.Enabled <- false
         try f () finally BufferPool.Enabled <- before
+
+    /// The caching allocator's figures for a CUDA device (as torch.cuda.memory_allocated and
+    /// memory_reserved); the device is opened if it was not.
+    let device (device: Device) : DeviceMemoryStats =
+        match Registry.Get device with
+        | :? CudaBackend as cuda ->
+            let pool = cuda.Gpu.Pool
+            { InUse = pool.BytesInUse; Cached = pool.BytesCached; Rented = pool.BytesRented }
+        | _ -> invalidArg (nameof device) $"{device} has no device memory pool: the CPU's buffers are managed arrays"

@@ -23,7 +23,7 @@ module Emulator =
 
     /// Device memory of the emulator, small so that the out-of-memory path is reachable.
     [<Literal>]
-    let MemoryMiB = 512
+    let MemoryMiB = 256
 
     /// Why the emulated cuda:0 cannot be used, or None once it is open.
     let missing : Lazy<string option> =

@@ -154,3 +154,17 @@ let ``Asking for a device the driver does not have names it and how many there a
     Assert.Contains("1 CUDA device(s)", e.Message)
     // cuda:0 is unaffected
     Assert.Equal<float32[]>([| 0.0f; 0.0f |], Tensor.zeros([| 2 |], device = gpu).toArray32())
+
+[<EmulatorFact>]
+let ``Training hands out more than the device's memory and stays within it, because dropped tensors come back to the pool`` () =
+    let before = Memory.device gpu
+    let step = CudaBench.stepper (Flow.moveTo gpu (CudaBench.twoMoonsFlow ()))
+    let batch = (Toy.twoMoons (Generator 7UL) 512 Dtype.Float32).moveTo gpu
+    let losses = Array.init 200 (fun _ -> step batch)
+    let after = Memory.device gpu
+    let capacity = int64 Emulator.MemoryMiB * 1024L * 1024L
+    Assert.True(after.Rented - before.Rented > capacity, $"rented {after.Rented - before.Rented} bytes in 200 steps")
+    Assert.True(after.InUse + after.Cached <= capacity)
+    Assert.True(Array.forall Double.IsFinite losses)
+    let e = Assert.ThrowsAny<ArgumentException>(fun () -> Memory.device Device.Cpu |> ignore)
+    Assert.Contains("no device memory pool", e.Message)

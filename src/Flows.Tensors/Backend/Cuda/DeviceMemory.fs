@@ -42,6 +42,7 @@ type internal DevicePool(device: string, allocate: int64 -> Allocation, free: ui
     let gate = obj ()
     let mutable inUse = 0L
     let mutable cachedBytes = 0L
+    let mutable rented = 0L
 
     // moves finalised blocks to the reuse lists (on an allocating thread, never a finalizer)
     let drain () =
@@ -80,6 +81,9 @@ type internal DevicePool(device: string, allocate: int64 -> Allocation, free: ui
     /// Bytes kept for reuse.
     member _.BytesCached = lock gate (fun () -> drain (); cachedBytes)
 
+    /// Bytes handed out since the pool was made, reused blocks included.
+    member _.BytesRented = lock gate (fun () -> rented)
+
     /// A buffer of at least `bytes` for `what` (an op and shape, for the out-of-memory message).
     member pool.Rent(bytes: int64, what: string) : DeviceBuffer =
         let size = DevicePool.SizeClass bytes
@@ -110,7 +114,9 @@ type internal DevicePool(device: string, allocate: int64 -> Allocation, free: ui
                                         $"{device} is out of memory: {what} asked for {bytes} bytes ({size} with rounding) while tensors hold {inUse} bytes; free tensors you no longer need or use a smaller batch"
                                     )
                                 ))
-        lock gate (fun () -> inUse <- inUse + size)
+        lock gate (fun () ->
+            inUse <- inUse + size
+            rented <- rented + size)
         DeviceBuffer(pointer, size, pool)
 
     /// Frees every cached block (blocks in use stay). Returns the bytes released.
