@@ -24,6 +24,27 @@ internal static class Data
         return -0.5 * q - Math.Log(2 * Math.PI * s0 * s1 * Math.Sqrt(1 - rho * rho));
     }
 
+    /// <summary>Rows x | c ~ N(2c, 0.5²) with contexts c ~ N(0, 1): a conditional density known exactly.</summary>
+    public static float[,] LinearGaussian(int n, Random random, out float[,] context)
+    {
+        context = new float[n, 1];
+        var x = new float[n, 1];
+        for (int i = 0; i < n; i++)
+        {
+            context[i, 0] = (float)Normal(random);
+            x[i, 0] = (float)(2 * context[i, 0] + 0.5 * Normal(random));
+        }
+        return x;
+    }
+
+    /// <summary>The mean exact log-density of <see cref="LinearGaussian"/> rows given their contexts.</summary>
+    public static double LinearGaussianMeanLogDensity(float[,] x, float[,] context) =>
+        Enumerable.Range(0, x.GetLength(0)).Average(i =>
+        {
+            double u = (x[i, 0] - 2 * context[i, 0]) / 0.5;
+            return -0.5 * u * u - Math.Log(0.5 * Math.Sqrt(2 * Math.PI));
+        });
+
     /// <summary>A standard normal draw (Box–Muller).</summary>
     public static double Normal(Random random) =>
         Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
