@@ -98,10 +98,10 @@ public sealed partial class DensityModel
         if (options.Standardise && FSharpInterop.ValueOrNull(start.Standardisation) is null)
             start = new CoreModel(start.Flow, start.ContextDim, FSharpInterop.Option(StandardisationModule.ofRows(rows)), start.Fitting);
         var standardisation = FSharpInterop.ValueOrNull(start.Standardisation);
-        // rows are split on the host, then moved to the model's device once
+        // rows (from host arrays) are split on the host, then moved to the model's device once
         var dtype = start.Flow.Base.Dtype;
         var x = ArrayConversions.WithDtype(standardisation is null ? rows : StandardisationModule.apply(standardisation, rows), dtype);
-        var c = context is null ? null : ArrayConversions.WithDtype(TensorOf.onDevice(Tensors.Device.Cpu, FSharpInterop.ValueOrNull(context.Condition)!), dtype);
+        var c = context is null ? null : ArrayConversions.WithDtype(FSharpInterop.ValueOrNull(context.Condition)!, dtype);
         int n = x.shape[0];
         Tensor? validation = null;
         if (options.ValidationFraction > 0)

@@ -5,12 +5,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <filesystem>
 #include <fstream>
 #include <regex>
-#include <set>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "image.h"
@@ -91,8 +90,8 @@ bool compile(Program& p) {
         p.image.insert(p.image.end(), reinterpret_cast<const char*>(&size), reinterpret_cast<const char*>(&size) + 8);
         p.image.insert(p.image.end(), bytes.begin(), bytes.end());
     }
-    std::string ignored;
-    run("rm -rf " + dir, ignored);
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
     return ok;
 }
 

@@ -97,14 +97,7 @@ public class FitTests
         var target = TargetDensity.GaussianMixture(new[] { new[] { 1.0, -2.0 } }, 0.5);
         var model = DensityModel.CreateRealNvp(2, layers: 2, hidden: 8, seed: 15)
             .FitToDensity(target, new FitOptions(Steps: 150, BatchSize: 64, LearningRate: 2e-2, Seed: 16));
-        var samples = model.Sample(4000, seed: 17);
-        for (int j = 0; j < 2; j++)
-        {
-            var column = Enumerable.Range(0, 4000).Select(i => (double)samples[i, j]).ToArray();
-            double mean = column.Average(), std = Math.Sqrt(column.Average(v => (v - mean) * (v - mean)));
-            Assert.True(Math.Abs(mean - (j == 0 ? 1.0 : -2.0)) < 0.05, $"column {j} mean {mean}");
-            Assert.True(Math.Abs(std - 0.5) < 0.05, $"column {j} std {std}");
-        }
+        AssertMeansAndSpread(model.Sample(4000, seed: 17), new[] { 1.0, -2.0 }, 0.5);
     }
 
     [Fact]
@@ -114,14 +107,7 @@ public class FitTests
         var target = TargetDensity.FromFunction(2, z => -0.5 * (((z.Column(0) - 1) / 0.5).Square() + ((z.Column(1) + 2) / 0.5).Square()));
         var model = DensityModel.CreateRealNvp(2, layers: 2, hidden: 8, seed: 15)
             .FitToDensity(target, new FitOptions(Steps: 150, BatchSize: 64, LearningRate: 2e-2, Seed: 16));
-        var samples = model.Sample(4000, seed: 17);
-        for (int j = 0; j < 2; j++)
-        {
-            var column = Enumerable.Range(0, 4000).Select(i => (double)samples[i, j]).ToArray();
-            double mean = column.Average(), std = Math.Sqrt(column.Average(v => (v - mean) * (v - mean)));
-            Assert.True(Math.Abs(mean - (j == 0 ? 1.0 : -2.0)) < 0.05, $"column {j} mean {mean}");
-            Assert.True(Math.Abs(std - 0.5) < 0.05, $"column {j} std {std}");
-        }
+        AssertMeansAndSpread(model.Sample(4000, seed: 17), new[] { 1.0, -2.0 }, 0.5);
         // a model standardised by an earlier fit samples the same target in raw units
         var standardised = DensityModel.CreateRealNvp(2, layers: 2, hidden: 8, seed: 15)
             .Fit(Data.Gaussian2(500, seed: 18), new FitOptions(Steps: 1))
@@ -148,6 +134,18 @@ public class FitTests
         // ignoring the context would cost about 1.4 nats (N(0, 4.25) against N(2c, 0.25))
         Assert.True(Math.Abs(logProb.Average(v => (double)v) - exact) < 0.1, $"mean {logProb.Average(v => (double)v)}, exact {exact}");
         Assert.Equal(1000, model.Sample(testContext, seed: 1).GetLength(0));
+    }
+
+    // each column's mean within 0.05 of its own, and its standard deviation within 0.05 of `std`
+    private static void AssertMeansAndSpread(float[,] samples, double[] means, double std)
+    {
+        for (int j = 0; j < means.Length; j++)
+        {
+            var column = Enumerable.Range(0, samples.GetLength(0)).Select(i => (double)samples[i, j]).ToArray();
+            double mean = column.Average(), spread = Math.Sqrt(column.Average(v => (v - mean) * (v - mean)));
+            Assert.True(Math.Abs(mean - means[j]) < 0.05, $"column {j} mean {mean}");
+            Assert.True(Math.Abs(spread - std) < 0.05, $"column {j} std {spread}");
+        }
     }
 
     private sealed class Collect(List<TrainingProgress> into, Action<TrainingProgress>? also = null) : IProgress<TrainingProgress>

@@ -3,15 +3,12 @@
 ///   inverse (data → base)  z = σ⁻¹(Σ_j w_j σ(a_j x + b_j)), a = softplus(·) > 0, w = softmax(·),
 ///   one pass (fast density); log dz/dx = log Σ_j w_j a_j σ'(u_j) − log S − log(1 − S), all in log space
 ///   forward (base → data)  x by bisection on the monotone DSF, then a differentiable Newton step,
-///   D sequential passes (sampling), to `tolerance`.
+///   D sequential passes (sampling), to `AutoregressiveInverse.tolerance`.
 module Flows.Bijectors.NeuralAutoregressive
 
 open Flows
 open Flows.Nn
 open Flows.Tensors
-
-/// Width of the bisection bracket at which the sampling direction stops.
-let tolerance = 1e-10
 
 /// A NAF layer's hyperparameters.
 type Spec =
@@ -62,7 +59,7 @@ module Dsf =
     let solve (t: Dsf) (z: Tensor) =
         let c = noDiff t
         let ends = (z.noDiff().unsqueeze(2) - c.Shift) / c.Slope
-        RootFind.solveIncreasing (apply c) (apply t) z (ends.min(2), ends.max(2)) tolerance
+        RootFind.solveIncreasing (apply c) (apply t) z (ends.min(2), ends.max(2)) AutoregressiveInverse.tolerance
 
 /// The NAF layer; the MADE's last layer starts at zero, so every unit starts with slope 1 and
 /// weight 1/K, the shifts spread over [−2, 2].
@@ -108,7 +105,7 @@ let private entryFor (name: string) (spec: int -> Spec) : Entry =
     { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 1 .. 4 ]
         ContextDim = (match (spec 1).ContextDim with 0 -> None | c -> Some c)
-        InverseKind = InverseKind.Iterative tolerance }
+        InverseKind = InverseKind.Iterative AutoregressiveInverse.tolerance }
 
 let private spec (order: Order) (contextDim: int) (dim: int) =
     { Dim = dim; Hidden = [ 8 ]; Order = order; Activation = Activation.Tanh; Units = 4; ContextDim = contextDim }

@@ -4,7 +4,7 @@
 ///   inverse (data → base)  z = c + ∫_0^x (ε + Σ_k q_k(t(u))²) du, in closed form from the
 ///   coefficients, one pass (fast density); log dz/dx = log(ε + Σ_k q_k(t)²) > log ε
 ///   forward (base → data)  x by bisection in a bracket found by doubling, then a differentiable
-///   Newton step, one feature per pass in the MADE's order (sampling), to `tolerance`.
+///   Newton step, one feature per pass in the MADE's order (sampling), to `AutoregressiveInverse.tolerance`.
 /// Overflow guard: the polynomials see only |t| ≤ 1, so no power grows with |x|; beyond ±B the
 /// integrand keeps its value at the edge and z continues linearly (C¹ tails, as splines have).
 module Flows.Bijectors.SumOfSquares
@@ -12,9 +12,6 @@ module Flows.Bijectors.SumOfSquares
 open Flows
 open Flows.Nn
 open Flows.Tensors
-
-/// Width of the bisection bracket at which the sampling direction stops.
-let tolerance = 1e-10
 
 /// An SOS layer's hyperparameters.
 type Spec =
@@ -101,7 +98,7 @@ module Polynomial =
     /// The x with SOS(x) = z: bisection in a doubled bracket on constants, then one Newton step.
     let solve (p: Polynomial) (z: Tensor) =
         let c = noDiff p
-        RootFind.solveIncreasing (apply c) (apply p) z (RootFind.expandBracket (apply c >> fst) z) tolerance
+        RootFind.solveIncreasing (apply c) (apply p) z (RootFind.expandBracket (apply c >> fst) z) AutoregressiveInverse.tolerance
 
 /// The SOS layer. All squares would start equal, and gradients could then never tell them apart, so
 /// the MADE's zero output layer gets N(0, 0.01²) noise: the map starts near (not at) the identity.
@@ -157,7 +154,7 @@ let private entryFor (name: string) (spec: int -> Spec) : Entry =
     { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 1 .. 4 ]
         ContextDim = (match (spec 1).ContextDim with 0 -> None | c -> Some c)
-        InverseKind = InverseKind.Iterative tolerance }
+        InverseKind = InverseKind.Iterative AutoregressiveInverse.tolerance }
 
 let private spec (order: Order) (contextDim: int) (dim: int) =
     { Dim = dim; Hidden = [ 8 ]; Order = order; Activation = Activation.Tanh; Degree = 2; Squares = 3

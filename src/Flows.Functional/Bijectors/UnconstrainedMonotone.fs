@@ -5,7 +5,7 @@
 ///   integral by Clenshaw–Curtis (or Gauss–Legendre) quadrature on [0, x_i], one pass (fast
 ///   density); log dz_i/dx_i = log f(x_i, h_i)
 ///   forward (base → data)  x by bisection in a bracket found by doubling, then a differentiable
-///   Newton step, one feature per pass in the MADE's order (sampling), to `tolerance`.
+///   Newton step, one feature per pass in the MADE's order (sampling), to `AutoregressiveInverse.tolerance`.
 /// Gradients reach the parameters by plain autodiff through the quadrature (its nodes x·(s_j + 1)/2
 /// move with x): the exact gradient of the quadrature, with memory per node, where the paper's
 /// Leibniz-rule backward approximates it by a second quadrature in constant memory.
@@ -18,9 +18,6 @@ module Flows.Bijectors.UnconstrainedMonotone
 open Flows
 open Flows.Nn
 open Flows.Tensors
-
-/// Width of the bisection bracket at which the sampling direction stops.
-let tolerance = 1e-10
 
 /// A UMNN layer's hyperparameters.
 type Spec =
@@ -100,7 +97,7 @@ module Integrand =
     /// The x with UMNN(x) = z: bisection in a doubled bracket on constants, then one Newton step.
     let solve (it: Integrand) (z: Tensor) =
         let c = noDiff it
-        RootFind.solveIncreasing (apply c) (apply it) z (RootFind.expandBracket (apply c >> fst) z) tolerance
+        RootFind.solveIncreasing (apply c) (apply it) z (RootFind.expandBracket (apply c >> fst) z) AutoregressiveInverse.tolerance
 
 /// The UMNN layer; the MADE's and the integrand's last layers start at zero, so β = 0, f ≡ 1 and the
 /// layer starts as the identity.
@@ -153,7 +150,7 @@ let private entryFor (name: string) (spec: int -> Spec) : Entry =
     { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 1 .. 3 ]
         ContextDim = (match (spec 1).ContextDim with 0 -> None | c -> Some c)
-        InverseKind = InverseKind.Iterative tolerance
+        InverseKind = InverseKind.Iterative AutoregressiveInverse.tolerance
         // the quadrature error of Σ log f per row: at most 2.6e-4 measured on 12 × 64 draws like the
         // law suite's (0 where the network's output does not cross 0 on [0, x])
         LogDetKind = LogDetKind.Approximate 1e-3

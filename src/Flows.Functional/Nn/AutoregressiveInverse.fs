@@ -7,6 +7,10 @@ open Flows.Tensors
 [<RequireQualifiedAccess>]
 module AutoregressiveInverse =
 
+    /// Width of the bisection bracket at which the iterative inverses of the autoregressive
+    /// transformers without a closed form (NAF, SOS, UMNN) stop, before their Newton step.
+    let tolerance = 1e-10
+
     /// x with T(x) = z for an autoregressive T whose feature d reads only the inputs of smaller
     /// degree: features are solved in degree order, each once, by `solveFeature x d z_d`, which sees
     /// x with every feature of smaller degree final and returns (x_d, log dz_d/dx_d), both [n; 1].

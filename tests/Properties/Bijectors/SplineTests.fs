@@ -1,7 +1,7 @@
-/// Laws of the rational-quadratic spline (Durkan et al. 2019) and of the flows built on it: knots
-/// strictly increasing from −B to B, the paper's formulas, identity tails and identity at zero
-/// parameters, finite values and gradients at and around the interval's ends, far outside, and at
-/// the double roots of the inverse's quadratic (engine.md §3.1).
+/// Laws particular to the rational-quadratic spline (Durkan et al. 2019) and the flows built on it:
+/// knots and knot derivatives, the paper's formulas, and finite values and gradients at the double
+/// roots of the inverse's quadratic (engine.md §3.1). The laws every spline kind shares (identity
+/// tails and at zero parameters, autodiff log-derivatives, the interval's ends) are SplineKindTests'.
 module Flows.Properties.Bijectors.SplineTests
 
 open System
@@ -150,75 +150,6 @@ let ``the spline and its inverse match the paper's formulas and a bisection inve
             Close.scalar $"element {e}: inverse" { Abs = 1e-9; Rel = 1e-9 } expectedX backs[e]
             Close.scalar $"element {e}: inverse log dx/dy" { Abs = 1e-7; Rel = 1e-7 } expectedInverseLog inverseLogs[e]
             Close.scalar $"element {e}: round trip" { Abs = 1e-10; Rel = 1e-9 } xs[e] backs[e])
-
-[<Fact>]
-let ``the log-derivatives are those of autodiff`` () =
-    Gens.check 20 Gens.seed (fun seed ->
-        let g = Draw.generator seed
-        let s = draw g 3 4 1.5
-        let x = Draw.normal g [| 3; 4 |] * s.Config.Bound
-        // element-wise maps: the gradient of the sum is the derivative of each element
-        let forwardSlope = Ad.grad (fun x -> (fst (forward s x)).sum()) x
-        Close.tensors "forward" Tolerance.float64 (forwardSlope.log()) (snd (forward s x))
-        let y = fst (forward s x)
-        let inverseSlope = Ad.grad (fun y -> (fst (inverse s y)).sum()) y
-        Close.tensors "inverse" { Abs = 1e-8; Rel = 1e-8 } (inverseSlope.log()) (snd (inverse s y)))
-
-[<Fact>]
-let ``outside [-B, B] both directions are exactly the identity with zero log-derivative`` () =
-    Gens.check 30 Gens.seed (fun seed ->
-        let g = Draw.generator seed
-        let s = draw g 5 3 3.0
-        let outside = (Draw.awayFromZero g s.Config.Bound [| 5; 3 |]).toArray64() |> Array.map (fun v -> Math.BitIncrement(abs v) * float (sign v))
-        let x = Tensor.ofArray(outside, [| 5; 3 |])
-        for what, (out, logDerivative) in [ "forward", forward s x; "inverse", inverse s x ] do
-            Close.tensors $"{what} output" exactly x out
-            Close.tensors $"{what} log-derivative" exactly (x.zerosLike()) logDerivative)
-
-[<Fact>]
-let ``zero parameters give the identity inside the interval too`` () =
-    Gens.check 30 Gens.seed (fun seed ->
-        let g = Draw.generator seed
-        let s = draw g 5 3 0.0
-        let x = Draw.uniform g (-s.Config.Bound) s.Config.Bound [| 5; 3 |]
-        for what, (out, logDerivative) in [ "forward", forward s x; "inverse", inverse s x ] do
-            Close.tensors $"{what} output" { Abs = 1e-12; Rel = 1e-12 } x out
-            Close.tensors $"{what} log-derivative" { Abs = 1e-12; Rel = 0.0 } (x.zerosLike()) logDerivative)
-
-/// ±B, one ulp inside and outside, far outside and 0, in the dtype's own arithmetic.
-let private edges (dtype: Dtype) (bound: float) =
-    let points =
-        if dtype = Dtype.Float32 then
-            let b = float32 bound
-            [| b; MathF.BitIncrement b; MathF.BitDecrement b; 1e4f; 0.0f |] |> Array.collect (fun v -> [| float v; -(float v) |])
-        else [| bound; Math.BitIncrement bound; Math.BitDecrement bound; 1e4; 0.0 |] |> Array.collect (fun v -> [| v; -v |])
-    Tensor.ofArray(points, [| 1; points.Length |]).cast dtype
-
-[<Fact>]
-let ``values and gradients are finite at and one ulp around the ends, far outside and at zero, in float64 and float32`` () =
-    Gens.check 30 Gens.seed (fun seed ->
-        let g = Draw.generator seed
-        let dtype = if seed % 2 = 0 then Dtype.Float64 else Dtype.Float32
-        // from the identity to splines with bins and slopes at their minima
-        let scale = [| 0.0; 1.0; 5.0; 30.0 |][(seed / 2) % 4]
-        let s0 = draw g 1 10 scale
-        let s = { s0 with Widths = s0.Widths.cast dtype; Heights = s0.Heights.cast dtype; Derivatives = s0.Derivatives.cast dtype }
-        let v = edges dtype s.Config.Bound
-        let points = v.toArray64()
-        let slack = if dtype = Dtype.Float32 then 1e-4 else 1e-9
-        for what, map in [ "forward", RationalQuadratic.forward; "inverse", RationalQuadratic.inverse ] do
-            let out, logDerivative = map s.Config v s.Widths s.Heights s.Derivatives
-            finite $"{what} values" out
-            finite $"{what} log-derivatives" logDerivative
-            // continuous with the identity tails at both ends, in value and (float64) in slope: one
-            // float32 ulp inside a minimal bin is already far enough for a steep slope to change
-            let outs, lds = out.toArray64(), logDerivative.toArray64()
-            for i in 0 .. points.Length - 1 do
-                if abs points[i] < 1e3 && abs points[i] > 0.0 then
-                    Close.scalar $"{what} at {points[i]}" { Abs = slack * s.Config.Bound; Rel = 0.0 } points[i] outs[i]
-                    if dtype = Dtype.Float64 then Close.scalar $"{what} log-slope at {points[i]}" { Abs = 1e-6; Rel = 0.0 } 0.0 lds[i]
-            let grads = Ad.gradN (fun t -> let o, l = map s.Config t[0] t[1] t[2] t[3] in o.sum() + l.sum()) [| v; s.Widths; s.Heights; s.Derivatives |]
-            Array.iter2 (fun (n: string) (gr: Tensor) -> finite $"{what}: gradient of {n}" gr) [| "x"; "widths"; "heights"; "derivatives" |] grads)
 
 [<Fact>]
 let ``the stable root has finite value and gradients at double roots`` () =
