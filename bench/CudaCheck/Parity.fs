@@ -160,10 +160,6 @@ let private inputFor (entry: Entry) (g: Generator) (n: int) (dim: int) =
     | Domain.Positive -> g.uniform([| n; dim |], 0.5, 2.0)
     | Domain.Interval(lo, hi) -> g.uniform([| n; dim |], lo + 0.1 * (hi - lo), hi - 0.1 * (hi - lo))
 
-/// Moves every parameter and buffer of a bijector to a device.
-let private onDevice (d: Device) (b: Bijector) =
-    { b with Params = b.Params.Map(fun t -> t.moveTo d); Buffers = b.Buffers.Map(fun t -> t.moveTo d) }
-
 /// One case per catalogue bijector: inverse and forward with their log-dets, and the gradient of
 /// Σ logdet + Σ w·y with respect to every parameter.
 let bijectorCases : (Device -> Outcome) list =
@@ -173,7 +169,7 @@ let bijectorCases : (Device -> Outcome) list =
             run $"bijector {entry.Name}" device (fun d ->
                 let dim = if List.contains 3 entry.Dims then 3 else List.head entry.Dims
                 let g = Generator 5UL
-                let b = entry.Random g Dtype.Float32 dim |> onDevice d
+                let b = entry.Random g Dtype.Float32 dim |> Bijector.moveTo d
                 let ctx =
                     match entry.ContextDim with
                     | Some c -> Context.ofCondition (g.normal([| 6; c |]).moveTo d)

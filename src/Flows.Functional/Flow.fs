@@ -31,9 +31,8 @@ module Flow =
     /// The flow with every parameter and buffer on `device`, sampling there: train and evaluate it
     /// with data moved to the same device (`x.moveTo device`).
     let moveTo (device: Device) (flow: Flow) =
-        let move (p: Params) = p.Map(fun t -> t.moveTo device)
         { Base = Distribution.moveTo device flow.Base
-          Layers = flow.Layers |> List.map (fun b -> { b with Params = move b.Params; Buffers = move b.Buffers }) }
+          Layers = flow.Layers |> List.map (Bijector.moveTo device) }
 
     /// log q(x) per row, with parameters `p` (for differentiation).
     let logProbWith (p: Params) (ctx: Context) (x: Tensor) (flow: Flow) =

@@ -71,6 +71,11 @@ module Bijector =
             Settings = b.Settings |> Map.add "inverted" (Setting.Int 1) }
 
     /// Zero log-dets for the rows of `x`.
+    /// The bijector with its parameters and buffers on `device`.
+    let moveTo (device: Device) (b: Bijector) =
+        let move (p: Params) = p.Map(fun t -> t.moveTo device)
+        { b with Params = move b.Params; Buffers = move b.Buffers }
+
     let zeroLogDet (x: Tensor) = Tensor.zeros([| x.shape[0] |], x.dtype, x.device)
 
     /// Sums every dimension but the batch one: per-row totals of element-wise log-derivatives.
