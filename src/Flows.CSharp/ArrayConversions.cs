@@ -10,9 +10,19 @@ internal static class ArrayConversions
     public static Tensor ToRows(float[,] data, int dimension, string parameterName) =>
         ToRows(data.GetLength(0), data.GetLength(1), dimension, parameterName, data, (d, i, j) => d[i, j]);
 
-    /// <summary>Rows of <paramref name="data"/> (rounded to float32), checked like the float overload.</summary>
-    public static Tensor ToRows(double[,] data, int dimension, string parameterName) =>
-        ToRows(data.GetLength(0), data.GetLength(1), dimension, parameterName, data, (d, i, j) => d[i, j]);
+    /// <summary>Rows of <paramref name="data"/> as a float64 tensor (standardised before any rounding to
+    /// float32), checked like the float overload.</summary>
+    public static Tensor ToRows(double[,] data, int dimension, string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(data, parameterName);
+        int rows = data.GetLength(0), columns = data.GetLength(1);
+        CheckShape(rows, columns, dimension, parameterName);
+        var flat = new double[rows * columns];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < columns; j++)
+                flat[i * columns + j] = Checked(data[i, j], i, j, parameterName);
+        return TensorOf.doubles(flat, new[] { rows, columns });
+    }
 
     /// <summary>Rows given one array each; a row of the wrong length is named.</summary>
     public static Tensor ToRows(IEnumerable<float[]> data, int dimension, string parameterName)
@@ -33,21 +43,25 @@ internal static class ArrayConversions
     private static Tensor ToRows<TSource>(int rows, int columns, int dimension, string parameterName, TSource data, Func<TSource, int, int, double> at)
     {
         ArgumentNullException.ThrowIfNull(data, parameterName);
+        CheckShape(rows, columns, dimension, parameterName);
+        var flat = new float[rows * columns];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < columns; j++)
+                flat[i * columns + j] = (float)Checked(at(data, i, j), i, j, parameterName);
+        return TensorOf.floats(flat, new[] { rows, columns });
+    }
+
+    private static void CheckShape(int rows, int columns, int dimension, string parameterName)
+    {
         if (rows == 0)
             throw new ArgumentException("the data has no rows", parameterName);
         if (columns != dimension)
             throw new ArgumentException($"expected {dimension} columns, got {columns}", parameterName);
-        var flat = new float[rows * columns];
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < columns; j++)
-            {
-                double v = at(data, i, j);
-                if (!double.IsFinite(v) || !float.IsFinite((float)v))
-                    throw new ArgumentException($"row {i}, column {j} is {v}; every value must be finite (and within float range)", parameterName);
-                flat[i * columns + j] = (float)v;
-            }
-        return TensorOf.floats(flat, new[] { rows, columns });
     }
+
+    private static double Checked(double v, int row, int column, string parameterName) =>
+        double.IsFinite(v) && float.IsFinite((float)v) ? v
+        : throw new ArgumentException($"row {row}, column {column} is {v}; every value must be finite (and within float range)", parameterName);
 
     /// <summary>A [rows; columns] tensor as a float[,].</summary>
     public static float[,] ToMatrix(Tensor rows)

@@ -96,7 +96,7 @@ public sealed partial class DensityModel
         cancellationToken.ThrowIfCancellationRequested();
         var start = model;
         if (options.Standardise && FSharpInterop.ValueOrNull(start.Standardisation) is null)
-            start = new CoreModel(start.Flow, start.ContextDim, FSharpInterop.Option(StandardisationModule.ofRows(rows)), start.Fitting);
+            start = new CoreModel(start.Flow, start.ContextDim, FSharpInterop.Option(StandardisationModule.ofRows(rows)), start.ContextStandardisation, start.Fitting);
         var standardisation = FSharpInterop.ValueOrNull(start.Standardisation);
         // rows (from host arrays) are split on the host, then moved to the model's device once
         var dtype = start.Flow.Base.Dtype;
@@ -117,9 +117,9 @@ public sealed partial class DensityModel
             x = ArrayConversions.SelectRows(x, trainIndex);
             c = c is null ? null : ArrayConversions.SelectRows(c, trainIndex);
         }
-        x = ToModelDtype(x);
-        c = c is null ? null : ToModelDtype(c);
-        validation = validation is null ? null : ToModelDtype(validation);
+        x = ToModelDevice(x);
+        c = c is null ? null : ToModelDevice(c);
+        validation = validation is null ? null : ToModelDevice(validation);
         int trainRows = x.shape[0];
         int steps = options.Epochs is int epochs ? (int)Math.Ceiling((double)epochs * trainRows / Math.Min(options.BatchSize, trainRows)) : options.Steps;
         var source = c is null ? DataSource.NewDataset(x) : DataSource.NewConditional(x, c);
@@ -160,7 +160,7 @@ public sealed partial class DensityModel
             outcome.IsDiverged,
             coreReport.Message,
             clock.Elapsed);
-        var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation, start.Fitting), fitReport);
+        var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation, start.ContextStandardisation, start.Fitting), fitReport);
         if (cancellationToken.IsCancellationRequested && coreReport.StepsRun < steps)
             throw new FitCancelledException(fitted, cancellationToken);
         return fitted;

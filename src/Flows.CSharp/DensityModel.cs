@@ -170,7 +170,7 @@ public sealed partial class DensityModel
     /// <param name="context">One context row per row, for a conditional model.</param>
     public MappedRows Forward(float[,] latent, float[,]? context = null)
     {
-        var rows = ToModelDtype(DataRows(latent, nameof(latent)));
+        var rows = ToModelDevice(DataRows(latent, nameof(latent)));
         var (y, logDet) = ModelModule.forward(ContextRows(context, latent.GetLength(0)), rows, model);
         return new MappedRows(ArrayConversions.ToMatrix(y), logDet.toArray32());
     }
@@ -180,7 +180,7 @@ public sealed partial class DensityModel
     /// <param name="context">One context row per row, for a conditional model.</param>
     public MappedRows Inverse(float[,] data, float[,]? context = null)
     {
-        var rows = ToModelDtype(DataRows(data, nameof(data)));
+        var rows = ToModelDevice(DataRows(data, nameof(data)));
         var (z, logDet) = ModelModule.inverse(ContextRows(context, data.GetLength(0)), rows, model);
         return new MappedRows(ArrayConversions.ToMatrix(z), logDet.toArray32());
     }
@@ -207,10 +207,11 @@ public sealed partial class DensityModel
     }
 
     private float[] LogProbOf(Tensor rows, Context context) =>
-        ModelModule.logProb(context, ToModelDtype(rows), model).toArray32();
+        ModelModule.logProb(context, ToModelDevice(rows), model).toArray32();
 
-    // rows in the model's dtype, on its device
-    private Tensor ToModelDtype(Tensor rows) => TensorOf.onDevice(model.Flow.Base.Device, ArrayConversions.WithDtype(rows, model.Flow.Base.Dtype));
+    // rows on the model's device, in their own precision: the core standardises float64 rows before
+    // rounding them to the model's dtype
+    private Tensor ToModelDevice(Tensor rows) => TensorOf.onDevice(model.Flow.Base.Device, rows);
 
     private Context ContextRows(float[,]? context, int rows)
     {
@@ -233,6 +234,6 @@ public sealed partial class DensityModel
         }
         RefuseUnneededContext(true);
         if (context.shape[0] != rows) throw new ArgumentException($"the context has {context.shape[0]} rows; the data has {rows}", nameof(context));
-        return ContextModule.ofCondition(ToModelDtype(context));
+        return ContextModule.ofCondition(ToModelDevice(context));
     }
 }

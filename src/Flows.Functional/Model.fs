@@ -14,13 +14,15 @@ type Fitting =
     | FlowMatching of sigmaMin: float
 
 /// A flow as it is saved and served: the flow, the width of its context (0 when unconditional),
-/// the standardisation of raw data columns it was fitted on, if any, and how it is fitted.
+/// the standardisations of raw data and context columns it was fitted on, if any, and how it is fitted.
 /// Direction as for `Flow`: forward maps base → raw data, inverse maps raw data → base.
 [<NoEquality; NoComparison>]
 type Model =
     { Flow: Flow
       ContextDim: int
       Standardisation: Standardisation option
+      /// Applied to raw context rows before the flow sees them (conditional models).
+      ContextStandardisation: Standardisation option
       Fitting: Fitting }
 
 /// Density, sampling and the two maps of a model, on raw (unstandardised) rows.
@@ -29,35 +31,50 @@ module Model =
 
     /// A model without standardisation, fitted by maximum likelihood.
     let ofFlow (contextDim: int) (flow: Flow) =
-        { Flow = flow; ContextDim = contextDim; Standardisation = None; Fitting = Fitting.MaximumLikelihood }
+        { Flow = flow; ContextDim = contextDim; Standardisation = None; ContextStandardisation = None; Fitting = Fitting.MaximumLikelihood }
 
     /// The model with its flow on `device` (the standardisation follows the rows it is applied to).
     let moveTo (device: Device) (model: Model) = { model with Flow = Flow.moveTo device model.Flow }
 
+    // Raw rows are standardised in their own precision (float64 when they came as doubles), and only
+    // then rounded to the flow's: a column of 1e8 + N(0, 1) survives, whereas float32 first would not.
+    let private toFlow (model: Model) (t: Tensor) =
+        let dtype = model.Flow.Base.Dtype
+        if t.dtype = dtype then t else t.cast dtype
+
+    let private standardised (s: Standardisation option) (model: Model) (x: Tensor) =
+        match s with
+        | None -> toFlow model x
+        | Some s -> toFlow model (Standardisation.apply s x)
+
+    /// The context as the flow sees it: raw context rows standardised as at fitting time.
+    let context (ctx: Context) (model: Model) =
+        match ctx.Condition with
+        | Some c -> { ctx with Condition = Some(standardised model.ContextStandardisation model c) }
+        | None -> ctx
+
+    let private logScale (model: Model) =
+        model.Standardisation |> Option.map Standardisation.logScale |> Option.defaultValue 0.0
+
     /// log p(x) per raw row.
     let logProb (ctx: Context) (x: Tensor) (model: Model) =
-        match model.Standardisation with
-        | None -> Flow.logProb ctx x model.Flow
-        | Some s -> Flow.logProb ctx (Standardisation.apply s x) model.Flow - Standardisation.logScale s
+        Flow.logProb (context ctx model) (standardised model.Standardisation model x) model.Flow - logScale model
 
     /// n raw rows drawn from the model.
     let sample (ctx: Context) (gen: Generator) (n: int) (model: Model) =
-        let z = Flow.sample ctx gen n model.Flow
+        let z = Flow.sample (context ctx model) gen n model.Flow
         match model.Standardisation with
         | None -> z
         | Some s -> Standardisation.undo s z
 
     /// Base points to raw rows, with log|det| of the whole map.
     let forward (ctx: Context) (z: Tensor) (model: Model) =
-        let y, logDet = Flow.forward ctx z model.Flow
+        let y, logDet = Flow.forward (context ctx model) (toFlow model z) model.Flow
         match model.Standardisation with
         | None -> y, logDet
         | Some s -> Standardisation.undo s y, logDet + Standardisation.logScale s
 
     /// Raw rows to base points, with log|det| of the whole map.
     let inverse (ctx: Context) (x: Tensor) (model: Model) =
-        match model.Standardisation with
-        | None -> Flow.inverse ctx x model.Flow
-        | Some s ->
-            let z, logDet = Flow.inverse ctx (Standardisation.apply s x) model.Flow
-            z, logDet - Standardisation.logScale s
+        let z, logDet = Flow.inverse (context ctx model) (standardised model.Standardisation model x) model.Flow
+        z, logDet - logScale model

@@ -89,6 +89,19 @@ let private weightsOf (model: Model) =
           for n, t in Array.zip b.Params.Names b.Params.Values -> $"layers.{i}.{n}", t
           for n, t in Array.zip b.Buffers.Names b.Buffers.Values -> $"layers.{i}.{n}", t ]
 
+let private writeStandardisation (json: Utf8JsonWriter) (key: string) (standardisation: Standardisation option) =
+    match standardisation with
+    | Some s ->
+        json.WriteStartObject key
+        json.WriteStartArray "mean"
+        for v in s.Mean do writeFloat json v
+        json.WriteEndArray()
+        json.WriteStartArray "scale"
+        for v in s.Scale do writeFloat json v
+        json.WriteEndArray()
+        json.WriteEndObject()
+    | None -> json.WriteNull key
+
 let private manifestBytes (model: Model) (checksum: string) =
     use stream = new MemoryStream()
     (
@@ -109,17 +122,8 @@ let private manifestBytes (model: Model) (checksum: string) =
             writeSettings json b.Settings
             json.WriteEndObject()
         json.WriteEndArray()
-        match model.Standardisation with
-        | Some s ->
-            json.WriteStartObject "standardisation"
-            json.WriteStartArray "mean"
-            for v in s.Mean do writeFloat json v
-            json.WriteEndArray()
-            json.WriteStartArray "scale"
-            for v in s.Scale do writeFloat json v
-            json.WriteEndArray()
-            json.WriteEndObject()
-        | None -> json.WriteNull "standardisation"
+        writeStandardisation json "standardisation" model.Standardisation
+        writeStandardisation json "contextStandardisation" model.ContextStandardisation
         json.WriteStartObject "fitting"
         match model.Fitting with
         | Fitting.MaximumLikelihood -> json.WriteString("name", "maximum-likelihood")
@@ -246,13 +250,18 @@ let load (directory: string) : Model =
         match saved.Keys |> Seq.tryFind (fun k -> not (used.Contains k)) with
         | Some extra -> corrupt weightsPath $"unexpected tensor '{extra}': the manifest's layers do not use it"
         | None -> ()
-        let standardisation =
-            match (field root "standardisation").ValueKind with
+        let readStandardisation (s: JsonElement) =
+            match s.ValueKind with
             | JsonValueKind.Null -> None
             | _ ->
-                let s = field root "standardisation"
                 let values key = [| for v in (field s key).EnumerateArray() -> readFloat v |]
                 Some { Mean = values "mean"; Scale = values "scale" }
+        let standardisation = readStandardisation (field root "standardisation")
+        // files written before contexts were standardised have no "contextStandardisation"
+        let contextStandardisation =
+            match root.TryGetProperty "contextStandardisation" with
+            | true, s -> readStandardisation s
+            | false, _ -> None
         // files written before fitting was saved have no "fitting": they were fitted by maximum likelihood
         let fitting =
             match root.TryGetProperty "fitting" with
@@ -265,6 +274,7 @@ let load (directory: string) : Model =
         { Flow = Flow.create baseDistribution layers
           ContextDim = (field root "contextDim").GetInt32()
           Standardisation = standardisation
+          ContextStandardisation = contextStandardisation
           Fitting = fitting }
     // JsonElement getters throw these for a field of the wrong kind (text for a number, ...)
     with e when (e :? InvalidOperationException || e :? FormatException || e :? ArgumentException) ->
