@@ -38,6 +38,12 @@ public sealed partial class DensityModel
     public DensityModel Fit(double[,] data, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
         FitRows(DataRows(data, nameof(data)), null, options, progress, cancellationToken);
 
+    /// <summary>Fits a conditional model to double-precision rows given their context rows (both standardised
+    /// in float64 before rounding to the model's float32).</summary>
+    /// <inheritdoc cref="Fit(float[,], float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>
+    public DensityModel Fit(double[,] data, double[,] context, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        FitRows(DataRows(data, nameof(data)), ContextFor(context, data.GetLength(0)), options, progress, cancellationToken);
+
     /// <summary>Fits the model to rows given one array each (for example parsed from a file as they stream in).</summary>
     /// <inheritdoc cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>
     public DensityModel Fit(IEnumerable<float[]> data, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
@@ -83,9 +89,19 @@ public sealed partial class DensityModel
     private Context? ContextFor(float[,] context, int rows)
     {
         ArgumentNullException.ThrowIfNull(context);
+        return ContextFor(ArrayConversions.ToRows(context, ContextDimension, nameof(context)), rows);
+    }
+
+    private Context? ContextFor(double[,] context, int rows)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return ContextFor(ArrayConversions.ToRows(context, ContextDimension, nameof(context)), rows);
+    }
+
+    private Context? ContextFor(Tensor c, int rows)
+    {
         RefuseUnneededContext(true);
-        var c = ArrayConversions.ToRows(context, ContextDimension, nameof(context));
-        if (c.shape[0] != rows) throw new ArgumentException($"the context has {c.shape[0]} rows; the data has {rows}", nameof(context));
+        if (c.shape[0] != rows) throw new ArgumentException($"the context has {c.shape[0]} rows; the data has {rows}", "context");
         return ContextModule.ofCondition(c);
     }
 
