@@ -76,14 +76,14 @@ public sealed partial class DensityModel
         if (target.Dimension != Dimension) throw new ArgumentException($"the target has {target.Dimension} columns; the model has {Dimension}", nameof(target));
         if (ContextDimension > 0) throw new InvalidOperationException("a conditional model cannot be fitted to one target density");
         options = Checked(options ?? new FitOptions());
-        if (options.Epochs is not null || options.ValidationFraction > 0)
-            throw new ArgumentException("epochs and validation need data; fitting to a density uses Steps", nameof(options));
+        if (options.Epochs is not null || options.ValidationFraction > 0 || options.Patience is not null)
+            throw new ArgumentException("epochs, validation and patience need data; fitting to a density uses Steps", nameof(options));
         // a standardised model's flow lives in standardised units: there the target is p̃(undo(z))·Π scale
         var standardisation = FSharpInterop.ValueOrNull(model.Standardisation);
         Func<Tensor, Tensor> logDensity = standardisation is null ? target.LogDensity
             : z => target.LogDensity(StandardisationModule.undo(standardisation, z)) + StandardisationModule.logScale(standardisation);
         var objective = Objective.NewReverseKl(FSharpInterop.Function(logDensity));
-        return Run(model, objective, options, options.Steps, null, progress, cancellationToken);
+        return Run(model, objective, options, options.Steps ?? 1000, null, progress, cancellationToken);
     }
 
     private Context? ContextFor(float[,] context, int rows)
@@ -110,52 +110,80 @@ public sealed partial class DensityModel
         if (context is null && ContextDimension > 0) throw new ArgumentException($"this model is conditional: pass a context of {ContextDimension} columns", "context");
         options = Checked(options ?? new FitOptions());
         cancellationToken.ThrowIfCancellationRequested();
-        var start = model;
-        if (options.Standardise && FSharpInterop.ValueOrNull(start.Standardisation) is null)
-            start = new CoreModel(start.Flow, start.ContextDim, FSharpInterop.Option(StandardisationModule.ofRows(rows)), start.ContextStandardisation, start.Fitting);
-        var standardisation = FSharpInterop.ValueOrNull(start.Standardisation);
-        // rows (from host arrays) are split on the host, then moved to the model's device once
-        var dtype = start.Flow.Base.Dtype;
-        var x = ArrayConversions.WithDtype(standardisation is null ? rows : StandardisationModule.apply(standardisation, rows), dtype);
-        var c = context is null ? null : ArrayConversions.WithDtype(FSharpInterop.ValueOrNull(context.Condition)!, dtype);
-        int n = x.shape[0];
-        Tensor? validation = null;
-        if (options.ValidationFraction > 0)
+        var clock = Stopwatch.StartNew();
+        Action<Progress>? report = progress is null ? null
+            : p => progress.Report(new TrainingProgress(p.Step, p.TotalSteps, p.Loss, FSharpInterop.Validation(p), TimeSpan.FromSeconds(p.Seconds)));
+        var fitOptions = FSharpInterop.DataFitOptions(options, report, () => cancellationToken.IsCancellationRequested);
+        Tuple<CoreModel, DataFitReport> result;
+        try
         {
-            int held = (int)Math.Floor(n * options.ValidationFraction);
-            if (held < 1 || held >= n)
-                throw new ArgumentException($"a validation fraction of {options.ValidationFraction} of {n} rows leaves {held} held out and {n - held} to train on; both need at least 1", nameof(options));
-            var order = new Generator(options.Seed ^ 0x5EED).permutation(n).toArrayInt();
-            var (trainIndex, heldIndex) = (order[held..], order[..held]);
-            // a conditional validation set is [x | c], which the core splits again
-            validation = c is null ? ArrayConversions.SelectRows(x, heldIndex)
-                : ArrayConversions.JoinColumns(ArrayConversions.SelectRows(x, heldIndex), ArrayConversions.SelectRows(c, heldIndex));
-            x = ArrayConversions.SelectRows(x, trainIndex);
-            c = c is null ? null : ArrayConversions.SelectRows(c, trainIndex);
+            result = DataFit.fit(fitOptions, rows, FSharpInterop.Option(context is null ? null : FSharpInterop.ValueOrNull(context.Condition)), model);
         }
-        x = ToModelDevice(x);
-        c = c is null ? null : ToModelDevice(c);
-        validation = validation is null ? null : ToModelDevice(validation);
-        int trainRows = x.shape[0];
-        int steps = options.Epochs is int epochs ? (int)Math.Ceiling((double)epochs * trainRows / Math.Min(options.BatchSize, trainRows)) : options.Steps;
-        var source = c is null ? DataSource.NewDataset(x) : DataSource.NewConditional(x, c);
-        var objective = start.Fitting is Fitting.FlowMatching matching
-            ? FlowMatching.objective(matching.sigmaMin, source)
-            : Objective.NewForwardKl(source);
-        return Run(start, objective, options, steps, validation, progress, cancellationToken);
+        catch (ArgumentException e) when (e.ParamName is "data" or "context")
+        {
+            // the core names its own parameter; the caller's is the same name, without F#'s suffix
+            throw new ArgumentException(e.Message.Split(" (Parameter")[0], e.ParamName);
+        }
+        var (fitted, core) = (result.Item1, result.Item2);
+        var training = core.Training;
+        var fitReport = new FitReport(
+            training.StepsRun,
+            training.Losses.Length > 0 ? training.Losses[^1] : double.NaN,
+            FSharpInterop.ValueOrNull(core.ValidationNll),
+            training.StoppedEarly,
+            training.Stop.IsDiverged,
+            Message(core),
+            clock.Elapsed)
+        {
+            StopReason = StopOf(training.Stop),
+            BestStep = FSharpInterop.ValueOrNull(training.BestStep),
+            Chosen = core.Chosen.IsGaussian ? FittedModel.Gaussian : FittedModel.Flow,
+            FlowValidationLoss = FSharpInterop.ValueOrNull(core.FlowValidationNll),
+            GaussianValidationLoss = FSharpInterop.ValueOrNull(core.GaussianValidationNll),
+            TrainRows = core.TrainRows,
+            ValidationRows = core.ValidationRows,
+            Refitted = core.Refitted,
+            Warnings = core.Warnings.ToArray(),
+        };
+        var fittedModel = new DensityModel(fitted, fitReport);
+        if (cancellationToken.IsCancellationRequested && training.Stop.IsCancelled)
+            throw new FitCancelledException(fittedModel, cancellationToken);
+        return fittedModel;
     }
+
+    // The training message, then the choice in words.
+    private static string Message(DataFitReport report)
+    {
+        var choice = (FSharpInterop.ValueOrNull(report.FlowValidationNll), FSharpInterop.ValueOrNull(report.GaussianValidationNll)) switch
+        {
+            (double f, double g) when report.Chosen.IsGaussian => $"; kept the Gaussian (validation NLL {g:F4}) over the flow ({f:F4}): not better beyond noise",
+            (double f, double g) => $"; kept the flow (validation NLL {f:F4}) over the Gaussian ({g:F4})",
+            _ => "",
+        };
+        return report.Training.Message + choice + (report.Refitted ? "; refitted on every row" : "");
+    }
+
+    private static FitStop StopOf(StopReason stop) => stop.Tag switch
+    {
+        StopReason.Tags.EarlyStopped => FitStop.EarlyStopped,
+        StopReason.Tags.Exploded => FitStop.Exploded,
+        StopReason.Tags.Diverged => FitStop.Diverged,
+        StopReason.Tags.Cancelled => FitStop.Cancelled,
+        _ => FitStop.Completed,
+    };
 
     private static FitOptions Checked(FitOptions options)
     {
-        if (options.Steps < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Steps, "Steps must be at least 1");
+        if (options.Steps is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Steps, "Steps must be at least 1");
         if (options.Epochs is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Epochs, "Epochs must be at least 1");
-        if (options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "BatchSize must be at least 1");
+        if (options.BatchSize is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "BatchSize must be at least 1");
         if (!(options.LearningRate > 0) || !double.IsFinite(options.LearningRate)) throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, "LearningRate must be a finite number above 0");
-        if (!(options.ValidationFraction >= 0 && options.ValidationFraction < 1)) throw new ArgumentOutOfRangeException(nameof(options), options.ValidationFraction, "ValidationFraction must be in [0, 1)");
-        if (options.Patience is not null && options.ValidationFraction == 0) throw new ArgumentException("early stopping (Patience) needs a ValidationFraction above 0", nameof(options));
-        if (options.Patience is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Patience, "Patience must be at least 1");
-        if (options.ValidateEvery < 1) throw new ArgumentOutOfRangeException(nameof(options), options.ValidateEvery, "ValidateEvery must be at least 1");
+        if (options.ValidationFraction is double f && !(f >= 0 && f < 1)) throw new ArgumentOutOfRangeException(nameof(options), options.ValidationFraction, "ValidationFraction must be in [0, 1)");
+        if (options.Patience is not null && options.ValidationFraction == 0) throw new ArgumentException("early stopping (Patience) needs validation rows: leave ValidationFraction null or above 0", nameof(options));
+        if (options.Patience is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Patience, "Patience must be at least 1 epoch");
+        if (options.ValidateEvery is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.ValidateEvery, "ValidateEvery must be at least 1");
         if (options.ReportEvery < 1) throw new ArgumentOutOfRangeException(nameof(options), options.ReportEvery, "ReportEvery must be at least 1");
+        if (options.WeightDecay is double w && !(w >= 0 && double.IsFinite(w))) throw new ArgumentOutOfRangeException(nameof(options), options.WeightDecay, "WeightDecay must be a finite number ≥ 0");
         return options;
     }
 
@@ -176,7 +204,11 @@ public sealed partial class DensityModel
             outcome.IsDiverged,
             coreReport.Message,
             clock.Elapsed);
-        var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation, start.ContextStandardisation, start.Fitting), fitReport);
+        var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation, start.ContextStandardisation, start.Fitting), fitReport with
+        {
+            StopReason = StopOf(coreReport.Stop),
+            BestStep = FSharpInterop.ValueOrNull(coreReport.BestStep),
+        });
         if (cancellationToken.IsCancellationRequested && coreReport.StepsRun < steps)
             throw new FitCancelledException(fitted, cancellationToken);
         return fitted;

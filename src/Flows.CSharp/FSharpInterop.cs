@@ -47,13 +47,32 @@ internal static class FSharpInterop
             _ => throw new InvalidOperationException($"unknown setting kind {kv.Value}"),
         });
 
+    /// <summary>An F# option of a nullable value.</summary>
+    public static FSharpOption<T> Option<T>(T? value) where T : struct => value is T v ? FSharpOption<T>.Some(v) : FSharpOption<T>.None;
+
+    /// <summary>The value of an option of a value type, or null for None.</summary>
+    public static T? ValueOrNull<T>(FSharpOption<T>? option, int _ = 0) where T : struct => FSharpOption<T>.get_IsSome(option) ? option!.Value : null;
+
+    /// <summary>The core's data-fit options.</summary>
+    public static DataFitOptions DataFitOptions(FitOptions options, Action<Progress>? progress, Func<bool> shouldStop)
+    {
+        var d = DataFit.defaults;
+        return new DataFitOptions(
+            Option(options.Steps), Option(options.Epochs), Option(options.BatchSize), options.LearningRate, Option(options.WeightDecay),
+            Option(options.ValidationFraction), Option(options.Patience), Option(options.ValidateEvery), options.GaussianFloor,
+            options.Standardise, d.ClipNorm, options.Seed, options.ReportEvery,
+            progress is null ? FSharpOption<FSharpFunc<Progress, Unit>>.None : FSharpOption<FSharpFunc<Progress, Unit>>.Some(FuncConvert.FromAction(progress)),
+            FSharpOption<FSharpFunc<Unit, bool>>.Some(FuncConvert.FromFunc(shouldStop)),
+            Option(options.RefitOnAllRows));
+    }
+
     /// <summary>The core's training options for a fit of <paramref name="steps"/> steps.</summary>
     public static TrainOptions TrainOptions(FitOptions options, int steps, Tensor? validation, Action<Progress>? progress, Func<bool> shouldStop)
     {
         var d = TrainOptionsModule.defaults;
         return new TrainOptions(
-            steps, options.BatchSize, options.LearningRate, d.Optimiser, d.Schedule, d.ClipNorm, options.Seed,
-            Option(validation), options.ValidateEvery,
+            steps, options.BatchSize ?? 256, options.LearningRate, d.Optimiser, d.Schedule, d.ClipNorm, options.Seed,
+            Option(validation), options.ValidateEvery ?? 100,
             options.Patience is int patience ? FSharpOption<int>.Some(patience) : FSharpOption<int>.None,
             d.MaxBadSteps, options.ReportEvery,
             progress is null ? FSharpOption<FSharpFunc<Progress, Unit>>.None : FSharpOption<FSharpFunc<Progress, Unit>>.Some(FuncConvert.FromAction(progress)),

@@ -31,6 +31,8 @@ type Objective =
 /// A progress report, sent every `ReportEvery` steps.
 type Progress =
     { Step: int
+      /// The most steps this run will take (it may stop earlier).
+      TotalSteps: int
       Loss: float
       Validation: float option
       Seconds: float }
@@ -57,6 +59,20 @@ type TrainOptions =
       /// Asked before every step; true stops training there with the current (last good) flow.
       ShouldStop: (unit -> bool) option }
 
+/// Why training stopped.
+[<RequireQualifiedAccess>]
+type StopReason =
+    /// Every step ran.
+    | Completed
+    /// Validation did not improve for the patience window; the best parameters were at `bestStep`.
+    | EarlyStopped of atStep: int * bestStep: int
+    /// Validation stayed far above its best (or non-finite) for the patience window.
+    | Exploded of atStep: int * bestStep: int
+    /// Repeated non-finite losses or gradients; the last parameters with a finite loss are kept.
+    | Diverged of atStep: int
+    /// The caller asked to stop (cancellation).
+    | Cancelled of atStep: int
+
 /// The record of a training run.
 type Report =
     { StepsRun: int
@@ -64,6 +80,9 @@ type Report =
       Validations: (int * float)[]
       SkippedSteps: int
       StoppedEarly: bool
+      Stop: StopReason
+      /// The step whose parameters were returned, when validation chose them.
+      BestStep: int option
       Message: string
       Seconds: float }
 
@@ -178,12 +197,19 @@ module Train =
         let mutable flow = flow
         let mutable parameters = Flow.parameters flow
         let mutable state = Optimiser.init parameters
+        // the last flow whose loss was finite: where a step that turns out non-finite rolls back to
+        let mutable lastFinite = flow
         let mutable best = None
         let mutable sinceBest = 0
+        let mutable farAbove = 0
         let mutable bad = 0
         let mutable skipped = 0
         let mutable stop = None
         let mutable t = 0
+        let patience = options.Patience
+        // a validation this far above its best counts towards stopping a finite but exploding fit
+        let farAboveBest (nll: float) (bestNll: float) = not (Double.IsFinite nll) || nll > bestNll + max 1.0 (0.5 * abs bestNll)
+        let bestStep () = best |> Option.map (fun (_, _, step) -> step)
         while t < options.Steps && stop.IsNone && not (options.ShouldStop |> Option.exists (fun shouldStop -> shouldStop ())) do
             let batch = next ()
             // Data-dependent layers see the batch before the step (ActNorm's initialisation, running
@@ -203,49 +229,70 @@ module Train =
             losses.Add lossValue
             if Double.IsFinite lossValue && Double.IsFinite norm then
                 bad <- 0
+                lastFinite <- candidate
                 let lr = options.LearningRate * Schedule.factor options.Schedule t
                 let p, s = Optimiser.step options.Optimiser lr state candidateParameters grads
                 parameters <- p
                 state <- s
                 flow <- Flow.withParameters parameters candidate
             else
+                // the parameters that produced this loss came from the last update: undo it, with fresh
+                // optimiser moments (the old ones carry the step that went wrong)
                 bad <- bad + 1
                 skipped <- skipped + 1
+                flow <- lastFinite
+                parameters <- Flow.parameters flow
+                state <- Optimiser.init parameters
                 if bad >= options.MaxBadSteps then
-                    stop <- Some $"stopped at step {t + 1}: {bad} consecutive steps had a non-finite loss or gradient (last loss {lossValue}, gradient norm {norm}); kept the last good parameters"
+                    stop <- Some(StopReason.Diverged(t + 1), $"diverged at step {t + 1}: {bad} consecutive steps had a non-finite loss or gradient (last loss {lossValue}, gradient norm {norm}); kept the last parameters with a finite loss")
             let validation =
                 match options.Validation with
-                | Some v when (t + 1) % options.ValidateEvery = 0 || t + 1 = options.Steps ->
+                | Some v when stop.IsNone && ((t + 1) % options.ValidateEvery = 0 || t + 1 = options.Steps) ->
                     let nll = validationNll contextDim flow v
                     validations.Add((t + 1, nll))
                     match best with
-                    | Some(_, bestNll) when not (nll < bestNll) -> sinceBest <- sinceBest + 1
-                    | _ ->
-                        best <- Some(flow, nll)
+                    | Some(_, bestNll, _) when not (nll < bestNll) ->
+                        sinceBest <- sinceBest + 1
+                        farAbove <- if farAboveBest nll bestNll then farAbove + 1 else 0
+                    | _ when Double.IsFinite nll ->
+                        // only a finite score can be the best
+                        best <- Some(flow, nll, t + 1)
                         sinceBest <- 0
-                    match options.Patience with
-                    | Some patience when sinceBest >= patience && stop.IsNone ->
-                        stop <- Some $"early stop at step {t + 1}: validation NLL has not improved for {patience} checks"
+                        farAbove <- 0
+                    | _ -> sinceBest <- sinceBest + 1
+                    match patience, bestStep () with
+                    | Some p, Some at when sinceBest >= p ->
+                        stop <- Some(StopReason.EarlyStopped(t + 1, at), $"early stop at step {t + 1}: validation NLL has not improved for {p} checks; kept step {at}")
+                    | _, Some at when farAbove >= defaultArg patience 5 ->
+                        stop <- Some(StopReason.Exploded(t + 1, at), $"stopped at step {t + 1}: validation NLL stayed far above its best for {farAbove} checks; kept step {at}")
                     | _ -> ()
                     Some nll
                 | _ -> None
             match options.Progress with
             | Some report when (t + 1) % options.ReportEvery = 0 || t + 1 = options.Steps ->
-                report { Step = t + 1; Loss = lossValue; Validation = validation; Seconds = clock.Elapsed.TotalSeconds }
+                report { Step = t + 1; TotalSteps = options.Steps; Loss = lossValue; Validation = validation; Seconds = clock.Elapsed.TotalSeconds }
             | _ -> ()
             t <- t + 1
-        let diverged = bad >= options.MaxBadSteps
-        if stop.IsNone && t < options.Steps then stop <- Some $"stopped by the caller after {t} steps"
+        let stopReason, message =
+            match stop with
+            | Some(reason, message) -> reason, message
+            | None when t < options.Steps -> StopReason.Cancelled t, $"stopped by the caller after {t} steps"
+            | None -> StopReason.Completed, $"ran {t} steps"
         let final =
-            match best with
-            | Some(bestFlow, _) -> bestFlow
-            | None -> flow
+            match best, stopReason with
+            | Some(bestFlow, _, _), _ -> bestFlow
+            | None, StopReason.Diverged _ -> lastFinite
+            | None, _ -> flow
         let report =
             { StepsRun = t
               Losses = losses.ToArray()
               Validations = validations.ToArray()
               SkippedSteps = skipped
-              StoppedEarly = stop.IsSome
-              Message = defaultArg stop $"ran {t} steps"
+              StoppedEarly = stopReason <> StopReason.Completed
+              Stop = stopReason
+              BestStep = bestStep ()
+              Message = message
               Seconds = clock.Elapsed.TotalSeconds }
-        if diverged then Diverged(final, report) else Converged(final, report)
+        match stopReason with
+        | StopReason.Diverged _ -> Diverged(final, report)
+        | _ -> Converged(final, report)
