@@ -25,7 +25,7 @@ public class FitTests
     public void Epochs_set_the_number_of_steps_from_rows_and_batch_size()
     {
         var data = Data.Gaussian2(1000, seed: 5);
-        var model = DensityModel.CreateMaf(2, layers: 1, hidden: 4).Fit(data, new FitOptions(Epochs: 3, BatchSize: 150));
+        var model = DensityModel.CreateMaf(2, layers: 1, hidden: 4).Fit(data, new FitOptions(Epochs: 3, BatchSize: 150, ValidationFraction: 0));
         Assert.Equal((int)Math.Ceiling(3 * 1000 / 150.0), model.LastFit!.StepsRun);
     }
 
@@ -54,11 +54,13 @@ public class FitTests
         var data = Data.Gaussian2(1000, seed: 9);
         var progress = new List<TrainingProgress>();
         var model = DensityModel.CreateRealNvp(2, layers: 2, hidden: 8, seed: 10).Fit(data,
-            new FitOptions(Steps: 60, BatchSize: 128, LearningRate: 1e-2, ValidationFraction: 0.2, ValidateEvery: 10, ReportEvery: 10),
+            new FitOptions(Steps: 60, BatchSize: 128, LearningRate: 1e-2, ValidationFraction: 0.2, ValidateEvery: 10, ReportEvery: 10,
+                GaussianFloor: false, RefitOnAllRows: false),
             new Collect(progress));
         var validated = progress.Where(p => p.ValidationLoss is not null).Select(p => p.ValidationLoss!.Value).ToArray();
         Assert.Equal(6, validated.Length);
-        Assert.Equal(validated.Min(), model.LastFit!.BestValidationLoss);
+        // the report scores the kept model row by row in float64; training validated in float32
+        Assert.Equal(validated.Min(), model.LastFit!.BestValidationLoss!.Value, 3);
         Assert.Equal(new[] { 10, 20, 30, 40, 50, 60 }, progress.Select(p => p.Step));
         Assert.All(progress, p => Assert.Equal(60, p.TotalSteps));
     }

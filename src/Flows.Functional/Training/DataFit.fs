@@ -189,33 +189,55 @@ module DataFit =
         Guard.that "ValidationFraction" (held = 0 || (held >= 1 && n - held >= 1)) $"{held} of {n} rows held out leaves none to train on"
         let order = (Generator(options.Seed ^^^ 0x5EEDUL)).permutation(n).toArrayInt()
         let trainIndex, heldIndex = order[held..], order[.. held - 1]
-        let xTrain, xHeld = rows trainIndex x, rows heldIndex x
         let cTrain, cHeld = c |> Option.map (rows trainIndex), c |> Option.map (rows heldIndex)
         let nTrain = trainIndex.Length
         let capacity = TableCapacity.forTable nTrain dim
         let flowDtype, device = model.Flow.Base.Dtype, model.Flow.Base.Device
         let onModel (t: Tensor) = (t.cast flowDtype).moveTo device
-        // the Gaussian floor: a stage under vector flows fitted by maximum likelihood
-        let vectorFlow = model.Flow.Base.Event.Length = 1 && model.Fitting = Fitting.MaximumLikelihood
-        let hasStage = model.Flow.Layers |> List.exists (fun b -> b.Name = GaussianStage.name)
-        let stageOf (g: GaussianFit) = (GaussianStage.create flowDtype g.Mean g.Cholesky) |> Bijector.moveTo device
-        let gaussian = if options.GaussianFloor then Some(GaussianFit.ledoitWolf xTrain) else None
-        let stage = gaussian |> Option.map stageOf
-        let withStage (s: Bijector option) =
-            match s with
-            | Some s when vectorFlow && not hasStage -> { model.Flow with Layers = model.Flow.Layers @ [ s ] }
-            | _ -> model.Flow
-        let flow = withStage stage
-        let gaussianOnly (s: Bijector) = Flow.create (Distribution.moveTo device (Distribution.standardNormal [| dim |] flowDtype)) [ s ]
-        let gaussianFlow = stage |> Option.map gaussianOnly
+        // The Gaussian floor: a fixed stage N(μ, LLᵀ) under the flow's layers (vector flows). The layers
+        // are trained on rows whitened by it, so they start from that Gaussian; a model that has a stage
+        // (fitted before) keeps it.
+        let core, existingStage =
+            match List.rev model.Flow.Layers with
+            | last :: before when last.Name = GaussianStage.name -> { model.Flow with Layers = List.rev before }, Some last
+            | _ -> model.Flow, None
+        let useStage = existingStage.IsSome || (options.GaussianFloor && model.Flow.Base.Event.Length = 1)
+        let fitted (rows: Tensor) = GaussianFit.ledoitWolf rows
+        let stageFrom (rows: Tensor) =
+            match existingStage with
+            | Some s -> s, None
+            | None ->
+                let g = fitted rows
+                GaussianStage.create flowDtype g.Mean g.Cholesky |> Bijector.moveTo device, Some g
+        let stage, gaussian = if useStage then (let s, g = stageFrom (rows trainIndex x) in Some s, g) else None, None
+        // whitening in float64: xw = L⁻¹(x − μ), with log|det| of the stage's forward map Σ log Lᵢᵢ
+        let whiten (stage: Bijector option) (rows: Tensor) =
+            match stage with
+            | None -> rows, 0.0
+            | Some s ->
+                let l = s.Buffers["cholesky"].moveTo(Device.Cpu).cast Dtype.Float64
+                let mean = s.Buffers["mean"].moveTo(Device.Cpu).cast Dtype.Float64
+                l.solveTriangular((rows - mean).transpose(), false).transpose(), l.diagonal().log().sum().toScalar()
+        let xw, stageLogDet = whiten stage x
+        let xTrain, xHeld = rows trainIndex xw, rows heldIndex xw
+        let complete (stage: Bijector option) (flow: Flow) =
+            match stage with
+            | Some s -> { flow with Layers = flow.Layers @ [ s ] }
+            | None -> flow
+        let gaussianOnly (stage: Bijector) = Flow.create (Distribution.moveTo device (Distribution.standardNormal [| dim |] flowDtype)) [ stage ]
         // the schedule: epochs of the training rows, validation every epoch, patience in epochs
         let batch = min nTrain (defaultArg options.BatchSize capacity.BatchSize)
         let stepsPerEpoch = (nTrain + batch - 1) / batch
-        let steps = options.Steps |> Option.defaultWith (fun () -> min 10000 (defaultArg options.MaxEpochs 1000 * stepsPerEpoch))
+        let steps =
+            options.Steps |> Option.defaultWith (fun () ->
+                let epochSteps = Math.Ceiling(float (defaultArg options.MaxEpochs 1000) * float nTrain / float batch)
+                if options.MaxEpochs.IsSome then int epochSteps else int (min 10000.0 epochSteps))
         let validateEvery = options.ValidateEvery |> Option.defaultValue (min stepsPerEpoch 250)
         let patienceEpochs = options.PatienceEpochs |> Option.defaultWith (fun () -> Math.Clamp(int (Math.Round(300.0 / float stepsPerEpoch)), 5, 30))
         let patienceChecks = max 1 (int (Math.Ceiling(float patienceEpochs * float stepsPerEpoch / float validateEvery)))
-        let offset = model.Standardisation |> Option.map Standardisation.logScale |> Option.defaultValue 0.0
+        // NLLs of whitened rows become NLLs of the user's rows by adding the stage's and the
+        // standardisation's log-dets
+        let offset = stageLogDet + (model.Standardisation |> Option.map Standardisation.logScale |> Option.defaultValue 0.0)
         let lossOffset = if model.Fitting = Fitting.MaximumLikelihood then offset else 0.0
         let joined (xs: Tensor) (cs: Tensor option) =
             match cs with
@@ -246,47 +268,51 @@ module DataFit =
                     options.Progress
                     |> Option.map (fun report p -> report { p with Loss = p.Loss + lossOffset; Validation = p.Validation |> Option.map ((+) offset) })
                 ShouldStop = options.ShouldStop }
-        let outcome = Train.fit trainOptions (objectiveOn xTrain cTrain) flow
+        let outcome = Train.fit trainOptions (objectiveOn xTrain cTrain) core
         let trained, training = Train.result outcome
         let training =
             { training with
                 Losses = training.Losses |> Array.map ((+) lossOffset)
                 Validations = training.Validations |> Array.map (fun (step, v) -> step, v + offset) }
         // the choice, on per-row validation NLLs in the user's units
-        let heldNll (f: Flow) =
-            if held = 0 then None
-            else
-                let ctx = match cHeld with Some cs -> Context.ofCondition (onModel cs) | None -> Context.none
-                Some((Flow.logProb ctx (onModel xHeld) f).toArray64() |> Array.map (fun lp -> offset - lp))
-        let flowNll = heldNll trained
-        let gaussianNll = gaussianFlow |> Option.bind heldNll
+        let heldLogProb (f: Flow) =
+            let ctx = match cHeld with Some cs -> Context.ofCondition (onModel cs) | None -> Context.none
+            (Flow.logProb ctx (onModel xHeld) f).toArray64()
+        let nllOf (logProbs: float[]) = logProbs |> Array.map (fun lp -> offset - lp)
+        let flowNll = if held > 0 then Some(nllOf (heldLogProb trained)) else None
+        let gaussianNll = if held > 0 && stage.IsSome then Some(nllOf ((xHeld.square().sum(1) * -0.5 - 0.5 * float dim * log (2.0 * Math.PI)).toArray64())) else None
         let chosen =
             match flowNll, gaussianNll with
             | Some f, Some g ->
-                // the flow must beat the Gaussian by more than one standard error of the paired difference
-                // (two: early stopping already picked the flow's best step on these rows, an optimistic score)
+                // the flow must beat the Gaussian by two standard errors of the paired difference (early
+                // stopping already picked the flow's best step on these rows, an optimistic score)
                 let difference, error = meanAndError (Array.map2 (-) f g)
                 if Double.IsFinite difference && difference + 2.0 * error < 0.0 then ChosenModel.Flow else ChosenModel.Gaussian
-            | None, Some _ when outcome.IsDiverged -> ChosenModel.Gaussian
             | _ -> ChosenModel.Flow
+        // Layers that start as the identity keep their architecture when the Gaussian wins (the density
+        // is then that Gaussian, and later fits can train them); other starts are replaced by it.
+        let startIsGaussian =
+            held > 0 && gaussianNll.IsSome
+            && Array.forall2 (fun (a: float) b -> abs (a - b) < 1e-4) (nllOf (heldLogProb core)) gaussianNll.Value
+        let gaussianChoice (stage: Bijector) = if startIsGaussian then complete (Some stage) core, model.Fitting else gaussianOnly stage, Fitting.MaximumLikelihood
         let chosenFlow, fitting =
-            match chosen, gaussianFlow with
-            | ChosenModel.Gaussian, Some g -> g, Fitting.MaximumLikelihood
-            | _ -> trained, model.Fitting
+            match chosen, stage with
+            | ChosenModel.Gaussian, Some s -> gaussianChoice s
+            | _ -> complete stage trained, model.Fitting
         // the held-out rows have done their work: fit the choice again on every row
         let refit = held > 0 && defaultArg options.RefitOnAllRows (n <= 5000) && not (options.ShouldStop |> Option.exists (fun stop -> stop ()))
-        let allStage () = if options.GaussianFloor then Some(stageOf (GaussianFit.ledoitWolf x)) else None
         let refitted =
-            match refit, chosen, training.BestStep with
-            | false, _, _ -> None
-            | true, ChosenModel.Gaussian, _ -> allStage () |> Option.map gaussianOnly
-            | true, ChosenModel.Flow, Some bestStep ->
+            let allStage = if useStage then Some(fst (stageFrom x)) else None
+            match refit, chosen, training.BestStep, allStage with
+            | false, _, _, _ -> None
+            | true, ChosenModel.Gaussian, _, Some s -> Some(gaussianChoice s)
+            | true, ChosenModel.Flow, Some bestStep, _ ->
                 let again = { trainOptions with Steps = bestStep; Validation = None; Patience = None; Progress = None }
-                match Train.fit again (objectiveOn x c) (withStage (allStage ())) with
-                | Converged(f, _) -> Some f
+                match Train.fit again (objectiveOn (fst (whiten allStage x)) c) core with
+                | Converged(f, _) -> Some(complete allStage f, model.Fitting)
                 | Diverged _ -> None
-            | true, ChosenModel.Flow, None -> None
-        let chosenFlow = defaultArg refitted chosenFlow
+            | _ -> None
+        let chosenFlow, fitting = defaultArg refitted (chosenFlow, fitting)
         let mean = Option.map Array.average
         let report =
             { Chosen = chosen

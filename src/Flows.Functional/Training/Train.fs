@@ -203,6 +203,7 @@ module Train =
         let mutable sinceBest = 0
         let mutable farAbove = 0
         let mutable bad = 0
+        let mutable rolledBack = false
         let mutable skipped = 0
         let mutable stop = None
         let mutable t = 0
@@ -228,7 +229,9 @@ module Train =
                 | None -> grads, Optimiser.gradientNorm grads
             losses.Add lossValue
             if Double.IsFinite lossValue && Double.IsFinite norm then
-                bad <- 0
+                // a finite loss right after a roll-back only re-scores the kept parameters: the run of
+                // bad steps ends when a step after it is finite too
+                if rolledBack then rolledBack <- false else bad <- 0
                 lastFinite <- candidate
                 let lr = options.LearningRate * Schedule.factor options.Schedule t
                 let p, s = Optimiser.step options.Optimiser lr state candidateParameters grads
@@ -240,6 +243,7 @@ module Train =
                 // optimiser moments (the old ones carry the step that went wrong)
                 bad <- bad + 1
                 skipped <- skipped + 1
+                rolledBack <- true
                 flow <- lastFinite
                 parameters <- Flow.parameters flow
                 state <- Optimiser.init parameters
