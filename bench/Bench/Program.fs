@@ -3,7 +3,8 @@ module Program
 
 // One line per section: name on the command line, and what it runs.
 let private sections: (string * (unit -> unit)) list =
-    [ "gemm", GemmBench.run; "mlp", MlpBench.run; "ops", OpsBench.run; "splines", SplineBench.run; "cnf", CnfBench.run ]
+    [ "gemm", GemmBench.run; "mlp", MlpBench.run; "ops", OpsBench.run; "splines", SplineBench.run; "cnf", CnfBench.run
+      "tables", TablesBench.run ]
 
 [<EntryPoint>]
 let main argv =
