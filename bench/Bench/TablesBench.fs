@@ -7,7 +7,8 @@ module TablesBench
 
 open System.Diagnostics
 open MathNet.Numerics.LinearAlgebra
-open Flows.CSharp
+open Flows
+open Flows.Training
 open Flows.Data
 open Flows.Tensors
 
@@ -16,15 +17,15 @@ let private toArray2D (x: Tensor) =
     let v = x.cast(Dtype.Float64).toArray64()
     Array2D.init x.shape[0] d (fun i j -> v[i * d + j])
 
-/// The library's default table fit: a scorer of raw rows (log p per row, nats) and the model it chose.
-/// Stand-in until `Flows.Training.DataFit.fitTable` is merged: the façade's RQ neural spline flow
-/// (4 coupling layers, 64-64 conditioners), 20% validation with patience 5, at most 5,000 steps.
+/// The library's default table fit (`DataFit.fitTable`, what `flows train` runs): a scorer of raw rows
+/// (log p per row, nats) and the model it chose.
 let fitDefault (train: Tensor) : (Tensor -> float[]) * string =
-    let d = train.shape[1]
-    let options = FitOptions(Steps = 5000, ValidationFraction = 0.2, Patience = 5)
-    let model = DensityModel.CreateNeuralSpline(d, 4, 64).Fit(toArray2D train, options)
-    let steps = match model.LastFit with null -> "?" | report -> string report.StepsRun
-    (fun x -> model.LogProb(toArray2D x)), $"stand-in: facade neural spline 4x64, {steps} steps"
+    let model, report = DataFit.fitTable DataFit.defaults train
+    let layers = model.Flow.Layers |> List.filter (fun b -> b.Name.EndsWith "coupling") |> List.length
+    let chosen = match report.Chosen with ChosenModel.Flow -> $"flow ({layers} coupling layers)" | ChosenModel.Gaussian -> "gaussian"
+    let validation = report.ValidationNll |> Option.map (fun v -> $"{v:F3}") |> Option.defaultValue "-"
+    (fun x -> (Model.logProb Context.none x model).cast(Dtype.Float64).toArray64()),
+    $"default fit chose the {chosen}, {report.Training.StepsRun} steps ({report.Training.Message}), validation NLL {validation} nats/row, refitted {report.Refitted}"
 
 /// Full-covariance Gaussian by maximum likelihood with Ledoit–Wolf shrinkage (Ledoit & Wolf 2004,
 /// "A well-conditioned estimator for large-dimensional covariance matrices"), fitted on standardised
