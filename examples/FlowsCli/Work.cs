@@ -197,7 +197,7 @@ internal static class Work
     {
         var chunk = context.ReadChunk(rows);
         if (chunk is null || chunk.GetLength(0) < rows)
-            throw new BadInputException($"{context.Path}: has {context.RowsRead:N0} rows, {dataPath} has more (data row {before + (chunk?.GetLength(0) ?? 0) + 1:N0} has no context row); one context row per data row");
+            throw new BadInputException($"{context.Path}: has {context.RowsRead:N0} rows, {dataPath} has more: its data row {before + (chunk?.GetLength(0) ?? 0) + 1:N0} has no context row; one context row per data row");
         return chunk;
     }
 
