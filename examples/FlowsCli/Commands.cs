@@ -37,7 +37,7 @@ internal static class Commands
 
     private static Command Train(TextWriter output, TextWriter error, CancellationToken cancel)
     {
-        var data = Path("--data", "CSV file of training rows (header optional)");
+        var data = Path("--data", "CSV file of training rows, read as doubles (a first row of names is a header: see --header)");
         var context = Path("--context", "CSV file of context rows, one per data row (conditional flow)", required: false);
         var flow = Value("--flow", "flow family: " + string.Join(", ", FlowKinds.Names), "nsf");
         flow.AcceptOnlyFromAmong(FlowKinds.Names);
@@ -46,7 +46,7 @@ internal static class Commands
         var steps = Value("--steps", "optimiser steps", 2000);
         var batch = Value("--batch-size", "rows per step", 256);
         var rate = Value("--learning-rate", "Adam learning rate", 1e-3);
-        var validation = Value("--validation", "fraction of rows held out for validation and early stopping", 0.1);
+        var validation = Value("--validation", "fraction of rows held out for validation; training stops early after 5 checks without improvement (0: no validation)", 0.1);
         var seed = Value("--seed", "seed of initial weights, shuffling and the validation split", 0UL);
         var device = Value("--device", "where to train: cpu, cuda or cuda:N", "cpu");
         var outDir = Path("--out", "folder to write the model to (new, empty, or a model folder with --force); checked before training, written atomically; Ctrl+C saves the best model so far there");
