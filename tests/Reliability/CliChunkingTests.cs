@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using System.Globalization;
 using Flows.Cli;
 using Flows.CSharp;
@@ -7,7 +8,7 @@ namespace Flows.Reliability.Tests;
 
 /// <summary>logprob and sample work a chunk of rows at a time: the results equal the façade's one-shot
 /// results, and memory stays flat however many rows go through.</summary>
-public sealed class CliChunkingTests(TrainedModels models) : IClassFixture<TrainedModels>
+public sealed class CliChunkingTests(TrainedModels models, ITestOutputHelper log) : IClassFixture<TrainedModels>
 {
     private static double[] Column(string csv) =>
         File.ReadLines(csv).Skip(1).Select(l => double.Parse(l, CultureInfo.InvariantCulture)).ToArray();
@@ -109,6 +110,7 @@ public sealed class CliChunkingTests(TrainedModels models) : IClassFixture<Train
         var large = RunProcess(null, "sample", "--model", model, "-n", "2000000", "--out", samples);
         Assert.True(large.Code == ExitCodes.Ok, large.Error);
         long oneActivation = 2_000_000L * 16 * sizeof(float);
+        log.WriteLine($"peak resident memory: {small.PeakBytes / 1e6:F0} MB for 1,000 rows, {large.PeakBytes / 1e6:F0} MB for 2,000,000");
         Assert.True(large.PeakBytes - small.PeakBytes < oneActivation,
             $"peak {large.PeakBytes / 1e6:F0} MB for 2,000,000 rows, {small.PeakBytes / 1e6:F0} MB for 1,000");
         using var reader = new CsvRowReader(samples, HeaderMode.Absent);
