@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Flows.Cli;
 using Flows.CSharp;
@@ -8,8 +10,11 @@ namespace Flows.Reliability.Tests;
 
 /// <summary>Ctrl+C, in process: the token handed to Cli.Run stops training, which saves the partial
 /// model and says at which step; other commands leave no output behind.</summary>
-public sealed class CliCancellationTests
+public sealed partial class CliCancellationTests
 {
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+
     /// <summary>Cancels once it has been handed <paramref name="lines"/> progress lines, as a user watching them would.</summary>
     private sealed class CancellingWriter(CancellationTokenSource source, int lines) : StringWriter
     {
@@ -74,5 +79,31 @@ public sealed class CliCancellationTests
         Assert.Equal(ExitCodes.Cancelled, Run(cancelled, "logprob", "--model", model, "--data", data, "--out", output).Code);
         Assert.Equal(ExitCodes.Cancelled, Run(cancelled, "sample", "--model", model, "-n", "100", "--out", output).Code);
         Assert.Equal(new[] { "d.csv" }, Directory.GetFiles(folder.Root).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task Sigterm_to_the_tool_saves_the_partial_model_and_exits_130()
+    {
+        if (!OperatingSystem.IsLinux()) return; // signals are a POSIX matter
+        using var folder = new TempFolder();
+        var data = GaussianCsv(folder, "d.csv", 300, 4);
+        var model = Path.Combine(folder.Root, "model");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "flows.dll"), "train", "--data", data, "--flow", "realnvp", "--layers", "2", "--hidden", "16",
+                                  "--steps", "1000000", "--validation", "0", "--out", model })
+            start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var first = process.StandardOutput.ReadLine();
+        Assert.StartsWith("training realnvp", first);
+        Thread.Sleep(2000); // training is under way: a step takes well under a millisecond
+        Assert.Equal(0, Kill(process.Id, 15));
+        Assert.True(process.WaitForExit(30_000), "the tool did not stop within 30 s of SIGTERM");
+        Assert.Equal(ExitCodes.Cancelled, process.ExitCode);
+        var stderr = await error;
+        var said = Regex.Match(stderr, @"cancelled at step (\d+) of 1000000: wrote the partial model");
+        Assert.True(said.Success, stderr);
+        Assert.InRange(int.Parse(said.Groups[1].Value, CultureInfo.InvariantCulture), 1, 999_999);
+        Assert.All(DensityModel.Load(model).LogProb(CsvTable.Read(data).Values), s => Assert.True(double.IsFinite(s)));
     }
 }
