@@ -6,10 +6,14 @@ namespace Flows.Cli;
 public static class Cli
 {
     /// <summary>Runs the command line <paramref name="args"/>, writing to the given streams; returns the exit code.</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    public static int Run(string[] args, TextWriter output, TextWriter error) => Run(args, output, error, CancellationToken.None);
+
+    /// <summary>Runs the command line <paramref name="args"/>; cancelling <paramref name="cancel"/> stops it as
+    /// Ctrl+C does (train saves its partial model) and gives <see cref="ExitCodes.Cancelled"/>.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancel)
     {
         var root = new RootCommand("flows: normalising-flow density models from CSV files.");
-        foreach (var command in Commands.All(output))
+        foreach (var command in Commands.All(output, error, cancel))
             root.Subcommands.Add(command);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -20,7 +24,11 @@ public static class Cli
         }
         try
         {
-            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            return parsed.Invoke(new InvocationConfiguration
+            {
+                Output = output, Error = error, EnableDefaultExceptionHandler = false,
+                ProcessTerminationTimeout = null, // Ctrl+C and SIGTERM come through `cancel` instead
+            });
         }
         catch (BadInputException e)
         {
@@ -37,9 +45,21 @@ public static class Cli
             error.WriteLine("cancelled");
             return ExitCodes.Cancelled;
         }
+        catch (OutOfMemoryException e)
+        {
+            error.WriteLine($"failed: out of memory ({e.Message}); try fewer rows, a smaller model or --batch-size");
+            return ExitCodes.Failure;
+        }
         catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
         {
             error.WriteLine($"failed: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (Exception e)
+        {
+            // a bug, not the user's doing: still an exit code and a message rather than an abort
+            error.WriteLine($"failed: {e.GetType().Name}: {e.Message}");
+            error.WriteLine(e.StackTrace);
             return ExitCodes.Failure;
         }
     }

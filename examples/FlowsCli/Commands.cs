@@ -6,11 +6,11 @@ namespace Flows.Cli;
 /// the work to <see cref="Work"/>; nothing here touches a model directly.</summary>
 internal static class Commands
 {
-    public static IEnumerable<Command> All(TextWriter output)
+    public static IEnumerable<Command> All(TextWriter output, TextWriter error, CancellationToken cancel)
     {
-        yield return Train(output);
-        yield return LogProb(output);
-        yield return Sample(output);
+        yield return Train(output, error, cancel);
+        yield return LogProb(output, cancel);
+        yield return Sample(output, cancel);
         yield return Plot(output);
         yield return Demo(output);
     }
@@ -21,9 +21,23 @@ internal static class Commands
     private static Option<T> Value<T>(string name, string description, T fallback) =>
         new(name) { Description = description, DefaultValueFactory = _ => fallback };
 
-    private static Command Train(TextWriter output)
+    // --header and --no-header, for every CSV file a command reads.
+    private static (Option<bool> Header, Option<bool> NoHeader) HeaderOptions() =>
+        (new("--header") { Description = "the first row of every input CSV holds column names" },
+         new("--no-header") { Description = "the first row of every input CSV is data (without either flag: a header when none of its cells is a number)" });
+
+    private static HeaderMode HeaderFrom(ParseResult r, (Option<bool> Header, Option<bool> NoHeader) options) =>
+        (r.GetValue(options.Header), r.GetValue(options.NoHeader)) switch
+        {
+            (true, true) => throw new BadInputException("--header and --no-header contradict each other; give one"),
+            (true, false) => HeaderMode.Present,
+            (false, true) => HeaderMode.Absent,
+            _ => HeaderMode.Auto,
+        };
+
+    private static Command Train(TextWriter output, TextWriter error, CancellationToken cancel)
     {
-        var data = Path("--data", "CSV file of training rows (header optional)");
+        var data = Path("--data", "CSV file of training rows, read as doubles (a first row of names is a header: see --header)");
         var context = Path("--context", "CSV file of context rows, one per data row (conditional flow)", required: false);
         var flow = Value("--flow", "flow family: " + string.Join(", ", FlowKinds.Names), "nsf");
         flow.AcceptOnlyFromAmong(FlowKinds.Names);
@@ -32,40 +46,51 @@ internal static class Commands
         var steps = Value("--steps", "optimiser steps", 2000);
         var batch = Value("--batch-size", "rows per step", 256);
         var rate = Value("--learning-rate", "Adam learning rate", 1e-3);
-        var validation = Value("--validation", "fraction of rows held out for validation and early stopping", 0.1);
+        var validation = Value("--validation", "fraction of rows held out for validation; training stops early after 5 checks without improvement (0: no validation)", 0.1);
         var seed = Value("--seed", "seed of initial weights, shuffling and the validation split", 0UL);
         var device = Value("--device", "where to train: cpu, cuda or cuda:N", "cpu");
-        var outDir = Path("--out", "directory to write the model to (replaced atomically)");
+        var outDir = Path("--out", "folder to write the model to (new, empty, or a model folder with --force); checked before training, written atomically; Ctrl+C saves the best model so far there");
+        var force = new Option<bool>("--force") { Description = "replace the model already in the --out folder" };
+        var header = HeaderOptions();
         var command = new Command("train", "Fit a normalising flow to the rows of a CSV file (columns are standardised; the model stores that).")
         {
-            data, context, flow, layers, hidden, steps, batch, rate, validation, seed, device, outDir,
+            data, context, flow, layers, hidden, steps, batch, rate, validation, seed, device, outDir, force, header.Header, header.NoHeader,
         };
-        command.SetAction(r => Work.Train(output, new TrainRequest(
+        command.SetAction(r => Work.Train(output, error, new TrainRequest(
             r.GetValue(data)!, r.GetValue(context), r.GetValue(flow)!, r.GetValue(layers), r.GetValue(hidden),
-            r.GetValue(steps), r.GetValue(batch), r.GetValue(rate), r.GetValue(validation), r.GetValue(seed), r.GetValue(device)!, r.GetValue(outDir)!)));
+            r.GetValue(steps), r.GetValue(batch), r.GetValue(rate), r.GetValue(validation), r.GetValue(seed), r.GetValue(device)!, r.GetValue(outDir)!,
+            HeaderFrom(r, header), r.GetValue(force)), cancel));
         return command;
     }
 
-    private static Command LogProb(TextWriter output)
+    private static Command LogProb(TextWriter output, CancellationToken cancel)
     {
         var model = Path("--model", "model directory written by 'flows train'");
         var data = Path("--data", "CSV file of rows to score");
         var context = Path("--context", "CSV file of context rows (conditional models)", required: false);
-        var outFile = Path("--out", "CSV file to write one log-density (nats) per row to");
-        var command = new Command("logprob", "Score rows: log p(x) in nats, one per row.") { model, data, context, outFile };
-        command.SetAction(r => Work.LogProb(output, r.GetValue(model)!, r.GetValue(data)!, r.GetValue(context), r.GetValue(outFile)!));
+        var outFile = Path("--out", "CSV file to write one log-density (nats) per row to (written whole or not at all)");
+        var header = HeaderOptions();
+        var command = new Command("logprob", "Score rows: log p(x) in nats, one per row (streamed: any number of rows in bounded memory).")
+        {
+            model, data, context, outFile, header.Header, header.NoHeader,
+        };
+        command.SetAction(r => Work.LogProb(output, new LogProbRequest(r.GetValue(model)!, r.GetValue(data)!, r.GetValue(context), r.GetValue(outFile)!, HeaderFrom(r, header)), cancel));
         return command;
     }
 
-    private static Command Sample(TextWriter output)
+    private static Command Sample(TextWriter output, CancellationToken cancel)
     {
         var model = Path("--model", "model directory written by 'flows train'");
         var count = new Option<int>("--count", "-n") { Description = "number of rows to draw", Required = true };
-        var context = Path("--context", "CSV file with one context row; every sample is drawn at it", required: false);
-        var seed = Value("--seed", "seed of the draw", 0UL);
-        var outFile = Path("--out", "CSV file to write the samples to");
-        var command = new Command("sample", "Draw rows from a model (in the data's units).") { model, count, context, seed, outFile };
-        command.SetAction(r => Work.Sample(output, r.GetValue(model)!, r.GetValue(count), r.GetValue(context), r.GetValue(seed), r.GetValue(outFile)!));
+        var context = Path("--context", "CSV file with one context row (every sample is drawn at it) or one per sample", required: false);
+        var seed = Value("--seed", "seed of the draw (the same seed gives the same rows)", 0UL);
+        var outFile = Path("--out", "CSV file to write the samples to (written whole or not at all)");
+        var header = HeaderOptions();
+        var command = new Command("sample", "Draw rows from a model (in the data's units), a chunk at a time in bounded memory.")
+        {
+            model, count, context, seed, outFile, header.Header, header.NoHeader,
+        };
+        command.SetAction(r => Work.Sample(output, new SampleRequest(r.GetValue(model)!, r.GetValue(count), r.GetValue(context), r.GetValue(seed), r.GetValue(outFile)!, HeaderFrom(r, header)), cancel));
         return command;
     }
 

@@ -1,3 +1,4 @@
 using Flows.Cli;
 
-return Cli.Run(args, Console.Out, Console.Error);
+using var cancellation = new ConsoleCancellation();
+return Cli.Run(args, Console.Out, Console.Error, cancellation.Token);

@@ -7,12 +7,18 @@ namespace Flows.Cli;
 /// <summary>What 'flows train' was asked to do.</summary>
 internal sealed record TrainRequest(
     string Data, string? Context, string Flow, int Layers, int Hidden, int Steps, int BatchSize,
-    double LearningRate, double Validation, ulong Seed, string Device, string Out);
+    double LearningRate, double Validation, ulong Seed, string Device, string Out, HeaderMode Header = HeaderMode.Auto, bool Force = false);
+
+/// <summary>What 'flows logprob' was asked to do.</summary>
+internal sealed record LogProbRequest(string Model, string Data, string? Context, string Out, HeaderMode Header = HeaderMode.Auto);
+
+/// <summary>What 'flows sample' was asked to do.</summary>
+internal sealed record SampleRequest(string Model, int Count, string? Context, ulong Seed, string Out, HeaderMode Header = HeaderMode.Auto);
 
 /// <summary>The commands' work, on the C# façade: read CSVs, call the model, write CSVs and models.</summary>
 internal static class Work
 {
-    public static int Train(TextWriter output, TrainRequest request)
+    public static int Train(TextWriter output, TextWriter error, TrainRequest request, CancellationToken cancel)
     {
         if (request.Layers < 1) throw new BadInputException($"--layers must be at least 1, got {request.Layers}");
         if (request.Hidden < 1) throw new BadInputException($"--hidden must be at least 1, got {request.Hidden}");
@@ -20,67 +26,135 @@ internal static class Work
         if (request.BatchSize < 1) throw new BadInputException($"--batch-size must be at least 1, got {request.BatchSize}");
         if (!(request.LearningRate > 0)) throw new BadInputException($"--learning-rate must be above 0, got {request.LearningRate}");
         if (!(request.Validation >= 0 && request.Validation < 1)) throw new BadInputException($"--validation must be in [0, 1), got {request.Validation}");
-        var data = CsvTable.Read(request.Data);
-        var context = request.Context is null ? null : MatchingContext(CsvTable.Read(request.Context), request.Context, data.Rows);
+        OutputPaths.CheckModelFolder(request.Out, request.Force);
+        var data = CsvTable.Read(request.Data, request.Header);
+        var context = request.Context is null ? null : MatchingContext(CsvTable.Read(request.Context, request.Header), request.Context, data.Rows);
+        cancel.ThrowIfCancellationRequested();
         var model = DeviceFor(request.Device, FlowKinds.Create(request.Flow, data.Columns, request.Layers, request.Hidden, context?.Columns ?? 0, request.Seed));
-        var options = new FitOptions(
-            Steps: request.Steps, BatchSize: request.BatchSize, LearningRate: request.LearningRate,
-            ValidationFraction: request.Validation, Patience: request.Validation > 0 ? 5 : null,
-            ValidateEvery: Math.Max(1, request.Steps / 20), ReportEvery: Math.Max(1, request.Steps / 100), Seed: request.Seed);
+        var options = FitOptionsFor(request);
         output.WriteLine($"training {request.Flow} ({model.ParameterCount:N0} parameters) on {data.Rows:N0} rows × {data.Columns} columns of {request.Data}, on {model.Device}");
-        var fitted = WithProgress(output, request.Steps, progress =>
-            context is null
-                ? model.Fit(Floats(data.Values), options, progress)
-                : model.Fit(Floats(data.Values), Floats(context.Values), options, progress));
+        DensityModel fitted;
+        try
+        {
+            // doubles all the way: the façade standardises in float64 before rounding to the model's float32
+            fitted = WithProgress(output, request.Steps, progress =>
+                context is null
+                    ? model.Fit(data.Values, options, progress, cancel)
+                    : model.Fit(data.Values, context.Values, options, progress, cancel));
+        }
+        catch (FitCancelledException e)
+        {
+            var steps = e.LastModel.LastFit?.StepsRun ?? 0;
+            if (steps == 0)
+            {
+                error.WriteLine($"cancelled before the first step; nothing written to {request.Out}");
+                return ExitCodes.Cancelled;
+            }
+            e.LastModel.Save(request.Out);
+            error.WriteLine($"cancelled at step {steps} of {request.Steps}: wrote the partial model (the best so far) to {request.Out}");
+            return ExitCodes.Cancelled;
+        }
         var report = fitted.LastFit!;
         if (report.Diverged)
             throw new InvalidOperationException($"training diverged: {report.Message}; nothing written to {request.Out}");
         fitted.Save(request.Out);
+        WriteSummary(output, report, request.Out);
+        return ExitCodes.Ok;
+    }
+
+    // How the CLI's options become the façade's fit options; kept apart for the façade's defaults to move.
+    private static FitOptions FitOptionsFor(TrainRequest request) => new(
+        Steps: request.Steps, BatchSize: request.BatchSize, LearningRate: request.LearningRate,
+        ValidationFraction: request.Validation, Patience: request.Validation > 0 ? 5 : null,
+        ValidateEvery: Math.Max(1, request.Steps / 20), ReportEvery: Math.Max(1, request.Steps / 100), Seed: request.Seed);
+
+    private static void WriteSummary(TextWriter output, FitReport report, string modelPath)
+    {
         var table = new Table().AddColumns("figure", "value");
         table.AddRow("steps", report.StepsRun.ToString(CultureInfo.InvariantCulture));
         table.AddRow("final training loss (nats, standardised columns)", report.FinalLoss.ToString("F4", CultureInfo.InvariantCulture));
         if (report.BestValidationLoss is double v) table.AddRow("best validation NLL (nats, standardised columns)", v.ToString("F4", CultureInfo.InvariantCulture));
         table.AddRow("seconds", report.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture));
-        table.AddRow("model", request.Out);
+        table.AddRow("model", modelPath);
         Console(output).Write(table);
+    }
+
+    /// <summary>Scores the data a chunk at a time, appending to a temporary file renamed into place at the end.</summary>
+    public static int LogProb(TextWriter output, LogProbRequest request, CancellationToken cancel)
+    {
+        OutputPaths.CheckFile(request.Out);
+        var model = Load(request.Model);
+        using var data = new CsvRowReader(request.Data, request.Header);
+        CheckColumns(data.Columns, request.Data, model.Dimension, "data");
+        using var context = OpenContext(model, request.Context, request.Header);
+        double sum = 0;
+        AtomicFile.Write(request.Out, stream =>
+        {
+            using var writer = new StreamWriter(stream, Utf8, 1 << 16);
+            writer.Write("log_prob\n");
+            while (data.ReadChunk(Chunking.Rows) is { } chunk)
+            {
+                cancel.ThrowIfCancellationRequested();
+                int rows = chunk.GetLength(0);
+                var contextRows = context is null ? null : ContextChunk(context, rows, data.RowsRead - rows, request.Data);
+                var scores = model.LogProb(chunk, contextRows);
+                foreach (var score in scores)
+                {
+                    writer.Write(score.ToString("R", CultureInfo.InvariantCulture));
+                    writer.Write('\n');
+                    sum += score;
+                }
+            }
+            if (context is not null && !context.AtEnd)
+                throw new BadInputException($"{context.Path}: has more rows than the {data.RowsRead:N0} of {request.Data}; one context row per data row");
+        });
+        output.WriteLine($"wrote {data.RowsRead:N0} log-densities (nats) to {request.Out}; mean {sum / data.RowsRead:F4}");
         return ExitCodes.Ok;
     }
 
-    public static int LogProb(TextWriter output, string modelPath, string dataPath, string? contextPath, string outPath)
+    /// <summary>Draws a chunk at a time (chunk k seeded by <see cref="Chunking.Seed"/>), appending to a
+    /// temporary file renamed into place at the end.</summary>
+    public static int Sample(TextWriter output, SampleRequest request, CancellationToken cancel)
     {
-        var model = Load(modelPath);
-        var data = CsvTable.Read(dataPath);
-        CheckColumns(data, dataPath, model.Dimension, "data");
-        var context = ContextFor(model, contextPath, data.Rows);
-        var scores = model.LogProb(Floats(data.Values), context is null ? null : Floats(context.Values));
-        var column = new double[scores.Length, 1];
-        for (int i = 0; i < scores.Length; i++) column[i, 0] = scores[i];
-        new CsvTable(["log_prob"], column).Write(outPath);
-        output.WriteLine($"wrote {scores.Length:N0} log-densities (nats) to {outPath}; mean {scores.Average():F4}");
-        return ExitCodes.Ok;
-    }
-
-    public static int Sample(TextWriter output, string modelPath, int count, string? contextPath, ulong seed, string outPath)
-    {
-        if (count < 1) throw new BadInputException($"--count must be at least 1, got {count}");
-        var model = Load(modelPath);
-        float[,] rows;
-        if (model.ContextDimension > 0)
+        if (request.Count < 1) throw new BadInputException($"--count must be at least 1, got {request.Count}");
+        OutputPaths.CheckFile(request.Out);
+        var model = Load(request.Model);
+        if (model.ContextDimension == 0 && request.Context is not null)
+            throw new BadInputException($"{request.Model} is not conditional: drop --context");
+        if (model.ContextDimension > 0 && request.Context is null)
+            throw new BadInputException($"{request.Model} is a conditional model: give --context with one context row, or one per sample");
+        using var context = request.Context is null ? null : new CsvRowReader(request.Context, request.Header);
+        float[,]? single = null;
+        if (context is not null)
         {
-            if (contextPath is null) throw new BadInputException($"{modelPath} is a conditional model: give --context with one context row");
-            var context = CsvTable.Read(contextPath);
-            CheckColumns(context, contextPath, model.ContextDimension, "context");
-            if (context.Rows != 1 && context.Rows != count)
-                throw new BadInputException($"{contextPath}: expected 1 context row (used for every sample) or {count}, got {context.Rows}");
-            rows = model.Sample(Floats(Repeat(context.Values, count)), seed);
+            CheckColumns(context.Columns, context.Path, model.ContextDimension, "context");
+            // one row is used for every sample; otherwise the file streams beside the draw
+            var first = context.ReadChunk(1)!;
+            if (context.AtEnd) single = Floats(first);
+            else if (request.Count == 1) throw new BadInputException($"{context.Path}: expected 1 context row, got more");
+            else context.Dispose();
         }
-        else
+        using var streamed = context is not null && single is null ? new CsvRowReader(request.Context!, request.Header) : null;
+        AtomicFile.Write(request.Out, stream =>
         {
-            if (contextPath is not null) throw new BadInputException($"{modelPath} is not conditional: drop --context");
-            rows = model.Sample(count, seed);
-        }
-        new CsvTable(null, Doubles(rows)).Write(outPath);
-        output.WriteLine($"wrote {count:N0} samples to {outPath}");
+            using var writer = new StreamWriter(stream, Utf8, 1 << 16);
+            long done = 0;
+            for (long k = 0; done < request.Count; k++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                int rows = (int)Math.Min(Chunking.Rows, request.Count - done);
+                var seed = Chunking.Seed(request.Seed, k);
+                var drawn =
+                    single is not null ? model.Sample(Repeat(single, rows), seed)
+                    : streamed is not null ? model.Sample(Floats(SampleContext(streamed, rows, request.Count)), seed)
+                    : model.Sample(rows, seed);
+                WriteRows(writer, drawn);
+                done += rows;
+            }
+            if (streamed is not null && !streamed.AtEnd)
+                throw new BadInputException($"{streamed.Path}: expected 1 context row (used for every sample) or {request.Count:N0}, got more");
+        });
+        output.WriteLine($"wrote {request.Count:N0} samples to {request.Out}");
         return ExitCodes.Ok;
     }
 
@@ -96,29 +170,69 @@ internal static class Work
 
     private static DensityModel Load(string path)
     {
-        if (!Directory.Exists(path)) throw new BadInputException($"{path}: no such model directory");
+        if (File.Exists(path)) throw new BadInputException($"--model {path}: is a file; give the model folder 'flows train' wrote");
+        if (!Directory.Exists(path)) throw new BadInputException($"--model {path}: no such model folder");
         try { return DensityModel.Load(path); }
         catch (InvalidDataException e) { throw new BadInputException($"{path}: {e.Message}"); }
+        catch (FileNotFoundException e)
+        {
+            throw new BadInputException($"--model {path}: not a complete model: {System.IO.Path.GetFileName(e.FileName)} is missing");
+        }
+        catch (DirectoryNotFoundException) { throw new BadInputException($"--model {path}: no such model folder"); }
     }
 
-    private static CsvTable? ContextFor(DensityModel model, string? contextPath, int rows)
+    private static CsvRowReader? OpenContext(DensityModel model, string? contextPath, HeaderMode header)
     {
         if (model.ContextDimension == 0)
             return contextPath is null ? null : throw new BadInputException("the model is not conditional: drop --context");
         if (contextPath is null) throw new BadInputException($"the model is conditional on {model.ContextDimension} columns: give --context");
-        var context = MatchingContext(CsvTable.Read(contextPath), contextPath, rows);
-        CheckColumns(context, contextPath, model.ContextDimension, "context");
+        var context = new CsvRowReader(contextPath, header);
+        try { CheckColumns(context.Columns, contextPath, model.ContextDimension, "context"); }
+        catch { context.Dispose(); throw; }
         return context;
+    }
+
+    // The context rows for the data chunk that starts after `before` data rows.
+    private static double[,] ContextChunk(CsvRowReader context, int rows, long before, string dataPath)
+    {
+        var chunk = context.ReadChunk(rows);
+        if (chunk is null || chunk.GetLength(0) < rows)
+            throw new BadInputException($"{context.Path}: has {context.RowsRead:N0} rows, {dataPath} has more: its data row {before + (chunk?.GetLength(0) ?? 0) + 1:N0} has no context row; one context row per data row");
+        return chunk;
+    }
+
+    private static double[,] SampleContext(CsvRowReader context, int rows, int count)
+    {
+        var chunk = context.ReadChunk(rows);
+        if (chunk is null || chunk.GetLength(0) < rows)
+            throw new BadInputException($"{context.Path}: expected 1 context row (used for every sample) or {count:N0}, got {context.RowsRead:N0}");
+        return chunk;
     }
 
     private static CsvTable MatchingContext(CsvTable context, string path, int rows) =>
         context.Rows == rows ? context : throw new BadInputException($"{path}: has {context.Rows} rows, the data has {rows}; one context row per data row");
 
-    private static void CheckColumns(CsvTable table, string path, int expected, string what)
+    private static void CheckColumns(int columns, string path, int expected, string what)
     {
-        if (table.Columns != expected)
-            throw new BadInputException($"{path}: has {table.Columns} columns, the model's {what} has {expected}");
+        if (columns != expected)
+            throw new BadInputException($"{path}: has {columns} columns, the model's {what} has {expected}");
     }
+
+    private static void WriteRows(TextWriter writer, float[,] rows)
+    {
+        int columns = rows.GetLength(1);
+        for (int i = 0; i < rows.GetLength(0); i++)
+        {
+            for (int j = 0; j < columns; j++)
+            {
+                if (j > 0) writer.Write(',');
+                writer.Write(rows[i, j].ToString("R", CultureInfo.InvariantCulture));
+            }
+            writer.Write('\n');
+        }
+    }
+
+    private static readonly System.Text.UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
     private static T WithProgress<T>(TextWriter output, int steps, Func<IProgress<TrainingProgress>, T> run)
     {
@@ -136,16 +250,23 @@ internal static class Work
             }));
         }
         T result = default!;
-        AnsiConsole.Progress().Start(ctx =>
+        try
         {
-            var task = ctx.AddTask("training", maxValue: steps);
-            result = run(new Reporter(p =>
+            AnsiConsole.Progress().Start(ctx =>
             {
-                task.Value = p.Step;
-                task.Description = $"loss {p.Loss:F3}";
-            }));
-            task.Value = steps;
-        });
+                var task = ctx.AddTask("training", maxValue: steps);
+                result = run(new Reporter(p =>
+                {
+                    task.Value = p.Step;
+                    task.Description = $"loss {p.Loss:F3}";
+                }));
+                task.Value = steps;
+            });
+        }
+        finally
+        {
+            AnsiConsole.Cursor.Show(); // the live bar hides it; a cancelled or failed fit must not leave it hidden
+        }
         return result;
     }
 
@@ -167,22 +288,12 @@ internal static class Work
         return result;
     }
 
-    private static double[,] Doubles(float[,] values)
+    private static float[,] Repeat(float[,] row, int count)
     {
-        var result = new double[values.GetLength(0), values.GetLength(1)];
-        for (int i = 0; i < values.GetLength(0); i++)
-            for (int j = 0; j < values.GetLength(1); j++)
-                result[i, j] = values[i, j];
-        return result;
-    }
-
-    private static double[,] Repeat(double[,] rows, int count)
-    {
-        if (rows.GetLength(0) == count) return rows;
-        var result = new double[count, rows.GetLength(1)];
+        var result = new float[count, row.GetLength(1)];
         for (int i = 0; i < count; i++)
-            for (int j = 0; j < rows.GetLength(1); j++)
-                result[i, j] = rows[0, j];
+            for (int j = 0; j < row.GetLength(1); j++)
+                result[i, j] = row[0, j];
         return result;
     }
 
