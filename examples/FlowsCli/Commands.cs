@@ -41,12 +41,12 @@ internal static class Commands
         var context = Path("--context", "CSV file of context rows, one per data row (conditional flow)", required: false);
         var flow = Value("--flow", "flow family: " + string.Join(", ", FlowKinds.Names), "nsf");
         flow.AcceptOnlyFromAmong(FlowKinds.Names);
-        var layers = Value("--layers", "number of flow layers", 8);
-        var hidden = Value("--hidden", "units per hidden layer of each conditioner", 128);
-        var steps = Value("--steps", "optimiser steps", 2000);
-        var batch = Value("--batch-size", "rows per step", 256);
-        var rate = Value("--learning-rate", "Adam learning rate", 1e-3);
-        var validation = Value("--validation", "fraction of rows held out for validation; training stops early after 5 checks without improvement (0: no validation)", 0.1);
+        var layers = Value<int?>("--layers", "number of flow layers (default: from the training rows, clamp(round(log2(rows / 50)), 2, 8))", null);
+        var hidden = Value<int?>("--hidden", "units per hidden layer of each conditioner (default: clamp(sqrt(rows), 16, 256))", null);
+        var steps = Value<int?>("--steps", "optimiser steps (default: up to 1,000 epochs, at most 10,000 steps, stopped early on validation)", null);
+        var batch = Value<int?>("--batch-size", "rows per step (default: clamp(rows / 8, 16, 256), 512 from 50,000 rows)", null);
+        var rate = Value("--learning-rate", "AdamW learning rate (weight decay clamp(20 / rows, 1e-4, 0.1) pulls the flow towards the Gaussian)", 1e-3);
+        var validation = Value<double?>("--validation", "fraction of rows held out (default: at least 20 % and 50 rows); training stops early on them, and the flow is kept only if it beats a full-covariance Gaussian there beyond noise (0: no validation)", null);
         var seed = Value("--seed", "seed of initial weights, shuffling and the validation split", 0UL);
         var device = Value("--device", "where to train: cpu, cuda or cuda:N", "cpu");
         var outDir = Path("--out", "folder to write the model to (new, empty, or a model folder with --force); checked before training, written atomically; Ctrl+C saves the best model so far there");

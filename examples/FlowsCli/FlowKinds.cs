@@ -27,9 +27,15 @@ internal static class FlowKinds
     /// <summary>The names <c>--flow</c> accepts.</summary>
     public static string[] Names => Recipes.Keys.ToArray();
 
-    /// <summary>An untrained model of the named family.</summary>
-    public static DensityModel Create(string name, int dimension, int layers, int hidden, int contextDimension, ulong seed) =>
-        Recipes[name](dimension, layers, hidden, contextDimension, seed);
+    /// <summary>An untrained model of the named family for a table of <paramref name="rows"/> rows; layers and width
+    /// not given are chosen from the rows (for nsf: the library's default table flow).</summary>
+    public static DensityModel Create(string name, int rows, int dimension, int? layers, int? hidden, int contextDimension, ulong seed)
+    {
+        if (name == "nsf" && layers is null && hidden is null)
+            return DensityModel.CreateForTable(rows, dimension, contextDimension, seed);
+        var capacity = DefaultCapacity.For(Math.Max(1, rows * 4 / 5), dimension);
+        return Recipes[name](dimension, layers ?? capacity.Layers, hidden ?? capacity.Hidden, contextDimension, seed);
+    }
 
     private static DensityModel Unconditional(string name, int contextDimension, Func<DensityModel> create) =>
         contextDimension == 0 ? create() : throw new BadInputException($"--flow {name} has no conditional form; use nsf, nsf-ar, realnvp, nice, maf, naf, sos or umnn with --context");

@@ -6,8 +6,8 @@ namespace Flows.Cli;
 
 /// <summary>What 'flows train' was asked to do.</summary>
 internal sealed record TrainRequest(
-    string Data, string? Context, string Flow, int Layers, int Hidden, int Steps, int BatchSize,
-    double LearningRate, double Validation, ulong Seed, string Device, string Out, HeaderMode Header = HeaderMode.Auto, bool Force = false);
+    string Data, string? Context, string Flow, int? Layers, int? Hidden, int? Steps, int? BatchSize,
+    double LearningRate, double? Validation, ulong Seed, string Device, string Out, HeaderMode Header = HeaderMode.Auto, bool Force = false);
 
 /// <summary>What 'flows logprob' was asked to do.</summary>
 internal sealed record LogProbRequest(string Model, string Data, string? Context, string Out, HeaderMode Header = HeaderMode.Auto);
@@ -25,19 +25,19 @@ internal static class Work
         if (request.Steps < 1) throw new BadInputException($"--steps must be at least 1, got {request.Steps}");
         if (request.BatchSize < 1) throw new BadInputException($"--batch-size must be at least 1, got {request.BatchSize}");
         if (!(request.LearningRate > 0)) throw new BadInputException($"--learning-rate must be above 0, got {request.LearningRate}");
-        if (!(request.Validation >= 0 && request.Validation < 1)) throw new BadInputException($"--validation must be in [0, 1), got {request.Validation}");
+        if (request.Validation is double v && !(v >= 0 && v < 1)) throw new BadInputException($"--validation must be in [0, 1), got {request.Validation}");
         OutputPaths.CheckModelFolder(request.Out, request.Force);
         var data = CsvTable.Read(request.Data, request.Header);
         var context = request.Context is null ? null : MatchingContext(CsvTable.Read(request.Context, request.Header), request.Context, data.Rows);
         cancel.ThrowIfCancellationRequested();
-        var model = DeviceFor(request.Device, FlowKinds.Create(request.Flow, data.Columns, request.Layers, request.Hidden, context?.Columns ?? 0, request.Seed));
+        var model = DeviceFor(request.Device, FlowKinds.Create(request.Flow, data.Rows, data.Columns, request.Layers, request.Hidden, context?.Columns ?? 0, request.Seed));
         var options = FitOptionsFor(request);
         output.WriteLine($"training {request.Flow} ({model.ParameterCount:N0} parameters) on {data.Rows:N0} rows × {data.Columns} columns of {request.Data}, on {model.Device}");
         DensityModel fitted;
         try
         {
             // doubles all the way: the façade standardises in float64 before rounding to the model's float32
-            fitted = WithProgress(output, request.Steps, progress =>
+            fitted = WithProgress(output, request.Steps ?? 10_000, progress =>
                 context is null
                     ? model.Fit(data.Values, options, progress, cancel)
                     : model.Fit(data.Values, context.Values, options, progress, cancel));
@@ -51,7 +51,7 @@ internal static class Work
                 return ExitCodes.Cancelled;
             }
             e.LastModel.Save(request.Out);
-            error.WriteLine($"cancelled at step {steps} of {request.Steps}: wrote the partial model (the best so far) to {request.Out}");
+            error.WriteLine($"cancelled at step {steps}: wrote the partial model (the best so far) to {request.Out}");
             return ExitCodes.Cancelled;
         }
         var report = fitted.LastFit!;
@@ -62,20 +62,24 @@ internal static class Work
         return ExitCodes.Ok;
     }
 
-    // How the CLI's options become the façade's fit options; kept apart for the façade's defaults to move.
+    // How the CLI's options become the façade's: what is not given is chosen from the table's size.
     private static FitOptions FitOptionsFor(TrainRequest request) => new(
         Steps: request.Steps, BatchSize: request.BatchSize, LearningRate: request.LearningRate,
-        ValidationFraction: request.Validation, Patience: request.Validation > 0 ? 5 : null,
-        ValidateEvery: Math.Max(1, request.Steps / 20), ReportEvery: Math.Max(1, request.Steps / 100), Seed: request.Seed);
+        ValidationFraction: request.Validation, ReportEvery: Math.Max(1, (request.Steps ?? 2000) / 100), Seed: request.Seed);
 
     private static void WriteSummary(TextWriter output, FitReport report, string modelPath)
     {
+        string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
         var table = new Table().AddColumns("figure", "value");
-        table.AddRow("steps", report.StepsRun.ToString(CultureInfo.InvariantCulture));
-        table.AddRow("final training loss (nats, standardised columns)", report.FinalLoss.ToString("F4", CultureInfo.InvariantCulture));
-        if (report.BestValidationLoss is double v) table.AddRow("best validation NLL (nats, standardised columns)", v.ToString("F4", CultureInfo.InvariantCulture));
+        table.AddRow("model kept", report.Chosen == FittedModel.Flow ? "the flow" : "the Gaussian (the flow was not better on validation beyond noise)");
+        table.AddRow("stopped", $"{report.StopReason}{(report.BestStep is int best ? $" (kept step {best})" : "")} after {report.StepsRun} steps");
+        table.AddRow("rows trained / held out", $"{report.TrainRows} / {report.ValidationRows}{(report.Refitted ? ", then refitted on all" : "")}");
+        if (report.FlowValidationLoss is double f) table.AddRow("validation NLL of the flow (nats per row of your data)", F(f));
+        if (report.GaussianValidationLoss is double g) table.AddRow("validation NLL of the Gaussian (nats per row of your data)", F(g));
+        table.AddRow("final training loss (nats per row of your data)", F(report.FinalLoss));
+        foreach (var warning in report.Warnings) table.AddRow("warning", Markup.Escape(warning));
         table.AddRow("seconds", report.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture));
-        table.AddRow("model", modelPath);
+        table.AddRow("model", Markup.Escape(modelPath));
         Console(output).Write(table);
     }
 

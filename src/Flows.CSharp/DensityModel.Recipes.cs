@@ -35,6 +35,24 @@ public sealed partial class DensityModel
     public static DensityModel CreateIaf(int dimension, int layers = 5, int hidden = 64, int contextDimension = 0, ulong seed = 0) =>
         Stack(layers, seed, contextDimension, (g, i) => Layer.Autoregressive(g, dimension, new[] { hidden, hidden }, i % 2 == 1, contextDimension, inverse: true));
 
+    /// <summary>The default flow for a table of <paramref name="rows"/> rows (what <c>flows train</c> fits): RQ spline
+    /// couplings after fixed random permutations, sized by <see cref="DefaultCapacity.For"/> for the rows a default
+    /// fit trains on (the rest are held out), starting as the identity. Fit it with the default <see cref="FitOptions"/>.</summary>
+    /// <param name="rows">Rows of the table it will be fitted to.</param>
+    /// <param name="columns">Columns of the data.</param>
+    /// <param name="contextDimension">Context columns for a conditional model (0: unconditional).</param>
+    /// <param name="seed">Seed of the initial weights and permutations.</param>
+    /// <param name="capacity">A capacity to use instead of the one chosen from the rows.</param>
+    public static DensityModel CreateForTable(int rows, int columns, int contextDimension = 0, ulong seed = 0, DefaultCapacity? capacity = null)
+    {
+        if (rows < 2) throw new ArgumentOutOfRangeException(nameof(rows), rows, "a table needs at least 2 rows");
+        if (columns < 1) throw new ArgumentOutOfRangeException(nameof(columns), columns, "must be at least 1");
+        if (contextDimension < 0) throw new ArgumentOutOfRangeException(nameof(contextDimension), contextDimension, "must be at least 0");
+        var size = capacity ?? DefaultCapacity.For(rows - Flows.Training.DataFit.validationRows(null, rows), columns);
+        var flow = Flows.Training.DataFit.defaultFlow(size.ToCore(), columns, contextDimension, seed);
+        return new DensityModel(ModelModule.ofFlow(contextDimension, flow));
+    }
+
     /// <summary>Neural spline flow with coupling layers (RQ-NSF (C), Durkan et al. 2019).</summary>
     /// <param name="dimension">Columns of the data (at least 2).</param>
     /// <param name="layers">Spline coupling layers.</param>
