@@ -51,7 +51,7 @@ internal static class Work
                 return ExitCodes.Cancelled;
             }
             e.LastModel.Save(request.Out);
-            error.WriteLine($"cancelled at step {steps}: wrote the partial model (the best so far) to {request.Out}");
+            error.WriteLine($"cancelled at step {steps}{(request.Steps is int total ? $" of {total}" : "")}: wrote the partial model (the best so far) to {request.Out}");
             return ExitCodes.Cancelled;
         }
         var report = fitted.LastFit!;

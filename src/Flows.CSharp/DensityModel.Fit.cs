@@ -146,7 +146,7 @@ public sealed partial class DensityModel
             Warnings = core.Warnings.ToArray(),
         };
         var fittedModel = new DensityModel(fitted, fitReport);
-        if (cancellationToken.IsCancellationRequested && training.Stop.IsCancelled)
+        if (cancellationToken.IsCancellationRequested)
             throw new FitCancelledException(fittedModel, cancellationToken);
         return fittedModel;
     }

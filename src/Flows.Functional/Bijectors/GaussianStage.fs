@@ -1,7 +1,8 @@
 /// A fixed affine map y = L·z + μ, forward base → data, with L lower triangular (positive diagonal):
 /// on a standard-normal base it is the Gaussian N(μ, L·Lᵀ). log|det J| = Σ log Lᵢᵢ; the inverse is
 /// one triangular solve. L and μ are buffers, not learnt: the default fit sets them to a shrunk
-/// full-covariance Gaussian of the training rows, so flow layers before it start from that Gaussian.
+/// full-covariance Gaussian of the training rows; layers before it (trained on rows it whitens) then
+/// start from that Gaussian, and the stage alone is the Gaussian floor.
 module Flows.Bijectors.GaussianStage
 
 open Flows

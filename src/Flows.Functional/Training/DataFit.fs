@@ -47,6 +47,13 @@ type ChosenModel =
     /// Only the Gaussian stage: the flow was not better on validation beyond noise.
     | Gaussian
 
+/// Where a default fit's layers act: on rows whitened by the Gaussian stage, or on the standardised
+/// columns themselves.
+[<RequireQualifiedAccess>]
+type Layout =
+    | Whitened
+    | Plain
+
 /// How a data fit went; every NLL is a mean per row in nats of the user's data.
 type DataFitReport =
     { Chosen: ChosenModel
@@ -194,37 +201,44 @@ module DataFit =
         let capacity = TableCapacity.forTable nTrain dim
         let flowDtype, device = model.Flow.Base.Dtype, model.Flow.Base.Device
         let onModel (t: Tensor) = (t.cast flowDtype).moveTo device
-        // The Gaussian floor: a fixed stage N(μ, LLᵀ) under the flow's layers (vector flows). The layers
-        // are trained on rows whitened by it, so they start from that Gaussian; a model that has a stage
-        // (fitted before) keeps it.
+        // The Gaussian floor: a fixed stage N(μ, LLᵀ) of the training rows (vector flows). Two layouts
+        // are trained and the better on validation kept: the layers on rows whitened by the stage, which
+        // sits over them (they start as that Gaussian), and the layers on the standardised columns
+        // themselves (a whitening rotation can smear per-column structure such as counts). Then the
+        // Gaussian is kept instead unless the flow beats it beyond noise. A fitted model keeps its stage.
         let core, existingStage =
             match List.rev model.Flow.Layers with
             | last :: before when last.Name = GaussianStage.name -> { model.Flow with Layers = List.rev before }, Some last
             | _ -> model.Flow, None
-        let useStage = existingStage.IsSome || (options.GaussianFloor && model.Flow.Base.Event.Length = 1)
-        let fitted (rows: Tensor) = GaussianFit.ledoitWolf rows
+        let vector = model.Flow.Base.Event.Length = 1
+        let floor = existingStage.IsSome || (options.GaussianFloor && vector)
         let stageFrom (rows: Tensor) =
             match existingStage with
             | Some s -> s, None
             | None ->
-                let g = fitted rows
+                let g = GaussianFit.ledoitWolf rows
                 GaussianStage.create flowDtype g.Mean g.Cholesky |> Bijector.moveTo device, Some g
-        let stage, gaussian = if useStage then (let s, g = stageFrom (rows trainIndex x) in Some s, g) else None, None
-        // whitening in float64: xw = L⁻¹(x − μ), with log|det| of the stage's forward map Σ log Lᵢᵢ
-        let whiten (stage: Bijector option) (rows: Tensor) =
+        let stage, gaussian = if floor then (let s, g = stageFrom (rows trainIndex x) in Some s, g) else None, None
+        let layouts =
             match stage with
-            | None -> rows, 0.0
-            | Some s ->
+            | Some _ when existingStage.IsNone && model.Fitting = Fitting.MaximumLikelihood && held > 0 -> [ Layout.Whitened; Layout.Plain ]
+            | Some _ -> [ Layout.Whitened ]
+            | None -> [ Layout.Plain ]
+        // rows as a layout's layers see them, in float64 (whitened: L⁻¹(x − μ)), with the log|det| to add
+        let rowsFor (layout: Layout) (stage: Bijector option) (rows: Tensor) =
+            match layout, stage with
+            | Layout.Whitened, Some s ->
                 let l = s.Buffers["cholesky"].moveTo(Device.Cpu).cast Dtype.Float64
                 let mean = s.Buffers["mean"].moveTo(Device.Cpu).cast Dtype.Float64
                 l.solveTriangular((rows - mean).transpose(), false).transpose(), l.diagonal().log().sum().toScalar()
-        let xw, stageLogDet = whiten stage x
-        let xTrain, xHeld = rows trainIndex xw, rows heldIndex xw
-        let complete (stage: Bijector option) (flow: Flow) =
-            match stage with
-            | Some s -> { flow with Layers = flow.Layers @ [ s ] }
-            | None -> flow
-        let gaussianOnly (stage: Bijector) = Flow.create (Distribution.moveTo device (Distribution.standardNormal [| dim |] flowDtype)) [ stage ]
+            | _ -> rows, 0.0
+        // the model from trained layers
+        let complete (layout: Layout) (stage: Bijector option) (trained: Flow) =
+            match layout, stage with
+            | Layout.Whitened, Some s -> { trained with Layers = trained.Layers @ [ s ] }
+            | _ -> trained
+        let standardNormal = Distribution.moveTo device (Distribution.standardNormal [| dim |] flowDtype)
+        let gaussianOnly (stage: Bijector) = Flow.create standardNormal [ stage ]
         // the schedule: epochs of the training rows, validation every epoch, patience in epochs
         let batch = min nTrain (defaultArg options.BatchSize capacity.BatchSize)
         let stepsPerEpoch = (nTrain + batch - 1) / batch
@@ -235,10 +249,10 @@ module DataFit =
         let validateEvery = options.ValidateEvery |> Option.defaultValue (min stepsPerEpoch 250)
         let patienceEpochs = options.PatienceEpochs |> Option.defaultWith (fun () -> Math.Clamp(int (Math.Round(300.0 / float stepsPerEpoch)), 5, 30))
         let patienceChecks = max 1 (int (Math.Ceiling(float patienceEpochs * float stepsPerEpoch / float validateEvery)))
-        // NLLs of whitened rows become NLLs of the user's rows by adding the stage's and the
+        // NLLs of the layers' rows become NLLs of the user's rows by adding the whitening's and the
         // standardisation's log-dets
-        let offset = stageLogDet + (model.Standardisation |> Option.map Standardisation.logScale |> Option.defaultValue 0.0)
-        let lossOffset = if model.Fitting = Fitting.MaximumLikelihood then offset else 0.0
+        let standardOffset = model.Standardisation |> Option.map Standardisation.logScale |> Option.defaultValue 0.0
+        let maximumLikelihood = model.Fitting = Fitting.MaximumLikelihood
         let joined (xs: Tensor) (cs: Tensor option) =
             match cs with
             | Some cs -> Tensor.cat([| onModel xs; onModel cs |], 1)
@@ -251,8 +265,11 @@ module DataFit =
             match model.Fitting with
             | Fitting.MaximumLikelihood -> Objective.ForwardKl source
             | Fitting.FlowMatching sigmaMin -> FlowMatching.objective sigmaMin source
+        let heldContext = match cHeld with Some cs -> Context.ofCondition (onModel cs) | None -> Context.none
+        let heldNll (offset: float) (rows: Tensor) (f: Flow) =
+            (Flow.logProb heldContext (onModel rows) f).toArray64() |> Array.map (fun lp -> offset - lp)
         let weightDecay = defaultArg options.WeightDecay capacity.WeightDecay
-        let trainOptions =
+        let baseOptions =
             { TrainOptions.defaults with
                 Steps = steps
                 BatchSize = batch
@@ -260,60 +277,80 @@ module DataFit =
                 Optimiser = (if weightDecay > 0.0 then Optimiser.AdamW(0.9, 0.999, 1e-8, weightDecay) else Optimiser.adam)
                 ClipNorm = options.ClipNorm
                 Seed = options.Seed
-                Validation = (if held > 0 then Some(joined xHeld cHeld) else None)
                 ValidateEvery = validateEvery
                 Patience = (if held > 0 then Some patienceChecks else None)
                 ReportEvery = options.ReportEvery
-                Progress =
-                    options.Progress
-                    |> Option.map (fun report p -> report { p with Loss = p.Loss + lossOffset; Validation = p.Validation |> Option.map ((+) offset) })
                 ShouldStop = options.ShouldStop }
-        let outcome = Train.fit trainOptions (objectiveOn xTrain cTrain) core
-        let trained, training = Train.result outcome
-        let training =
-            { training with
-                Losses = training.Losses |> Array.map ((+) lossOffset)
-                Validations = training.Validations |> Array.map (fun (step, v) -> step, v + offset) }
+        let stepsBefore = ref 0
+        let train (layout: Layout) =
+            let xs, logDet = rowsFor layout stage x
+            let offset = logDet + standardOffset
+            let lossOffset = if maximumLikelihood then offset else 0.0
+            let xTrain, xHeld = rows trainIndex xs, rows heldIndex xs
+            let before = stepsBefore.Value
+            let trainOptions =
+                { baseOptions with
+                    Validation = (if held > 0 then Some(joined xHeld cHeld) else None)
+                    Progress =
+                        options.Progress
+                        |> Option.map (fun report p ->
+                            report { p with Step = before + p.Step; TotalSteps = p.TotalSteps * layouts.Length; Loss = p.Loss + lossOffset; Validation = p.Validation |> Option.map ((+) offset) }) }
+            let outcome = Train.fit trainOptions (objectiveOn xTrain cTrain) core
+            let trained, report = Train.result outcome
+            stepsBefore.Value <- before + report.StepsRun
+            let report =
+                { report with
+                    Losses = report.Losses |> Array.map ((+) lossOffset)
+                    Validations = report.Validations |> Array.map (fun (step, v) -> step, v + offset) }
+            let nll = if held > 0 then Some(heldNll offset xHeld trained) else None
+            let startIsGaussian =
+                // only the whitened layout's layers start as the Gaussian (when they start as the identity)
+                layout = Layout.Whitened && held > 0 && Array.forall (fun v -> abs v < 1e-4)
+                    (Array.map2 (-) (heldNll offset xHeld core) (heldNll offset xHeld (Flow.create standardNormal [])))
+            {| Layout = layout; Flow = trained; Report = report; Nll = nll; Diverged = outcome.IsDiverged; StartIsGaussian = startIsGaussian |}
+        let runs = [ for layout in layouts do if not (options.ShouldStop |> Option.exists (fun stop -> stop ())) || layout = layouts.Head then train layout ]
+        let meanOf (values: float[] option) = values |> Option.map Array.average |> Option.defaultValue infinity
+        let best = runs |> List.minBy (fun r -> if Double.IsNaN(meanOf r.Nll) then infinity else meanOf r.Nll)
+        let whitenedStart = runs |> List.exists (fun r -> r.StartIsGaussian)
         // the choice, on per-row validation NLLs in the user's units
-        let heldLogProb (f: Flow) =
-            let ctx = match cHeld with Some cs -> Context.ofCondition (onModel cs) | None -> Context.none
-            (Flow.logProb ctx (onModel xHeld) f).toArray64()
-        let nllOf (logProbs: float[]) = logProbs |> Array.map (fun lp -> offset - lp)
-        let flowNll = if held > 0 then Some(nllOf (heldLogProb trained)) else None
-        let gaussianNll = if held > 0 && stage.IsSome then Some(nllOf ((xHeld.square().sum(1) * -0.5 - 0.5 * float dim * log (2.0 * Math.PI)).toArray64())) else None
+        let flowNll = best.Nll
+        let gaussianNll =
+            match stage with
+            | Some s when held > 0 -> Some(heldNll standardOffset (rows heldIndex x) (gaussianOnly s))
+            | _ -> None
         let chosen =
             match flowNll, gaussianNll with
             | Some f, Some g ->
                 // the flow must beat the Gaussian by two standard errors of the paired difference (early
-                // stopping already picked the flow's best step on these rows, an optimistic score)
+                // stopping and the layout were chosen on these rows: an optimistic score)
                 let difference, error = meanAndError (Array.map2 (-) f g)
                 if Double.IsFinite difference && difference + 2.0 * error < 0.0 then ChosenModel.Flow else ChosenModel.Gaussian
             | _ -> ChosenModel.Flow
         // Layers that start as the identity keep their architecture when the Gaussian wins (the density
         // is then that Gaussian, and later fits can train them); other starts are replaced by it.
-        let startIsGaussian =
-            held > 0 && gaussianNll.IsSome
-            && Array.forall2 (fun (a: float) b -> abs (a - b) < 1e-4) (nllOf (heldLogProb core)) gaussianNll.Value
-        let gaussianChoice (stage: Bijector) = if startIsGaussian then complete (Some stage) core, model.Fitting else gaussianOnly stage, Fitting.MaximumLikelihood
+        let gaussianChoice (stage: Bijector) =
+            if whitenedStart then complete Layout.Whitened (Some stage) core, model.Fitting
+            else gaussianOnly stage, Fitting.MaximumLikelihood
         let chosenFlow, fitting =
             match chosen, stage with
             | ChosenModel.Gaussian, Some s -> gaussianChoice s
-            | _ -> complete stage trained, model.Fitting
+            | _ -> complete best.Layout stage best.Flow, model.Fitting
         // the held-out rows have done their work: fit the choice again on every row
         let refit = held > 0 && defaultArg options.RefitOnAllRows (n <= 5000) && not (options.ShouldStop |> Option.exists (fun stop -> stop ()))
         let refitted =
-            let allStage = if useStage then Some(fst (stageFrom x)) else None
-            match refit, chosen, training.BestStep, allStage with
+            let allStage = if floor then Some(fst (stageFrom x)) else None
+            match refit, chosen, best.Report.BestStep, allStage with
             | false, _, _, _ -> None
             | true, ChosenModel.Gaussian, _, Some s -> Some(gaussianChoice s)
             | true, ChosenModel.Flow, Some bestStep, _ ->
-                let again = { trainOptions with Steps = bestStep; Validation = None; Patience = None; Progress = None }
-                match Train.fit again (objectiveOn (fst (whiten allStage x)) c) core with
-                | Converged(f, _) -> Some(complete allStage f, model.Fitting)
+                let again = { baseOptions with Steps = bestStep; Validation = None; Patience = None }
+                match Train.fit again (objectiveOn (fst (rowsFor best.Layout allStage x)) c) core with
+                | Converged(f, _) -> Some(complete best.Layout allStage f, model.Fitting)
                 | Diverged _ -> None
             | _ -> None
         let chosenFlow, fitting = defaultArg refitted (chosenFlow, fitting)
         let mean = Option.map Array.average
+        let layoutName = match best.Layout with Layout.Whitened -> "whitened" | Layout.Plain -> "standardised"
         let report =
             { Chosen = chosen
               TrainRows = nTrain
@@ -322,7 +359,7 @@ module DataFit =
               FlowValidationNll = mean flowNll
               GaussianValidationNll = mean gaussianNll
               Shrinkage = gaussian |> Option.map _.Shrinkage
-              Training = training
+              Training = { best.Report with Message = $"{best.Report.Message} (layers on {layoutName} columns)" }
               Refitted = refitted.IsSome
               Warnings = warnings }
         { model with Flow = chosenFlow; Fitting = fitting }, report
