@@ -212,6 +212,30 @@ let ``validation with patience stops early and returns the best validated flow``
         Close.scalar "validation NLL of the returned flow" Tolerance.float64 (snd report.Validations[0]) nll
 
 [<Fact>]
+let ``a finite fit whose validation explodes stops without patience and returns the best validated flow`` () =
+    // as above: widening the scale towards 20 makes validation rows of spread 0.1 ever less likely; with
+    // no patience set, only the guard against a validation far above its best can stop the run
+    let g = Generator 8UL
+    let half = g.normal([| 200; 2 |], 0.0, 20.0, Dtype.Float64)
+    let train = Tensor.cat([| half; -half |], 0)
+    let validation = g.normal([| 100; 2 |], 0.0, 0.1, Dtype.Float64)
+    let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float64) [ Elementwise.affine Dtype.Float64 2 ]
+    let options =
+        { TrainOptions.defaults with
+            Steps = 1000; BatchSize = 400; LearningRate = 0.05; Validation = Some validation; ValidateEvery = 10; Patience = None }
+    let best, report = Train.result (Train.fit options (Objective.ForwardKl(DataSource.Dataset train)) flow)
+    let bestStep, bestNll = report.Validations |> Array.minBy snd
+    match report.Stop with
+    | StopReason.Exploded(at, kept) ->
+        Assert.Equal(bestStep, kept)
+        Assert.True(at < 1000, $"stopped at {at}")
+        // every check that counted was far above the best: max(1, |best| / 2) nats
+        let last5 = report.Validations |> Array.rev |> Array.take 5
+        Assert.All(last5, fun (_, v) -> Assert.True(v > bestNll + max 1.0 (0.5 * abs bestNll), $"{v} against best {bestNll}"))
+    | other -> failwith $"expected an exploding stop, got {other}: {report.Message}"
+    Close.scalar "validation NLL of the returned flow" Tolerance.float64 bestNll (-((Flow.logProb Context.none validation best).mean().toScalar()))
+
+[<Fact>]
 let ``a coupling flow trained on eight Gaussians beats the untrained flow and the best Gaussian`` () =
     let train = Toy.eightGaussians (Generator 21UL) 4000 Dtype.Float64
     let heldOut = Toy.eightGaussians (Generator 22UL) 4000 Dtype.Float64
