@@ -188,11 +188,10 @@ let ``a fit that turns NaN after some good steps keeps the parameters of the las
         Assert.Equal(good + 3, report.StepsRun)
         Assert.Equal(3, report.SkippedSteps)
 
-[<Fact>]
-let ``validation with patience stops early and returns the best validated flow`` () =
-    // Full-batch fitting of an affine flow to a symmetric data set of spread 20 only widens the
-    // scale (the shift's gradient is zero by symmetry), and every widening past 0.1 makes the
-    // NLL of validation rows of spread 0.1 worse: the first check stays the best.
+/// Full-batch fitting of an affine flow to a symmetric data set of spread 20 only widens the scale
+/// (the shift's gradient is zero by symmetry), and every widening past 0.1 makes the NLL of
+/// validation rows of spread 0.1 worse: the first check stays the best. No patience is set.
+let private widening () =
     let g = Generator 8UL
     let half = g.normal([| 200; 2 |], 0.0, 20.0, Dtype.Float64)
     let train = Tensor.cat([| half; -half |], 0)
@@ -200,7 +199,13 @@ let ``validation with patience stops early and returns the best validated flow``
     let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float64) [ Elementwise.affine Dtype.Float64 2 ]
     let options =
         { TrainOptions.defaults with
-            Steps = 1000; BatchSize = 400; LearningRate = 0.05; Validation = Some validation; ValidateEvery = 10; Patience = Some 3 }
+            Steps = 1000; BatchSize = 400; LearningRate = 0.05; Validation = Some validation; ValidateEvery = 10; Patience = None }
+    train, validation, flow, options
+
+[<Fact>]
+let ``validation with patience stops early and returns the best validated flow`` () =
+    let train, validation, flow, options = widening ()
+    let options = { options with Patience = Some 3 }
     match Train.fit options (Objective.ForwardKl(DataSource.Dataset train)) flow with
     | Diverged(_, report) -> failwith $"expected Converged, got Diverged: {report.Message}"
     | Converged(best, report) ->
@@ -213,16 +218,8 @@ let ``validation with patience stops early and returns the best validated flow``
 
 [<Fact>]
 let ``a finite fit whose validation explodes stops without patience and returns the best validated flow`` () =
-    // as above: widening the scale towards 20 makes validation rows of spread 0.1 ever less likely; with
-    // no patience set, only the guard against a validation far above its best can stop the run
-    let g = Generator 8UL
-    let half = g.normal([| 200; 2 |], 0.0, 20.0, Dtype.Float64)
-    let train = Tensor.cat([| half; -half |], 0)
-    let validation = g.normal([| 100; 2 |], 0.0, 0.1, Dtype.Float64)
-    let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float64) [ Elementwise.affine Dtype.Float64 2 ]
-    let options =
-        { TrainOptions.defaults with
-            Steps = 1000; BatchSize = 400; LearningRate = 0.05; Validation = Some validation; ValidateEvery = 10; Patience = None }
+    // with no patience set, only the guard against a validation far above its best can stop the run
+    let train, validation, flow, options = widening ()
     let best, report = Train.result (Train.fit options (Objective.ForwardKl(DataSource.Dataset train)) flow)
     let bestStep, bestNll = report.Validations |> Array.minBy snd
     match report.Stop with
