@@ -1,0 +1,112 @@
+/// Replacing a folder in one step. On Linux `renameat2(RENAME_EXCHANGE)` swaps a complete staging
+/// folder with the existing one atomically: at every instant the path holds the old folder or the
+/// new one. Elsewhere (or on a file system without exchange) the old folder is first renamed to a
+/// `.old-*` sibling, which `recover` finds if a crash leaves the path missing.
+module internal Flows.Io.AtomicFolder
+
+open System
+open System.IO
+open System.Runtime.InteropServices
+
+module private Native =
+    [<DllImport("libc", SetLastError = true)>]
+    extern int renameat2(int olddirfd, string oldpath, int newdirfd, string newpath, uint32 flags)
+
+    [<DllImport("libc", SetLastError = true)>]
+    extern int ``open``(string path, int flags)
+
+    [<DllImport("libc", SetLastError = true)>]
+    extern int fsync(int fd)
+
+    [<DllImport("libc", SetLastError = true)>]
+    extern int close(int fd)
+
+let private atCwd = -100
+let private noReplace = 1u
+let private exchange = 2u
+let private enoent, eexist, einval, enosys = 2, 17, 22, 38
+
+// false once renameat2 proved unusable here (another OS, an old libc or kernel, a file system without it)
+let mutable private exchangeWorks = OperatingSystem.IsLinux()
+
+/// The infix of the names of folders a save moves an old model to when it cannot swap.
+let oldInfix = ".old-"
+
+/// Forces the data of a folder's entries (its names) to disk; best effort where there is no fsync.
+let syncFolder (path: string) =
+    if OperatingSystem.IsLinux() then
+        try
+            let fd = Native.``open`` (path, 0)
+            if fd >= 0 then
+                Native.fsync fd |> ignore
+                Native.close fd |> ignore
+        with :? DllNotFoundException | :? EntryPointNotFoundException -> ()
+
+/// Writes `bytes` to a new file and forces them to disk before returning.
+let writeDurably (path: string) (bytes: byte[]) =
+    use stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None)
+    stream.Write(bytes, 0, bytes.Length)
+    stream.Flush true
+
+let private fail (what: string) (errno: int) =
+    raise (IOException $"{what}: {Marshal.GetPInvokeErrorMessage errno} (errno {errno})")
+
+// renames old → new with renameat2 flags; Ok, or the errno
+let private renameAt2 (source: string) (target: string) (flags: uint32) =
+    try
+        if Native.renameat2 (atCwd, source, atCwd, target, flags) = 0 then Ok()
+        else Error(Marshal.GetLastPInvokeError())
+    with :? DllNotFoundException | :? EntryPointNotFoundException -> Error enosys
+
+// the swap through a second name: target → target.old-*, staging → target
+let private replaceByMoves (staging: string) (target: string) =
+    let rec attempt tries =
+        try
+            if Directory.Exists target then
+                let old = $"{target}{oldInfix}{Guid.NewGuid():N}"
+                Directory.Move(target, old)
+                Directory.Move(staging, target)
+                Some old
+            else
+                Directory.Move(staging, target)
+                None
+        // another save moved a folder in between: try again with what is there now
+        with :? IOException when tries > 0 -> attempt (tries - 1)
+    attempt 16
+
+/// Puts the complete folder `staging` at `target` in one step and returns where the previous
+/// folder now is (for the caller to delete), or None when there was none.
+let replace (staging: string) (target: string) : string option =
+    let rec swap tries =
+        match renameAt2 staging target exchange with
+        | Ok() -> Some staging
+        | Error e when e = enoent && Directory.Exists staging ->
+            // no folder at the target yet: take the name unless another save just did
+            match renameAt2 staging target noReplace with
+            | Ok() -> None
+            | Error e when (e = eexist || e = 39) && tries > 0 -> swap (tries - 1)
+            | Error e when e = einval || e = enosys ->
+                exchangeWorks <- false
+                replaceByMoves staging target
+            | Error e -> fail $"cannot rename '{staging}' to '{target}'" e
+        | Error e when e = einval || e = enosys ->
+            exchangeWorks <- false
+            replaceByMoves staging target
+        | Error e -> fail $"cannot exchange '{staging}' with '{target}'" e
+    let result = if exchangeWorks then swap 16 else replaceByMoves staging target
+    match Path.GetDirectoryName target with
+    | null -> ()
+    | parent -> syncFolder parent
+    result
+
+/// Where a model whose folder `target` is missing survives after a save was killed between the
+/// two moves of `replaceByMoves`: the newest `.old-*` sibling for which `complete` holds.
+let recover (complete: string -> bool) (target: string) : string option =
+    match Path.GetDirectoryName target with
+    | null -> None
+    | parent when not (Directory.Exists parent) -> None
+    | parent ->
+        Directory.EnumerateDirectories(parent, Path.GetFileName target + oldInfix + "*")
+        |> Seq.filter complete
+        |> Seq.sortByDescending Directory.GetLastWriteTimeUtc
+        |> Seq.tryHead
