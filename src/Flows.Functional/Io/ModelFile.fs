@@ -113,6 +113,7 @@ let save (directory: string) (model: Model) =
     | Some(name, _) -> invalidArg (nameof model) $"the weight name '{name}' appears twice"
     | None -> ()
     let target = resolveTarget directory
+    Guard.that (nameof directory) (not (File.Exists target)) $"'{target}' is a file; a model is saved as a directory"
     if Directory.Exists target then
         let foreign = Directory.EnumerateFileSystemEntries target |> Seq.map Path.GetFileName |> Seq.filter (fun n -> n <> manifestName && n <> weightsName) |> List.ofSeq
         let listed = String.Join(", ", foreign)
@@ -230,7 +231,9 @@ let private fromFolder (directory: string) : Model =
                 let settings = readSettings (field layer "settings")
                 checkSizes $"layer {i} ('{name}')" settings
                 i, name, settings ]
-        let budget = 4L * int64 weightBytes.Length + budgetSlack
+        // a build draws each parameter, scales it and may add a float64 mask of its shape (MADE):
+        // a few times the weights' bytes; 16 times leaves room for any catalogue layer
+        let budget = 16L * int64 weightBytes.Length + budgetSlack
         let baseDistribution, layers =
             AllocationBudget.Within(budget, fun () ->
                 let baseDistribution = rebuilding manifestPath $"the base distribution ('{baseName}')" (fun () -> rebuildBase baseName dtype baseSettings)
