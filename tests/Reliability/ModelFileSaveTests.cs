@@ -47,20 +47,29 @@ public sealed class ModelFileSaveTests : IDisposable
     }
 
     [Fact]
-    public void Leftover_staging_folders_of_killed_saves_break_neither_saving_nor_loading()
+    public void Leftover_staging_folders_of_killed_saves_break_neither_saving_nor_loading_and_are_removed_once_stale()
     {
         var folder = Folder();
         var first = Fitted(1);
         first.Save(folder);
-        // what a save killed while writing leaves: a staging folder with half a weights file, and an empty one
-        Directory.CreateDirectory(folder + ".tmp-0123456789abcdef0123456789abcdef");
-        File.WriteAllBytes(Path.Combine(folder + ".tmp-0123456789abcdef0123456789abcdef", Weights), new byte[100]);
-        Directory.CreateDirectory(folder + ".tmp-fedcba9876543210fedcba9876543210");
+        // what saves killed while writing leave: a staging folder with half a weights file, and an
+        // empty one; of a process that no longer exists (no pid reaches 999999999), and of this one
+        var deadHalf = folder + ".tmp-999999999-0123456789abcdef0123456789abcdef";
+        var deadFresh = folder + ".tmp-999999999-fedcba9876543210fedcba9876543210";
+        var live = folder + $".tmp-{Environment.ProcessId}-00000000000000000000000000000000";
+        foreach (var d in new[] { deadHalf, deadFresh, live }) Directory.CreateDirectory(d);
+        File.WriteAllBytes(Path.Combine(deadHalf, Weights), new byte[100]);
+        Directory.SetLastWriteTimeUtc(deadHalf, DateTime.UtcNow.AddHours(-1));
+        Directory.SetLastWriteTimeUtc(live, DateTime.UtcNow.AddHours(-1));
         Assert.Equal(first.LogProb(Probe()), DensityModel.Load(folder).LogProb(Probe()));
         var second = Fitted(2);
         second.Save(folder);
         Assert.Equal(second.LogProb(Probe()), DensityModel.Load(folder).LogProb(Probe()));
         Assert.NotEqual(first.LogProb(Probe()), second.LogProb(Probe()));
+        // the dead process's old leftover is gone; a fresh one (it may still be writing) and a live process's stay
+        Assert.False(Directory.Exists(deadHalf));
+        Assert.True(Directory.Exists(deadFresh));
+        Assert.True(Directory.Exists(live));
     }
 
     [Fact]

@@ -74,6 +74,37 @@ let private replaceByMoves (staging: string) (target: string) =
         with :? IOException when tries > 0 -> attempt (tries - 1)
     attempt 16
 
+/// The infix of staging folders' names: `target.tmp-<process id>-<unique>`.
+let stagingInfix = ".tmp-"
+
+/// A fresh staging folder name beside `target`, naming this process.
+let stagingFor (target: string) = $"{target}{stagingInfix}{Environment.ProcessId}-{Guid.NewGuid():N}"
+
+// a staging folder whose process is gone and that nobody wrote to for this long is a killed save's
+let private staleAfter = TimeSpan.FromMinutes 10.0
+
+let private alive (pid: int) =
+    try
+        use p = Diagnostics.Process.GetProcessById pid
+        not p.HasExited
+    with :? ArgumentException | :? InvalidOperationException -> false
+
+/// Deletes the staging folders that killed saves left beside `target`: those whose process is no
+/// longer running and that were last written `staleAfter` ago. Best effort: a folder another
+/// process removes first, or cannot be removed, is left.
+let removeStale (target: string) =
+    match Path.GetDirectoryName target with
+    | null -> ()
+    | parent ->
+        let prefix = Path.GetFileName target + stagingInfix
+        for folder in Directory.EnumerateDirectories(parent, prefix + "*") do
+            let name = Path.GetFileName folder
+            let owner = name.Substring(prefix.Length).Split('-')[0]
+            match Int32.TryParse owner with
+            | true, pid when not (alive pid) && DateTime.UtcNow - Directory.GetLastWriteTimeUtc folder > staleAfter ->
+                try Directory.Delete(folder, true) with :? IOException | :? UnauthorizedAccessException -> ()
+            | _ -> ()
+
 /// Puts the complete folder `staging` at `target` in one step and returns where the previous
 /// folder now is (for the caller to delete), or None when there was none.
 let replace (staging: string) (target: string) : string option =

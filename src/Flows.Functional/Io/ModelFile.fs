@@ -121,8 +121,8 @@ let save (directory: string) (model: Model) =
     let weightBytes = SafeTensors.toBytes (Map.ofList [ "format", "flows-model"; "version", string formatVersion ]) weights
     let manifest = manifestBytes model (sha256 (ReadOnlySpan weightBytes))
     // a unique sibling on the same file system, so that the swap is a rename; a killed save leaves
-    // it behind, and no later save or load looks at it
-    let staging = $"{target}.tmp-{Guid.NewGuid():N}"
+    // it behind, for a later save to remove once its process is gone
+    let staging = AtomicFolder.stagingFor target
     Directory.CreateDirectory staging |> ignore
     let mutable previous = None
     try
@@ -134,6 +134,7 @@ let save (directory: string) (model: Model) =
         match previous with
         | Some old when Directory.Exists old -> Directory.Delete(old, true)
         | _ -> if Directory.Exists staging then Directory.Delete(staging, true)
+    AtomicFolder.removeStale target
 
 // ---- loading ----
 
