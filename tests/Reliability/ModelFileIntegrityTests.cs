@@ -157,6 +157,18 @@ public sealed class ModelFileIntegrityTests : IDisposable
         Assert.Contains(expected, Refused(Manifest).Message);
     }
 
+    [Fact]
+    public void A_bad_standardisation_is_refused_before_any_layer_is_built()
+    {
+        var manifest = ReadManifest(folder);
+        manifest["standardisation"]!["scale"]![1] = 0;
+        // a layer that would need 28.8 GB: had it been built first, the budget would have said so
+        manifest["layers"]![0]!["settings"]!["hidden"] = new JsonObject { ["ints"] = new JsonArray(60_000, 60_000) };
+        WriteSealed(folder, manifest);
+        var error = Refused(Manifest);
+        Assert.Contains("\"standardisation\".scale[1] is 0; scales must be finite and positive", error.Message);
+    }
+
     public static TheoryData<string> Hostile => new()
     {
         "hidden 2,000,000,000", "dim 1e9", "hidden 60,000 twice", "nested 100,000 deep", "an array of 100,000 ints",

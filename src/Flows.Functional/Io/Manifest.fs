@@ -104,6 +104,24 @@ let readStandardisation (file: string) (key: string) (columns: int) (s: JsonElem
         | None -> ()
         Some { Mean = mean; Scale = scale }
 
+/// How the model was fitted, from the manifest's root; files written before fitting was saved have
+/// no "fitting": they were fitted by maximum likelihood.
+let readFitting (file: string) (root: JsonElement) =
+    match root.TryGetProperty "fitting" with
+    | false, _ -> Fitting.MaximumLikelihood
+    | true, f ->
+        let field (key: string) =
+            match f.TryGetProperty key with
+            | true, v -> v
+            | _ -> corrupt file $"\"fitting\" needs a \"{key}\" field"
+        match field("name").GetString() with
+        | "maximum-likelihood" -> Fitting.MaximumLikelihood
+        | "flow-matching" ->
+            let sigmaMin = readFloat (field "sigmaMin")
+            if not (Double.IsFinite sigmaMin && sigmaMin >= 0.0) then corrupt file $"fitting.sigmaMin is {sigmaMin}; expected a finite number ≥ 0"
+            Fitting.FlowMatching sigmaMin
+        | other -> corrupt file $"unknown fitting '{other}'; expected maximum-likelihood or flow-matching"
+
 // ---- the seal: "manifestSha256" is the SHA-256 of the file with its own 64 hex digits as zeros ----
 
 /// The seal's field name; it is the manifest's last field.

@@ -24,17 +24,6 @@ let manifestName = "model.json"
 /// The weights' file name inside a model directory.
 let weightsName = "weights.safetensors"
 
-// ---- base distributions by name ----
-
-let private rebuildBase (name: string) (dtype: Dtype) (s: Settings) =
-    match name with
-    | "standard-normal" -> Distribution.standardNormal (Settings.ints "event" s) dtype
-    | "diagonal-normal" -> Distribution.diagonalNormal (Settings.ints "event" s) dtype
-    | "uniform-box" -> Distribution.uniformBox (Settings.ints "event" s) (Settings.float "low" s) (Settings.float "high" s) dtype
-    // the locations are saved weights; any start point of the right shape will do
-    | "gaussian-mixture" -> Distribution.gaussianMixture (Tensor.zeros([| Settings.int "components" s; Settings.int "dim" s |], dtype)) 1.0
-    | other -> invalidArg "base" $"unknown base distribution '{other}'; have: standard-normal, diagonal-normal, uniform-box, gaussian-mixture"
-
 /// A layer rebuilt from its name and settings through the catalogue entry of that name, inverted
 /// when the settings say so and Build did not (a generic `Bijector.invert` of any entry).
 let rebuildLayer (dtype: Dtype) (name: string) (settings: Settings) = Catalogue.rebuild dtype name settings
@@ -138,20 +127,6 @@ let save (directory: string) (model: Model) =
 
 // ---- loading ----
 
-// Puts the saved tensors named `prefix.*` into `expected` (the rebuilt one's names and shapes).
-let private restore (file: string) (saved: Collections.Generic.Dictionary<string, Tensor>) (used: Collections.Generic.HashSet<string>) (owner: string) (prefix: string) (expected: Params) =
-    expected.WithValues(
-        Array.zip expected.Names expected.Values
-        |> Array.map (fun (n, fresh) ->
-            let key = $"{prefix}.{n}"
-            match saved.TryGetValue key with
-            | false, _ -> corrupt file $"missing tensor '{key}' of {owner}"
-            | true, t ->
-                if t.shape <> fresh.shape then corrupt file $"tensor '{key}' of {owner} has shape {Shape.show t.shape}; expected {Shape.show fresh.shape}"
-                if t.dtype <> fresh.dtype then corrupt file $"tensor '{key}' of {owner} has dtype {t.dtype}; expected {fresh.dtype}"
-                used.Add key |> ignore
-                t))
-
 let private property (file: string) (e: JsonElement) (key: string) =
     match e.TryGetProperty key with
     | true, v -> v
@@ -168,14 +143,6 @@ let private settingSlack = 65536L
 
 // bytes a rebuild may allocate beyond a few times the weights file (masks, initial draws, temporaries)
 let private budgetSlack = 64L * 1024L * 1024L
-
-// the rebuild of `what` under the allocation budget, with whatever goes wrong said about `what`
-let private rebuilding (file: string) (what: string) (f: unit -> 'a) =
-    try f ()
-    with
-    | :? InvalidDataException -> reraise ()
-    | :? AllocationBudgetException as e -> corrupt file $"{what} cannot be rebuilt: its settings ask for more memory than the weights file holds ({e.Message})"
-    | e when not (e :? OperationCanceledException) -> corrupt file $"{what} cannot be rebuilt: {e.Message}"
 
 let private fromFolder (directory: string) : Model =
     let manifestPath = Path.Combine(directory, manifestName)
@@ -235,13 +202,10 @@ let private fromFolder (directory: string) : Model =
         // a build draws each parameter, scales it and may add a float64 mask of its shape (MADE):
         // a few times the weights' bytes; 16 times leaves room for any catalogue layer
         let budget = 16L * int64 weightBytes.Length + budgetSlack
-        let baseDistribution, layers =
+        // the base is as small as the data's columns; built first, it says how many there are
+        let baseDistribution =
             AllocationBudget.Within(budget, fun () ->
-                let baseDistribution = rebuilding manifestPath $"the base distribution ('{baseName}')" (fun () -> rebuildBase baseName dtype baseSettings)
-                let layers =
-                    [ for i, name, settings in layerSpecs ->
-                        rebuilding manifestPath $"layer {i} ('{name}')" (fun () -> i, name, rebuildLayer dtype name settings) ]
-                baseDistribution, layers)
+                Rebuild.rebuilding manifestPath $"the base distribution ('{baseName}')" (fun () -> Rebuild.baseDistribution baseName dtype baseSettings))
         let columns = baseDistribution.Event |> Array.fold (*) 1
         let standardisation = readStandardisation manifestPath "standardisation" columns (field root "standardisation")
         // files written before contexts were standardised have no "contextStandardisation"
@@ -249,27 +213,20 @@ let private fromFolder (directory: string) : Model =
             match root.TryGetProperty "contextStandardisation" with
             | true, s -> readStandardisation manifestPath "contextStandardisation" contextDim s
             | false, _ -> None
-        // files written before fitting was saved have no "fitting": they were fitted by maximum likelihood
-        let fitting =
-            match root.TryGetProperty "fitting" with
-            | false, _ -> Fitting.MaximumLikelihood
-            | true, f ->
-                match (field f "name").GetString() with
-                | "maximum-likelihood" -> Fitting.MaximumLikelihood
-                | "flow-matching" ->
-                    let sigmaMin = readFloat (field f "sigmaMin")
-                    if not (Double.IsFinite sigmaMin && sigmaMin >= 0.0) then corrupt manifestPath $"fitting.sigmaMin is {sigmaMin}; expected a finite number ≥ 0"
-                    Fitting.FlowMatching sigmaMin
-                | other -> corrupt manifestPath $"unknown fitting '{other}'; expected maximum-likelihood or flow-matching"
+        let fitting = readFitting manifestPath root
+        let layers =
+            AllocationBudget.Within(budget, fun () ->
+                [ for i, name, settings in layerSpecs ->
+                    Rebuild.rebuilding manifestPath $"layer {i} ('{name}')" (fun () -> i, name, rebuildLayer dtype name settings) ])
         let saved = Collections.Generic.Dictionary<string, Tensor>(dict (SafeTensors.tensors header weightBytes))
         let used = Collections.Generic.HashSet<string>()
-        let baseDistribution = { baseDistribution with Params = restore weightsPath saved used $"the base ({baseName})" "base" baseDistribution.Params }
+        let baseDistribution = { baseDistribution with Params = Rebuild.restore weightsPath saved used $"the base ({baseName})" "base" baseDistribution.Params }
         let layers =
             [ for i, name, b in layers ->
                 let owner = $"layer {i} ({name})"
                 { b with
-                    Params = restore weightsPath saved used owner $"layers.{i}" b.Params
-                    Buffers = restore weightsPath saved used owner $"layers.{i}" b.Buffers } ]
+                    Params = Rebuild.restore weightsPath saved used owner $"layers.{i}" b.Params
+                    Buffers = Rebuild.restore weightsPath saved used owner $"layers.{i}" b.Buffers } ]
         match saved.Keys |> Seq.tryFind (fun k -> not (used.Contains k)) with
         | Some extra -> corrupt weightsPath $"unexpected tensor '{extra}': the manifest's layers do not use it"
         | None -> ()
