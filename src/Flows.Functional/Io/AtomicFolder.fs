@@ -16,6 +16,9 @@ module private Native =
     extern int ``open``(string path, int flags)
 
     [<DllImport("libc", SetLastError = true)>]
+    extern int openat(int dirfd, string path, int flags)
+
+    [<DllImport("libc", SetLastError = true)>]
     extern int fsync(int fd)
 
     [<DllImport("libc", SetLastError = true)>]
@@ -26,8 +29,10 @@ let private noReplace = 1u
 let private exchange = 2u
 let private enoent, eexist, einval, enosys = 2, 17, 22, 38
 
-// false once renameat2 proved unusable here (another OS, an old libc or kernel, a file system without it)
-let mutable private exchangeWorks = OperatingSystem.IsLinux()
+// false once renameat2 proved unusable here (another OS, an old libc or kernel, a file system
+// without it); FLOWS_RENAME_EXCHANGE=0 forces the portable protocol (for file systems that
+// misreport exchange, and to test that protocol on Linux)
+let mutable private exchangeWorks = OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable "FLOWS_RENAME_EXCHANGE" <> "0"
 
 /// The infix of the names of folders a save moves an old model to when it cannot swap.
 let oldInfix = ".old-"
@@ -74,6 +79,73 @@ let private replaceByMoves (staging: string) (target: string) =
         with :? IOException when tries > 0 -> attempt (tries - 1)
     attempt 16
 
+/// What reading a folder's files as one version found.
+[<RequireQualifiedAccess>]
+type Together =
+    | Read of contents: byte[][]
+    | Missing of name: string
+    | TooLarge of name: string * length: int64
+
+let private oCloexec = 0x80000
+
+// the whole file behind a handle, or its length when that exceeds `limit`
+let private readHandle (handle: Microsoft.Win32.SafeHandles.SafeFileHandle) (limit: int64) =
+    let length = RandomAccess.GetLength handle
+    if length > limit then Error length
+    else
+        let bytes = Array.zeroCreate<byte> (int length)
+        let mutable at = 0
+        let mutable more = true
+        while more && at < bytes.Length do
+            let n = RandomAccess.Read(handle, Span(bytes, at, bytes.Length - at), int64 at)
+            if n = 0 then more <- false else at <- at + n
+        Ok(if at = bytes.Length then bytes else Array.sub bytes 0 at)
+
+/// Reads the files `files` (name, most bytes allowed) of `folder` as one version of it. On Linux
+/// the files are opened through a handle on the folder itself: a save that swaps another folder in
+/// meanwhile cannot mix versions (the handle keeps the folder that was there; a file missing from
+/// it means that folder was deleted after the swap, and the caller reads again).
+let readTogether (folder: string) (files: (string * int64) list) : Together =
+    let viaFolderHandle =
+        if not (OperatingSystem.IsLinux()) then None
+        else
+            try
+                let dirFd = Native.``open`` (folder, oCloexec)
+                if dirFd < 0 then Some(Together.Missing "")
+                else
+                    try
+                        let rec go (read: byte[] list) files =
+                            match files with
+                            | [] -> Together.Read(Array.ofList (List.rev read))
+                            | (name: string, limit) :: rest ->
+                                let fd = Native.openat (dirFd, name, oCloexec)
+                                if fd < 0 then Together.Missing name
+                                else
+                                    use handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(nativeint fd, true)
+                                    match readHandle handle limit with
+                                    | Ok bytes -> go (bytes :: read) rest
+                                    | Error length -> Together.TooLarge(name, length)
+                        Some(go [] files)
+                    finally Native.close dirFd |> ignore
+            with :? DllNotFoundException | :? EntryPointNotFoundException -> None
+    match viaFolderHandle with
+    | Some outcome -> outcome
+    | None ->
+        let rec go (read: byte[] list) files =
+            match files with
+            | [] -> Together.Read(Array.ofList (List.rev read))
+            | (name: string, limit) :: rest ->
+                let path = Path.Combine(folder, name)
+                if not (File.Exists path) then Together.Missing name
+                else
+                    try
+                        use handle = File.OpenHandle path
+                        match readHandle handle limit with
+                        | Ok bytes -> go (bytes :: read) rest
+                        | Error length -> Together.TooLarge(name, length)
+                    with :? FileNotFoundException | :? DirectoryNotFoundException -> Together.Missing name
+        go [] files
+
 /// The infix of staging folders' names: `target.tmp-<process id>-<unique>`.
 let stagingInfix = ".tmp-"
 
@@ -89,20 +161,27 @@ let private alive (pid: int) =
         not p.HasExited
     with :? ArgumentException | :? InvalidOperationException -> false
 
-/// Deletes the staging folders that killed saves left beside `target`: those whose process is no
-/// longer running and that were last written `staleAfter` ago. Best effort: a folder another
-/// process removes first, or cannot be removed, is left.
+let private remove (folder: string) =
+    try Directory.Delete(folder, true) with :? IOException | :? UnauthorizedAccessException -> ()
+
+/// Deletes what killed saves left beside `target`: staging folders whose process is no longer
+/// running, and (once `target` exists again) `.old-*` folders of the portable protocol, each
+/// last written `staleAfter` ago (a save in flight may still need a younger one). Best effort:
+/// a folder another process removes first, or that cannot be removed, is left.
 let removeStale (target: string) =
     match Path.GetDirectoryName target with
     | null -> ()
     | parent ->
+        let stale (folder: string) = DateTime.UtcNow - Directory.GetLastWriteTimeUtc folder > staleAfter
+        if Directory.Exists target then
+            for folder in Directory.EnumerateDirectories(parent, Path.GetFileName target + oldInfix + "*") do
+                if stale folder then remove folder
         let prefix = Path.GetFileName target + stagingInfix
         for folder in Directory.EnumerateDirectories(parent, prefix + "*") do
             let name = Path.GetFileName folder
             let owner = name.Substring(prefix.Length).Split('-')[0]
             match Int32.TryParse owner with
-            | true, pid when not (alive pid) && DateTime.UtcNow - Directory.GetLastWriteTimeUtc folder > staleAfter ->
-                try Directory.Delete(folder, true) with :? IOException | :? UnauthorizedAccessException -> ()
+            | true, pid when not (alive pid) && stale folder -> remove folder
             | _ -> ()
 
 /// Puts the complete folder `staging` at `target` in one step and returns where the previous

@@ -144,14 +144,10 @@ let private settingSlack = 65536L
 // bytes a rebuild may allocate beyond a few times the weights file (masks, initial draws, temporaries)
 let private budgetSlack = 64L * 1024L * 1024L
 
-let private fromFolder (directory: string) : Model =
+// the model of one version of a folder's two files
+let private fromBytes (directory: string) (manifestBytes: byte[]) (weightBytes: byte[]) : Model =
     let manifestPath = Path.Combine(directory, manifestName)
     let weightsPath = Path.Combine(directory, weightsName)
-    if not (File.Exists manifestPath) then raise (FileNotFoundException($"'{directory}' is not a model: it has no {manifestName}", manifestPath))
-    if not (File.Exists weightsPath) then raise (FileNotFoundException($"'{directory}' is not a complete model: it has no {weightsName}", weightsPath))
-    let manifestLength = FileInfo(manifestPath).Length
-    if manifestLength > manifestLimit then corrupt manifestPath $"{manifestLength} bytes is not a model manifest (at most {manifestLimit})"
-    let manifestBytes = File.ReadAllBytes manifestPath
     let document =
         try JsonDocument.Parse(ReadOnlyMemory manifestBytes, manifestOptions)
         with :? JsonException as e -> corrupt manifestPath $"not valid JSON ({e.Message})"
@@ -173,7 +169,6 @@ let private fromFolder (directory: string) : Model =
             | other -> corrupt manifestPath $"dtype '{other}'; expected float32 or float64"
         let contextDim = (field root "contextDim").GetInt32()
         if contextDim < 0 then corrupt manifestPath $"contextDim is {contextDim}; expected 0 or more"
-        let weightBytes = File.ReadAllBytes weightsPath
         let header = SafeTensors.header weightsPath weightBytes
         let expectedSum = (field (field root "weights") "sha256").GetString()
         let actualSum = sha256 (ReadOnlySpan weightBytes)
@@ -239,28 +234,37 @@ let private fromFolder (directory: string) : Model =
     with e when (e :? InvalidOperationException || e :? FormatException || e :? ArgumentException || e :? Collections.Generic.KeyNotFoundException) ->
         corrupt manifestPath $"unexpected content ({e.Message})"
 
-// when each file was last written: every save writes fresh files, so a save that swapped the
-// folder while a load read it changes this
-let private stamp (directory: string) =
-    File.GetLastWriteTimeUtc(Path.Combine(directory, manifestName)), File.GetLastWriteTimeUtc(Path.Combine(directory, weightsName))
+// the two files of one version of the folder (see AtomicFolder.readTogether), or an error naming
+// the missing or oversized one; None when a save deleted the version being read (read again)
+let private readFolder (directory: string) (finalTry: bool) =
+    match AtomicFolder.readTogether directory [ manifestName, manifestLimit; weightsName, int64 Array.MaxLength ] with
+    | AtomicFolder.Together.Read [| manifest; weights |] -> Some(manifest, weights)
+    | AtomicFolder.Together.Missing _ when not finalTry -> None
+    | AtomicFolder.Together.Missing name when name = manifestName || name = "" ->
+        raise (FileNotFoundException($"'{directory}' is not a model: it has no {manifestName}", Path.Combine(directory, manifestName)))
+    | AtomicFolder.Together.Missing _ ->
+        raise (FileNotFoundException($"'{directory}' is not a complete model: it has no {weightsName}", Path.Combine(directory, weightsName)))
+    | AtomicFolder.Together.TooLarge(name, length) -> corrupt (Path.Combine(directory, name)) $"{length} bytes is too large for a model file"
+    | AtomicFolder.Together.Read _ -> invalidOp "two files were asked for"
+
+let private fromFolder (directory: string) (finalTry: bool) =
+    readFolder directory finalTry |> Option.map (fun (manifest, weights) -> fromBytes directory manifest weights)
 
 /// Reads the model directory `directory`. A missing file, malformed JSON, another format version,
 /// a manifest or weights file that fails its SHA-256, unknown names, settings that do not fit the
 /// weights, a truncated file, missing or extra tensors, or tensors of the wrong shape or dtype raise
-/// errors naming the file and what was wrong. A load that overlapped a save (the manifest of one
-/// model, the weights of the next) reads again. Where the directory is missing because a save was
+/// errors naming the file and what was wrong. Both files are read from one version of the folder,
+/// even while other processes save over it. Where the directory is missing because a save was
 /// killed mid-way on a system without atomic exchange, the complete previous model is read.
 let load (directory: string) : Model =
-    if Directory.Exists directory then
-        let rec attempt tries =
-            let before = stamp directory
-            try fromFolder directory
-            with
-            | :? InvalidDataException
-            | :? FileNotFoundException when tries > 0 && stamp directory <> before -> attempt (tries - 1)
-        attempt 8
-    else
-        let complete (d: string) = File.Exists(Path.Combine(d, manifestName)) && File.Exists(Path.Combine(d, weightsName))
-        match AtomicFolder.recover complete (Path.GetFullPath(directory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar))) with
-        | Some survivor -> fromFolder survivor
+    let full = Path.GetFullPath(directory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar))
+    let complete (d: string) = File.Exists(Path.Combine(d, manifestName)) && File.Exists(Path.Combine(d, weightsName))
+    let rec attempt tries =
+        let folder = if Directory.Exists full then Some full else AtomicFolder.recover complete full
+        match folder with
         | None -> raise (DirectoryNotFoundException $"no model directory '{directory}'")
+        | Some folder ->
+            match fromFolder folder (tries = 0) with
+            | Some model -> model
+            | None -> attempt (tries - 1)
+    attempt 16
