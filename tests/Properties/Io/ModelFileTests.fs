@@ -156,3 +156,19 @@ let ``the allocation budget refuses a tensor before its storage exists and ends 
         Assert.Throws<AllocationBudgetException>(fun () -> Tensor.zeros([| 50_000 |], Dtype.Float64) |> ignore) |> ignore)
     // outside any scope nothing is refused
     Assert.Equal(50_000, (Tensor.zeros([| 50_000 |], Dtype.Float64)).shape[0])
+
+[<Fact>]
+let ``a conditional model keeps its context standardisation through save and load`` () =
+    let entry = Catalogue.all |> List.find (fun e -> e.ContextDim.IsSome)
+    let case = LawCase.build entry 13 16
+    let k = entry.ContextDim.Value
+    let contextStandardisation = { Mean = Array.init k (fun j -> 0.5 * float j - 0.25); Scale = Array.init k (fun j -> 1.5 + float j) }
+    let flow = Flow.create (Distribution.diagonalNormal [| case.Dim |] Dtype.Float64) [ case.Bijector ]
+    let model = { Model.ofFlow k flow with ContextStandardisation = Some contextStandardisation }
+    let loaded = roundTrip model
+    Assert.Equal<float[]>(contextStandardisation.Mean, loaded.ContextStandardisation.Value.Mean)
+    Assert.Equal<float[]>(contextStandardisation.Scale, loaded.ContextStandardisation.Value.Scale)
+    Assert.Equal<int64[]>(bits (Model.logProb case.Context case.Y model), bits (Model.logProb case.Context case.Y loaded))
+    // and the standardisation matters: without it the log-densities differ
+    let unstandardised = Model.logProb case.Context case.Y { loaded with ContextStandardisation = None }
+    Assert.NotEqual<int64[]>(bits (Model.logProb case.Context case.Y loaded), bits unstandardised)
