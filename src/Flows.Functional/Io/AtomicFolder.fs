@@ -27,7 +27,7 @@ module private Native =
 let private atCwd = -100
 let private noReplace = 1u
 let private exchange = 2u
-let private enoent, eexist, einval, enosys = 2, 17, 22, 38
+let private enoent, eexist, einval, enotempty, enosys = 2, 17, 22, 39, 38
 
 // false once renameat2 proved unusable here (another OS, an old libc or kernel, a file system
 // without it); FLOWS_RENAME_EXCHANGE=0 forces the portable protocol (for file systems that
@@ -194,7 +194,7 @@ let replace (staging: string) (target: string) : string option =
             // no folder at the target yet: take the name unless another save just did
             match renameAt2 staging target noReplace with
             | Ok() -> None
-            | Error e when (e = eexist || e = 39) && tries > 0 -> swap (tries - 1)
+            | Error e when (e = eexist || e = enotempty) && tries > 0 -> swap (tries - 1)
             | Error e when e = einval || e = enosys ->
                 exchangeWorks <- false
                 replaceByMoves staging target
