@@ -186,8 +186,10 @@ public sealed partial class DensityModel
     }
 
     /// <summary>Writes the model to the directory <paramref name="directory"/> (model.json and
-    /// weights.safetensors), through a temporary directory renamed into place; an existing model
-    /// directory is replaced.</summary>
+    /// weights.safetensors). Both files are written to a fresh sibling folder that then takes the
+    /// directory's place in one atomic step, so a crash at any moment leaves the old model or the new one;
+    /// saves racing on one directory (threads or processes) end with one of their models, complete.
+    /// Through a symlink, the folder the link names is replaced and the link kept.</summary>
     /// <exception cref="ArgumentException">The directory holds files that are not a model's.</exception>
     public void Save(string directory)
     {
@@ -198,8 +200,9 @@ public sealed partial class DensityModel
     /// <summary>Reads a model saved by <see cref="Save"/> (or by the F# core).</summary>
     /// <exception cref="DirectoryNotFoundException">No such directory.</exception>
     /// <exception cref="FileNotFoundException">A model file is missing.</exception>
-    /// <exception cref="InvalidDataException">A file is corrupt, truncated, of another format version, or
-    /// disagrees with the other (the message names the file and what was expected).</exception>
+    /// <exception cref="InvalidDataException">A file is corrupt, truncated, edited (both files are covered by
+    /// SHA-256 hashes), of another format version, has settings or standardisations that are invalid or do
+    /// not fit the weights, or disagrees with the other (the message names the file and what was wrong).</exception>
     public static DensityModel Load(string directory)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);

@@ -109,10 +109,10 @@ public sealed class ModelFileTests : IDisposable
     {
         Saved();
         var path = Path.Combine(directory, "model.json");
-        File.WriteAllText(path, File.ReadAllText(path).Replace("\"version\": 1", "\"version\": 99"));
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"version\": 2", "\"version\": 99"));
         var error = Assert.Throws<InvalidDataException>(() => DensityModel.Load(directory));
         Assert.Contains("model.json", error.Message);
-        Assert.Contains("format version 99 is not supported; this library reads version 1", error.Message);
+        Assert.Contains("format version 99 is not supported; this library reads versions 1 and 2", error.Message);
     }
 
     [Fact]
@@ -124,6 +124,8 @@ public sealed class ModelFileTests : IDisposable
         File.WriteAllText(manifest, text[..(text.Length / 2)]);
         Assert.Contains("model.json: not valid JSON", Assert.Throws<InvalidDataException>(() => DensityModel.Load(directory)).Message);
         File.WriteAllText(manifest, text.Replace("\"affine-coupling\"", "\"no-such-layer\""));
+        Assert.Contains("manifestSha256", Assert.Throws<InvalidDataException>(() => DensityModel.Load(directory)).Message);
+        File.WriteAllText(manifest, Sealed(text.Replace("\"affine-coupling\"", "\"no-such-layer\"")));
         var unknown = Assert.Throws<InvalidDataException>(() => DensityModel.Load(directory));
         Assert.Contains("layer 0 ('no-such-layer') cannot be rebuilt", unknown.Message);
         File.Delete(Path.Combine(directory, "weights.safetensors"));
@@ -144,7 +146,7 @@ public sealed class ModelFileTests : IDisposable
             var weights = File.ReadAllBytes(Path.Combine(other, "weights.safetensors"));
             var sum = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(weights));
             var oldSum = System.Text.RegularExpressions.Regex.Match(manifest, "\"sha256\": \"([0-9a-f]+)\"").Groups[1].Value;
-            File.WriteAllText(Path.Combine(directory, "model.json"), manifest.Replace(oldSum, sum));
+            File.WriteAllText(Path.Combine(directory, "model.json"), Sealed(manifest.Replace(oldSum, sum)));
             File.WriteAllBytes(Path.Combine(directory, "weights.safetensors"), weights);
             var error = Assert.Throws<InvalidDataException>(() => DensityModel.Load(directory));
             // layer 0's first weight is [hidden; inputs]: [4, 1] in the file, [8, 1] in the manifest's network
@@ -164,6 +166,15 @@ public sealed class ModelFileTests : IDisposable
         var error = Assert.Throws<ArgumentException>(() => DensityModel.CreateMaf(2, layers: 1).Save(directory));
         Assert.Contains("notes.txt", error.Message);
         Assert.Equal("mine", File.ReadAllText(Path.Combine(directory, "notes.txt")));
+    }
+
+    // the manifest with its seal recomputed: the SHA-256 of the text with the seal's 64 digits as zeros
+    private static string Sealed(string manifest)
+    {
+        var field = new System.Text.RegularExpressions.Regex("\"manifestSha256\": \"[0-9a-f]{64}\"");
+        var zeroed = field.Replace(manifest, $"\"manifestSha256\": \"{new string('0', 64)}\"");
+        var sum = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(zeroed)));
+        return field.Replace(zeroed, $"\"manifestSha256\": \"{sum}\"");
     }
 
     private void Saved() => DensityModel.CreateRealNvp(2, layers: 1, hidden: 4, seed: 9).Save(directory);

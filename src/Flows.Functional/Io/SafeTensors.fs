@@ -73,54 +73,87 @@ let private tensorOf (dtype: string) (shape: int[]) (bytes: ReadOnlySpan<byte>) 
     | "F64" -> Tensor.ofArray(MemoryMarshal.Cast<byte, float>(bytes).ToArray(), shape)
     | _ -> Tensor.ofArray(MemoryMarshal.Cast<byte, int>(bytes).ToArray(), shape)
 
-/// Parses a file's bytes; `source` names the file in errors. A short file, a malformed header,
-/// an unknown dtype, offsets that disagree with the shapes, gaps or a truncated data section are
-/// reported as InvalidDataException saying what was expected.
-let ofBytes (source: string) (bytes: byte[]) : Contents =
+/// One tensor as the header describes it: where its bytes lie in the data section.
+type Entry =
+    { Name: string
+      Dtype: string
+      Shape: int[]
+      Begin: int64
+      End: int64 }
+
+/// A file's header, checked against the file's length: the entries in data order, the metadata
+/// strings and where the data section starts.
+type Header =
+    { Entries: Entry list
+      Metadata: Map<string, string>
+      DataStart: int }
+
+// a header is a flat object of small objects: deeper JSON is not a safetensors header
+let private headerOptions = JsonDocumentOptions(MaxDepth = 4)
+
+/// Reads and checks the header of a file's bytes without touching the data: a length or offsets
+/// beyond the file, negative or overflowing shapes, gaps and wrong types are refused before
+/// anything is allocated for the tensors (InvalidDataException naming `source`).
+let header (source: string) (bytes: byte[]) : Header =
     if bytes.Length < 8 then corrupt source $"truncated: {bytes.Length} bytes, fewer than the 8-byte header length"
     let headerLength = BitConverter.ToInt64(bytes, 0)
     if headerLength < 2L || headerLength > int64 bytes.Length - 8L then
         corrupt source $"truncated or not a safetensors file: the header claims {headerLength} bytes but the file has {bytes.Length - 8} after the length"
     let dataStart = 8 + int headerLength
-    let header =
-        try JsonDocument.Parse(ReadOnlyMemory(bytes, 8, int headerLength))
+    let document =
+        try JsonDocument.Parse(ReadOnlyMemory(bytes, 8, int headerLength), headerOptions)
         with :? JsonException as e -> corrupt source $"the header is not valid JSON ({e.Message})"
-    use header = header
-    if header.RootElement.ValueKind <> JsonValueKind.Object then corrupt source "the header is not a JSON object"
+    use document = document
+    if document.RootElement.ValueKind <> JsonValueKind.Object then corrupt source "the header is not a JSON object"
     let dataLength = int64 (bytes.Length - dataStart)
     let mutable metadata = Map.empty
-    let entries = ResizeArray<string * string * int[] * int64 * int64>()
-    for property in header.RootElement.EnumerateObject() do
-        if property.Name = "__metadata__" then
-            for m in property.Value.EnumerateObject() do metadata <- metadata.Add(m.Name, m.Value.GetString())
-        else
-            let field (key: string) =
-                match property.Value.TryGetProperty key with
-                | true, v -> v
-                | _ -> corrupt source $"tensor '{property.Name}' has no \"{key}\""
-            let dtype = field("dtype").GetString()
-            let size =
-                match dtype with
-                | "F32" | "I32" -> 4L
-                | "F64" -> 8L
-                | other -> corrupt source $"tensor '{property.Name}' has dtype '{other}'; expected F32, F64 or I32"
-            let shape = [| for n in field("shape").EnumerateArray() -> n.GetInt32() |]
-            let offsets = [| for n in field("data_offsets").EnumerateArray() -> n.GetInt64() |]
-            if offsets.Length <> 2 then corrupt source $"tensor '{property.Name}' needs two data offsets, has {offsets.Length}"
-            let numel = shape |> Array.fold (fun n d -> n * int64 d) 1L
-            if offsets[1] - offsets[0] <> numel * size then
-                corrupt source $"tensor '{property.Name}' spans {offsets[1] - offsets[0]} bytes; its shape {Shape.show shape} and dtype {dtype} need {numel * size}"
-            if offsets[1] > dataLength then
-                corrupt source $"truncated: tensor '{property.Name}' ends at data byte {offsets[1]} but the file holds {dataLength} data bytes"
-            entries.Add((property.Name, dtype, shape, offsets[0], offsets[1]))
-    let ordered = entries |> Seq.sortBy (fun (_, _, _, start, _) -> start) |> List.ofSeq
+    let entries = ResizeArray<Entry>()
+    try
+        for property in document.RootElement.EnumerateObject() do
+            if property.Name = "__metadata__" then
+                for m in property.Value.EnumerateObject() do metadata <- metadata.Add(m.Name, m.Value.GetString())
+            else
+                let field (key: string) =
+                    match property.Value.TryGetProperty key with
+                    | true, v -> v
+                    | _ -> corrupt source $"tensor '{property.Name}' has no \"{key}\""
+                let dtype = field("dtype").GetString()
+                let size =
+                    match dtype with
+                    | "F32" | "I32" -> 4L
+                    | "F64" -> 8L
+                    | other -> corrupt source $"tensor '{property.Name}' has dtype '{other}'; expected F32, F64 or I32"
+                let shape = [| for n in field("shape").EnumerateArray() -> n.GetInt32() |]
+                if shape |> Array.exists (fun d -> d < 0) then corrupt source $"tensor '{property.Name}' has a negative dimension in {Shape.show shape}"
+                // saturating: a product past the file's length is wrong whatever it overflows to
+                let bytesNeeded = shape |> Array.fold (fun n d -> if n > dataLength then n else n * int64 d) size
+                let offsets = [| for n in field("data_offsets").EnumerateArray() -> n.GetInt64() |]
+                if offsets.Length <> 2 then corrupt source $"tensor '{property.Name}' needs two data offsets, has {offsets.Length}"
+                if offsets[0] < 0L || offsets[1] < offsets[0] then corrupt source $"tensor '{property.Name}' has data offsets [{offsets[0]}, {offsets[1]}]"
+                if offsets[1] > dataLength then
+                    corrupt source $"truncated: tensor '{property.Name}' ends at data byte {offsets[1]} but the file holds {dataLength} data bytes"
+                if offsets[1] - offsets[0] <> bytesNeeded then
+                    corrupt source $"tensor '{property.Name}' spans {offsets[1] - offsets[0]} bytes; its shape {Shape.show shape} and dtype {dtype} need {bytesNeeded}"
+                entries.Add { Name = property.Name; Dtype = dtype; Shape = shape; Begin = offsets[0]; End = offsets[1] }
+    // JsonElement getters throw these for a value of the wrong kind (text for a number, ...)
+    with e when (e :? InvalidOperationException || e :? FormatException) -> corrupt source $"the header has unexpected content ({e.Message})"
+    let ordered = entries |> Seq.sortBy (fun e -> e.Begin) |> List.ofSeq
     let mutable expected = 0L
-    for name, _, _, start, finish in ordered do
-        if start <> expected then corrupt source $"tensor '{name}' starts at data byte {start}; expected {expected} (tensors must be packed without gaps)"
-        expected <- finish
+    for e in ordered do
+        if e.Begin <> expected then corrupt source $"tensor '{e.Name}' starts at data byte {e.Begin}; expected {expected} (tensors must be packed without gaps)"
+        expected <- e.End
     if expected <> dataLength then
         corrupt source $"the header describes {expected} data bytes but the file holds {dataLength}"
-    { Tensors =
-        [ for name, dtype, shape, start, finish in ordered ->
-            name, tensorOf dtype shape (ReadOnlySpan(bytes, dataStart + int start, int (finish - start))) ]
-      Metadata = metadata }
+    { Entries = ordered; Metadata = metadata; DataStart = dataStart }
+
+/// The tensors of a file whose header `header` read.
+let tensors (header: Header) (bytes: byte[]) : (string * Tensor) list =
+    [ for e in header.Entries ->
+        e.Name, tensorOf e.Dtype e.Shape (ReadOnlySpan(bytes, header.DataStart + int e.Begin, int (e.End - e.Begin))) ]
+
+/// Parses a file's bytes; `source` names the file in errors. A short file, a malformed header,
+/// an unknown dtype, offsets that disagree with the shapes or lie beyond the file, gaps or a
+/// truncated data section are reported as InvalidDataException saying what was expected.
+let ofBytes (source: string) (bytes: byte[]) : Contents =
+    let h = header source bytes
+    { Tensors = tensors h bytes; Metadata = h.Metadata }

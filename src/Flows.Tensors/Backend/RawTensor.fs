@@ -9,6 +9,7 @@ open Flows.Tensors
 /// run asynchronously behind this interface.
 [<AbstractClass>]
 type RawTensor(shape: int[], dtype: Dtype, device: Device) =
+    do AllocationBudget.Charge(shape, dtype)
     /// Dimensions, row-major.
     member _.Shape = shape
     /// Element type.

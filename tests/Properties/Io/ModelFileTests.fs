@@ -104,3 +104,71 @@ let ``standardisation changes log-densities by the log-scale of the columns`` ()
     let expected = (Flow.logProb Context.none byHand flow).toArray64() |> Array.map (fun v -> v - log (std 0) - log (std 1))
     let actual = (Model.logProb Context.none x { (Model.ofFlow 0 flow) with Standardisation = Some s }).toArray64()
     Array.iter2 (fun e a -> Assert.True(abs (e - a) < 1e-10, $"{a} against {e}")) expected actual
+
+[<Fact>]
+let ``a saved manifest is version 2 and sealed with the SHA-256 of its bytes with the seal zeroed`` () =
+    let dir = temporaryDirectory ()
+    try
+        let gen = Generator 4UL
+        ModelFile.save dir (Model.ofFlow 0 (Flow.create (Distribution.diagonalNormal [| 2 |] Dtype.Float32) [ Coupling.realNvp gen Dtype.Float32 2 [ 4 ] (Coupling.Mask.Half false) ]))
+        let text = File.ReadAllText(Path.Combine(dir, ModelFile.manifestName))
+        use json = JsonDocument.Parse text
+        Assert.Equal(2, json.RootElement.GetProperty("version").GetInt32())
+        let seal = json.RootElement.GetProperty("manifestSha256").GetString()
+        let zeroed = text.Replace(seal, String('0', 64))
+        let expected = Convert.ToHexStringLower(Security.Cryptography.SHA256.HashData(Text.Encoding.UTF8.GetBytes zeroed))
+        Assert.Equal(expected, seal)
+    finally
+        if Directory.Exists dir then Directory.Delete(dir, true)
+
+[<Fact>]
+let ``a safetensors header or offsets beyond the file are refused before the tensors are allocated`` () =
+    let bytes = SafeTensors.toBytes Map.empty [ "w", Tensor.ofArray([| 1.0f; 2.0f; 3.0f; 4.0f |], [| 2; 2 |]) ]
+    let longHeader = Array.copy bytes
+    BitConverter.GetBytes(Int64.MaxValue).CopyTo(longHeader, 0)
+    let error = Assert.Throws<InvalidDataException>(fun () -> SafeTensors.ofBytes "w.safetensors" longHeader |> ignore)
+    Assert.StartsWith("w.safetensors: truncated or not a safetensors file", error.Message)
+    // the same header claiming [2, 1e9] elements: the offsets then lie far beyond the 16 data bytes
+    let headerLength = int (BitConverter.ToInt64(bytes, 0))
+    let header = Text.Encoding.UTF8.GetString(bytes, 8, headerLength)
+    let huge = header.Replace("[2,2]", "[2,1000000000]").Replace("[0,16]", "[0,8000000000]")
+    Assert.NotEqual<string>(header, huge)
+    let hugeBytes = Text.Encoding.UTF8.GetBytes(huge.TrimEnd())
+    let padded = Array.append hugeBytes (Array.create ((8 - hugeBytes.Length % 8) % 8) (byte ' '))
+    let forged = Array.concat [ BitConverter.GetBytes(int64 padded.Length); padded; bytes[8 + headerLength ..] ]
+    let before = GC.GetAllocatedBytesForCurrentThread()
+    let error = Assert.Throws<InvalidDataException>(fun () -> SafeTensors.ofBytes "w.safetensors" forged |> ignore)
+    Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1_000_000L)
+    Assert.Equal("w.safetensors: truncated: tensor 'w' ends at data byte 8000000000 but the file holds 16 data bytes", error.Message)
+
+[<Fact>]
+let ``the allocation budget refuses a tensor before its storage exists and ends with its scope`` () =
+    let before = GC.GetAllocatedBytesForCurrentThread()
+    let error =
+        Assert.Throws<AllocationBudgetException>(fun () ->
+            AllocationBudget.Within(1_000_000L, fun () -> (Generator 1UL).normal([| 1_000_000; 1_000 |], dtype = Dtype.Float64)) |> ignore)
+    Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1_000_000L)
+    Assert.Contains("[1000000, 1000]", error.Message)
+    // charges add up within one scope: two 400 kB tensors fit in 1 MB, a third does not
+    AllocationBudget.Within(1_000_000L, fun () ->
+        Tensor.zeros([| 50_000 |], Dtype.Float64) |> ignore
+        Tensor.zeros([| 50_000 |], Dtype.Float64) |> ignore
+        Assert.Throws<AllocationBudgetException>(fun () -> Tensor.zeros([| 50_000 |], Dtype.Float64) |> ignore) |> ignore)
+    // outside any scope nothing is refused
+    Assert.Equal(50_000, (Tensor.zeros([| 50_000 |], Dtype.Float64)).shape[0])
+
+[<Fact>]
+let ``a conditional model keeps its context standardisation through save and load`` () =
+    let entry = Catalogue.all |> List.find (fun e -> e.ContextDim.IsSome)
+    let case = LawCase.build entry 13 16
+    let k = entry.ContextDim.Value
+    let contextStandardisation = { Mean = Array.init k (fun j -> 0.5 * float j - 0.25); Scale = Array.init k (fun j -> 1.5 + float j) }
+    let flow = Flow.create (Distribution.diagonalNormal [| case.Dim |] Dtype.Float64) [ case.Bijector ]
+    let model = { Model.ofFlow k flow with ContextStandardisation = Some contextStandardisation }
+    let loaded = roundTrip model
+    Assert.Equal<float[]>(contextStandardisation.Mean, loaded.ContextStandardisation.Value.Mean)
+    Assert.Equal<float[]>(contextStandardisation.Scale, loaded.ContextStandardisation.Value.Scale)
+    Assert.Equal<int64[]>(bits (Model.logProb case.Context case.Y model), bits (Model.logProb case.Context case.Y loaded))
+    // and the standardisation matters: without it the log-densities differ
+    let unstandardised = Model.logProb case.Context case.Y { loaded with ContextStandardisation = None }
+    Assert.NotEqual<int64[]>(bits (Model.logProb case.Context case.Y loaded), bits unstandardised)

@@ -108,6 +108,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
     override t.Binary(op, other) =
         let o = t.Other(box op, other)
         let outShape = Shape.broadcast (box op) shape o.Shape
+        AllocationBudget.Check(outShape, t.Dtype)
         let r =
             match data, o.Data with
             | F32 a, F32 b -> F32(Elementwise.binary op a shape b o.Shape outShape)
@@ -146,6 +147,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         CpuTensor(t.Map("sumTo", (fun a -> Reduce.sumTo a shape target), (fun a -> Reduce.sumTo a shape target)), target)
 
     override t.Expand(target) =
+        AllocationBudget.Check(target, t.Dtype)
         let srcStrides = Shape.broadcastStrides shape target
         let copy =
             { new IArrayMap with
@@ -248,6 +250,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
     override t.MatMul(other, transA, transB) =
         let o = t.Other("matmul", other)
         let outShape, m, k, n = Shape.matmul shape o.Shape transA transB
+        AllocationBudget.Check(outShape, t.Dtype)
         let lda = shape[shape.Length - 1]
         let ldb = o.Shape[o.Rank - 1]
         let r =
@@ -410,6 +413,7 @@ and [<Sealed>] internal CpuBackend() =
         member _.Device = Device.Cpu
 
         member _.Full(shape, dtype, value) =
+            AllocationBudget.Check(shape, dtype)
             let n = Shape.numel shape
             let data =
                 match dtype with
@@ -429,6 +433,7 @@ and [<Sealed>] internal CpuBackend() =
             CpuTensor(data, shape)
 
         member _.Arange(n, dtype) =
+            AllocationBudget.Check([| n |], dtype)
             let data =
                 match dtype with
                 | Dtype.Float32 -> F32(Array.init n float32)
@@ -437,6 +442,7 @@ and [<Sealed>] internal CpuBackend() =
             CpuTensor(data, [| n |])
 
         member _.Random(kind, shape, dtype, seed, offset) =
+            AllocationBudget.Check(shape, Dtype.Float64)
             let n = Shape.numel shape
             // one tight loop per distribution: this runs for every batch of noise
             let values = Array.zeroCreate<float> n
