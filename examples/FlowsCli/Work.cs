@@ -175,7 +175,7 @@ internal static class Work
     private static DensityModel Load(string path)
     {
         if (File.Exists(path)) throw new BadInputException($"--model {path}: is a file; give the model folder 'flows train' wrote");
-        if (!Directory.Exists(path)) throw new BadInputException($"--model {path}: no such model folder");
+        // no Directory.Exists check here: loading recovers a model whose folder a killed save left renamed
         try { return DensityModel.Load(path); }
         catch (InvalidDataException e) { throw new BadInputException($"{path}: {e.Message}"); }
         catch (FileNotFoundException e)
