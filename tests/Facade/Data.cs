@@ -51,4 +51,14 @@ internal static class Data
 
     /// <summary>A directory name under the temporary folder that does not exist yet.</summary>
     public static string TemporaryDirectory() => Path.Combine(Path.GetTempPath(), $"flows-facade-{Guid.NewGuid():N}");
+
+    /// <summary>A model manifest with its seal recomputed after an edit: the SHA-256 of the text with the
+    /// seal's 64 digits as zeros.</summary>
+    public static string Sealed(string manifest)
+    {
+        var field = new System.Text.RegularExpressions.Regex("\"manifestSha256\": \"[0-9a-f]{64}\"");
+        var zeroed = field.Replace(manifest, $"\"manifestSha256\": \"{new string('0', 64)}\"");
+        var sum = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(zeroed)));
+        return field.Replace(zeroed, $"\"manifestSha256\": \"{sum}\"");
+    }
 }

@@ -105,13 +105,13 @@ public sealed class FamilyRecipeTests : IDisposable
         int end = json.IndexOf('}', start) + 1;
         Assert.True(start > 0, json);
         // as written before models recorded how they fit
-        File.WriteAllText(manifest, json[..start] + json[end..]);
+        File.WriteAllText(manifest, Data.Sealed(json[..start] + json[end..]));
         var loaded = DensityModel.Load(directory);
         Assert.Equal(FitMethod.MaximumLikelihood, loaded.FitMethod);
         var probe = Data.Gaussian2(10, seed: 16);
         Assert.Equal(model.LogProb(probe), loaded.LogProb(probe));
 
-        File.WriteAllText(manifest, json.Replace("\"maximum-likelihood\"", "\"annealing\""));
+        File.WriteAllText(manifest, Data.Sealed(json.Replace("\"maximum-likelihood\"", "\"annealing\"")));
         var error = Assert.Throws<InvalidDataException>(() => DensityModel.Load(directory));
         Assert.Contains("unknown fitting 'annealing'", error.Message);
     }

@@ -125,7 +125,7 @@ public sealed class ModelFileTests : IDisposable
         Assert.Contains("model.json: not valid JSON", Assert.Throws<InvalidDataException>(() => DensityModel.Load(directory)).Message);
         File.WriteAllText(manifest, text.Replace("\"affine-coupling\"", "\"no-such-layer\""));
         Assert.Contains("manifestSha256", Assert.Throws<InvalidDataException>(() => DensityModel.Load(directory)).Message);
-        File.WriteAllText(manifest, Sealed(text.Replace("\"affine-coupling\"", "\"no-such-layer\"")));
+        File.WriteAllText(manifest, Data.Sealed(text.Replace("\"affine-coupling\"", "\"no-such-layer\"")));
         var unknown = Assert.Throws<InvalidDataException>(() => DensityModel.Load(directory));
         Assert.Contains("layer 0 ('no-such-layer') cannot be rebuilt", unknown.Message);
         File.Delete(Path.Combine(directory, "weights.safetensors"));
@@ -146,7 +146,7 @@ public sealed class ModelFileTests : IDisposable
             var weights = File.ReadAllBytes(Path.Combine(other, "weights.safetensors"));
             var sum = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(weights));
             var oldSum = System.Text.RegularExpressions.Regex.Match(manifest, "\"sha256\": \"([0-9a-f]+)\"").Groups[1].Value;
-            File.WriteAllText(Path.Combine(directory, "model.json"), Sealed(manifest.Replace(oldSum, sum)));
+            File.WriteAllText(Path.Combine(directory, "model.json"), Data.Sealed(manifest.Replace(oldSum, sum)));
             File.WriteAllBytes(Path.Combine(directory, "weights.safetensors"), weights);
             var error = Assert.Throws<InvalidDataException>(() => DensityModel.Load(directory));
             // layer 0's first weight is [hidden; inputs]: [4, 1] in the file, [8, 1] in the manifest's network
@@ -168,14 +168,6 @@ public sealed class ModelFileTests : IDisposable
         Assert.Equal("mine", File.ReadAllText(Path.Combine(directory, "notes.txt")));
     }
 
-    // the manifest with its seal recomputed: the SHA-256 of the text with the seal's 64 digits as zeros
-    private static string Sealed(string manifest)
-    {
-        var field = new System.Text.RegularExpressions.Regex("\"manifestSha256\": \"[0-9a-f]{64}\"");
-        var zeroed = field.Replace(manifest, $"\"manifestSha256\": \"{new string('0', 64)}\"");
-        var sum = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(zeroed)));
-        return field.Replace(zeroed, $"\"manifestSha256\": \"{sum}\"");
-    }
 
     private void Saved() => DensityModel.CreateRealNvp(2, layers: 1, hidden: 4, seed: 9).Save(directory);
 }
