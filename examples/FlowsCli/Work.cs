@@ -72,7 +72,15 @@ internal static class Work
         string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
         var table = new Table().AddColumns("figure", "value");
         table.AddRow("model kept", report.Chosen == FittedModel.Flow ? "the flow" : "the Gaussian (the flow was not better on validation beyond noise)");
-        table.AddRow("stopped", $"{report.StopReason}{(report.BestStep is int best ? $" (kept step {best})" : "")} after {report.StepsRun} steps");
+        var why = report.StopReason switch
+        {
+            FitStop.EarlyStopped => "early stop: validation stopped improving",
+            FitStop.Exploded => "validation rose far above its best",
+            FitStop.Diverged => "diverged (non-finite losses); kept the last finite parameters",
+            FitStop.Cancelled => "cancelled",
+            _ => "ran every step",
+        };
+        table.AddRow("stopped", $"{why}, after {report.StepsRun} steps{(report.BestStep is int best ? $"; kept step {best}" : "")}");
         table.AddRow("rows trained / held out", $"{report.TrainRows} / {report.ValidationRows}{(report.Refitted ? ", then refitted on all" : "")}");
         if (report.FlowValidationLoss is double f) table.AddRow("validation NLL of the flow (nats per row of your data)", F(f));
         if (report.GaussianValidationLoss is double g) table.AddRow("validation NLL of the Gaussian (nats per row of your data)", F(g));
