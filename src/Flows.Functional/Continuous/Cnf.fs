@@ -148,7 +148,10 @@ module Cnf =
     let side (trace: CnfTrace) (gradient: CnfGradient) (tolerance: float) (measure: ErrorMeasure) (onSolve: (CnfSolve -> unit) option) (field: ParameterisedField) (t0: float) (t1: float) : MapWithLogDet =
         fun p _ x ->
             if x.dim <> 2 then invalidArg (nameof x) $"Cnf: expected rows [batch; dim], got {Shape.show x.shape}"
-            let system (q: Params) = divergenceSystem (traceMode trace x) (field q)
+            // one probe per solve, drawn here: the adjoint rebuilds `system` at every backward
+            // evaluation, and must see the probe the forward solve used (as FFJORD does)
+            let mode = traceMode trace x
+            let system (q: Params) = divergenceSystem mode (field q)
             let final = solveSystem gradient (observer onSolve t0 t1) (solverFor x.dtype tolerance) { SolverOptions.defaults with ErrorMeasure = measure } system p [| x; Bijector.zeroLogDet x |] t0 t1
             final[0], final[1]
 
