@@ -3,7 +3,9 @@
 /// can at best squeeze every point towards 0 (MSE about E[x²] = 0.34); with one augmented dimension
 /// (Dupont et al. 2019) the trajectories pass around each other and the loss goes to about 0. The
 /// fields are MLPs [state; t] → 32 → state with tanh, solved by RK4 with 10 steps over [0, 1].
-/// Prints both final losses and draws the first coordinate of each trajectory against t.
+/// Prints both final losses and draws the first coordinate of each trajectory against t. With
+/// `--dynamics galerkin` the fields are Galerkin neural ODEs (Massaroli et al. 2020): state → 32 →
+/// state with every weight expanded in a Fourier basis of depth with 2 modes (no t input).
 module Reflection.Program
 
 open System.Globalization
@@ -16,12 +18,28 @@ open Flows.Training
 
 let private solver = Solver.Rk4 10
 
+/// Which field the example trains: the MLP on [state; t], or a Galerkin field in a depth basis.
+[<RequireQualifiedAccess>]
+type private Dynamics =
+    | Mlp
+    | Galerkin of GalerkinBasis
+
+let private parameters (dynamics: Dynamics) (extra: int) =
+    match dynamics with
+    | Dynamics.Mlp -> Augmented.create (Generator 7UL) Dtype.Float32 1 extra [ 32 ]
+    | Dynamics.Galerkin basis -> Galerkin.create (Generator 7UL) Dtype.Float32 basis (1 + extra) [ 32 ] false
+
+let private field (dynamics: Dynamics) (p: Params) =
+    match dynamics with
+    | Dynamics.Mlp -> Cnf.dynamics p
+    | Dynamics.Galerkin basis -> Galerkin.field basis 1.0 p
+
 /// Trains the field with `extra` augmented dimensions for `steps` Adam steps; returns the
 /// parameters and the loss of each step.
-let private train (extra: int) (steps: int) (x: Tensor) =
-    let initial = Augmented.create (Generator 7UL) Dtype.Float32 1 extra [ 32 ]
+let private train (dynamics: Dynamics) (extra: int) (steps: int) (x: Tensor) =
+    let initial = parameters dynamics extra
     let loss (values: Tensor[]) =
-        let y = Augmented.apply solver SolverOptions.defaults extra (Cnf.dynamics (initial.WithValues values)) x 0.0 1.0
+        let y = Augmented.apply solver SolverOptions.defaults extra (field dynamics (initial.WithValues values)) x 0.0 1.0
         (y + x).square().mean()
     let mutable p, state = initial, Optimiser.init initial
     let losses =
@@ -35,10 +53,10 @@ let private train (extra: int) (steps: int) (x: Tensor) =
 
 /// The first coordinate of every 5th point's trajectory at 41 times in [0, 1], coloured blue for
 /// x < 0 and red for x > 0.
-let private trajectories (extra: int) (p: Params) (x: Tensor) =
+let private trajectories (dynamics: Dynamics) (extra: int) (p: Params) (x: Tensor) =
     let times = Array.init 41 (fun i -> float i / 40.0)
     let starts = x.narrow(0, 2, 96).reshape([| 24; 4 |]).narrow(1, 0, 1)
-    let path = Augmented.solve solver SolverOptions.defaults extra (Cnf.dynamics p) starts 0.0 1.0 times
+    let path = Augmented.solve solver SolverOptions.defaults extra (field dynamics p) starts 0.0 1.0 times
     let values = path.Outputs |> Array.map (fun o -> (Augmented.project 1 o).toArray64())
     [ for i in 0 .. starts.shape[0] - 1 ->
           let x0 = values[0][i]
@@ -48,19 +66,29 @@ let private trajectories (extra: int) (p: Params) (x: Tensor) =
 
 [<EntryPoint>]
 let main argv =
-    let output = if argv.Length > 0 then argv[0] else "reflection.png"
+    let dynamics, rest =
+        match List.ofArray argv with
+        | "--dynamics" :: "galerkin" :: rest -> Dynamics.Galerkin(GalerkinBasis.Fourier 2), rest
+        | "--dynamics" :: "mlp" :: rest -> Dynamics.Mlp, rest
+        | "--dynamics" :: other :: _ -> failwith $"unknown --dynamics '{other}'; expected mlp or galerkin"
+        | rest -> Dynamics.Mlp, rest
+    let prefix = match dynamics with Dynamics.Mlp -> "" | Dynamics.Galerkin _ -> "galerkin_"
+    let output = match rest with path :: _ -> path | [] -> (if prefix = "" then "reflection.png" else "reflection-galerkin.png")
     let x = Tensor.linspace(-1.0, 1.0, 100, Dtype.Float32).reshape [| 100; 1 |]
     let steps = 300
     let show (v: float) = v.ToString("F4", CultureInfo.InvariantCulture)
     let panel (extra: int) =
         let clock = System.Diagnostics.Stopwatch.StartNew()
-        let p, losses, final = train extra steps x
+        let p, losses, final = train dynamics extra steps x
         printfn $"augmented dimensions {extra}: loss {show losses[0]} at step 1, {show final} after {steps} steps ({clock.Elapsed.TotalSeconds:F1} s)"
-        final, Lines.plot 320 320 (0.0, 1.0) (-1.3, 1.3) (trajectories extra p x)
+        final, Lines.plot 320 320 (0.0, 1.0) (-1.3, 1.3) (trajectories dynamics extra p x)
     let plainLoss, plain = panel 0
     let augmentedLoss, augmented = panel 1
     Png.save output (Figure.beside [ plain; augmented ])
     printfn $"wrote {output} (x(t) against t in [0, 1]: plain 1-D neural ODE | augmented with one extra dimension)"
-    printfn $"reflection.plain_final_mse {show plainLoss}"
-    printfn $"reflection.augmented_final_mse {show augmentedLoss}"
+    match dynamics with
+    | Dynamics.Galerkin basis -> printfn $"reflection.galerkin_basis {GalerkinBasis.name basis}"
+    | Dynamics.Mlp -> ()
+    printfn $"reflection.{prefix}plain_final_mse {show plainLoss}"
+    printfn $"reflection.{prefix}augmented_final_mse {show augmentedLoss}"
     0
