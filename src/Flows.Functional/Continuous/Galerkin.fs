@@ -63,13 +63,20 @@ module GalerkinBasis =
         | GalerkinBasis.PiecewiseConstant pieces -> Array.create pieces 1.0
         | other -> Array.init (size other) (fun k -> if k = 0 then 1.0 else 0.0)
 
-    /// θ(t) = Σ_k α_k ψ_k(t) for coefficients α [K; shape…], shaped [shape…]; differentiable in α.
-    let expand (basis: GalerkinBasis) (endTime: float) (coefficients: Tensor) (t: float) =
-        let k = size basis
+    // Σ_k α_k ψ_k for ψ as a row [1; K] already in the coefficients' dtype and device.
+    let internal expandRow (psi: Tensor) (coefficients: Tensor) =
+        let k = psi.shape[1]
         if coefficients.dim < 1 || coefficients.shape[0] <> k then
             invalidArg (nameof coefficients) $"GalerkinBasis.expand: expected [{k}; …] coefficients, got {Shape.show coefficients.shape}"
-        let psi = Tensor.ofArray(values basis endTime t, [| 1; k |], coefficients.device).cast coefficients.dtype
         psi.matmul(coefficients.reshape [| k; coefficients.numel / k |]).reshape coefficients.shape[1..]
+
+    /// ψ(t) as a row [1; K] of the dtype and device of `like`.
+    let row (basis: GalerkinBasis) (endTime: float) (like: Tensor) (t: float) =
+        Tensor.ofArray(values basis endTime t, [| 1; size basis |], like.device).cast like.dtype
+
+    /// θ(t) = Σ_k α_k ψ_k(t) for coefficients α [K; shape…], shaped [shape…]; differentiable in α.
+    let expand (basis: GalerkinBasis) (endTime: float) (coefficients: Tensor) (t: float) =
+        expandRow (row basis endTime coefficients t) coefficients
 
     /// The basis as saved in settings: "fourier:2", "chebyshev:3", "piecewise:4".
     let name (basis: GalerkinBasis) =
@@ -106,10 +113,13 @@ module Galerkin =
 
     /// The depth-independent MLP parameters θ(t) ("i.weight" [out; in], "i.bias" [out]) at time t.
     let at (basis: GalerkinBasis) (endTime: float) (p: Params) (t: float) : Params =
-        p.Map(fun alpha -> GalerkinBasis.expand basis endTime alpha t)
+        // ψ(t) once per evaluation, shared by every layer
+        let psi = GalerkinBasis.row basis endTime p.Values[0] t
+        p.Map(GalerkinBasis.expandRow psi)
 
     /// f(t, z) for rows z [B; D] at time t (rank 0); the input is [z; t] when the first layer has
-    /// D + 1 columns. A `ParameterisedField` once the basis and end time are given.
+    /// D + 1 columns. A `ParameterisedField` once the basis and end time are given. The basis is
+    /// evaluated at t's value: solver times are data, so f is not differentiated in t.
     let field (basis: GalerkinBasis) (endTime: float) (p: Params) (t: Tensor) (z: Tensor) =
         let theta = at basis endTime p (t.toScalar())
         let input =
