@@ -169,3 +169,23 @@ let ``a fresh Galerkin field does not depend on depth in any basis`` () =
             let at t = Galerkin.field basis 2.0 p (Tensor.scalar(t, Dtype.Float64)) z
             for t in [ 0.4; 1.1; 1.9 ] do
                 Close.tensors $"{GalerkinBasis.name basis} at t = {t}" Tolerance.float64 (at 0.05) (at t))
+
+[<Fact>]
+let ``a Galerkin CNF in any basis rebuilt from its settings is the same map`` () =
+    let g = Draw.generator 3
+    for basis in bases @ [ GalerkinBasis.Fourier 0 ] do
+        for timeInput in [ false; true ] do
+            let options = { GalerkinCnf.defaults with Basis = basis; Hidden = [ 4 ]; TimeInput = timeInput }
+            let b = GalerkinCnf.createWith options g Dtype.Float64 2 |> Entry.perturb g 0.1
+            let rebuilt = { GalerkinCnf.build Dtype.Float64 b.Settings with Params = b.Params }
+            Assert.Equal(basis, GalerkinBasis.parse (Settings.text "basis" b.Settings))
+            let x = Draw.normal g [| 3; 2 |]
+            let y, logDet = Bijector.forward Context.none x b
+            let y', logDet' = Bijector.forward Context.none x rebuilt
+            Close.tensors $"{GalerkinBasis.name basis}: z(T)" { Abs = 0.0; Rel = 0.0 } y y'
+            Close.tensors $"{GalerkinBasis.name basis}: log-det" { Abs = 0.0; Rel = 0.0 } logDet logDet'
+
+[<Fact>]
+let ``an unknown basis name is an error that lists the forms there are`` () =
+    let error = Assert.Throws<ArgumentException>(fun () -> GalerkinBasis.parse "legendre:3" |> ignore)
+    Assert.Contains("chebyshev:N", error.Message)
