@@ -74,3 +74,16 @@ let ``forward undoes a training pass once Observe has copied the batch statistic
         let y', forwardLogDet = Bijector.forward Context.training z observed
         Close.tensors "forward(training inverse(y))" { Abs = 1e-9; Rel = 1e-8 } y y'
         Close.tensors "log-dets" { Abs = 1e-9; Rel = 1e-9 } (-inverseLogDet) forwardLogDet)
+
+[<Fact>]
+let ``a training pass on a single row uses the running statistics and round trips`` () =
+    check 20 (fun seed ->
+        let b, y = drawCase 0.1 seed
+        let b = { b with Buffers = Params.ofList [ "runningMean", y.mean(0) + 0.3; "runningVar", y.var(0) + 0.5 ] }
+        let row = y.narrow(0, 0, 1)
+        let z, inverseLogDet = Bijector.inverse Context.training row b
+        let expected, expectedLogDet = Bijector.inverse Context.none row b
+        Close.tensors "single-row training output" Tolerance.float64 expected z
+        Close.tensors "single-row training log-det" Tolerance.float64 expectedLogDet inverseLogDet
+        let row', _ = Bijector.forward Context.training z b
+        Close.tensors "forward(training inverse(row))" { Abs = 1e-9; Rel = 1e-8 } row row')
