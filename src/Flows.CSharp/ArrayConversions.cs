@@ -74,46 +74,4 @@ internal static class ArrayConversions
                 result[i, j] = flat[i * d + j];
         return result;
     }
-
-    /// <summary>A [rows; columns] tensor as a double[,].</summary>
-    public static double[,] ToDoubleMatrix(Tensor rows)
-    {
-        var flat = rows.toArray64();
-        int n = rows.shape[0], d = rows.shape[1];
-        var result = new double[n, d];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < d; j++)
-                result[i, j] = flat[i * d + j];
-        return result;
-    }
-
-    /// <summary>The tensor in <paramref name="dtype"/> (float32 values widen to float64 exactly).</summary>
-    public static Tensor WithDtype(Tensor t, Dtype dtype) =>
-        t.dtype.Equals(dtype) ? t
-        : dtype.Equals(Dtype.Float64) ? TensorOf.doubles(t.toArray64(), t.shape)
-        : TensorOf.floats(t.toArray32(), t.shape);
-
-    /// <summary>The rows <paramref name="index"/> of a [n; d] tensor, in that order.</summary>
-    public static Tensor SelectRows(Tensor t, int[] index)
-    {
-        int d = t.shape[1];
-        var flat = t.toArray64();
-        var picked = new double[index.Length * d];
-        for (int i = 0; i < index.Length; i++)
-            Array.Copy(flat, index[i] * d, picked, i * d, d);
-        return WithDtype(TensorOf.doubles(picked, new[] { index.Length, d }), t.dtype);
-    }
-
-    /// <summary>Rows [a | b] of two tensors with the same number of rows.</summary>
-    public static Tensor JoinColumns(Tensor a, Tensor b)
-    {
-        int n = a.shape[0], da = a.shape[1], db = b.shape[1];
-        double[] fa = a.toArray64(), fb = b.toArray64(), joined = new double[n * (da + db)];
-        for (int i = 0; i < n; i++)
-        {
-            Array.Copy(fa, i * da, joined, i * (da + db), da);
-            Array.Copy(fb, i * db, joined, i * (da + db) + da, db);
-        }
-        return WithDtype(TensorOf.doubles(joined, new[] { n, da + db }), a.dtype);
-    }
 }

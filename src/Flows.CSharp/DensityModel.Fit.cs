@@ -86,26 +86,26 @@ public sealed partial class DensityModel
         return Run(model, objective, options, options.Steps ?? 1000, null, progress, cancellationToken);
     }
 
-    private Context? ContextFor(float[,] context, int rows)
+    private Tensor ContextFor(float[,] context, int rows)
     {
         ArgumentNullException.ThrowIfNull(context);
         return ContextFor(ArrayConversions.ToRows(context, ContextDimension, nameof(context)), rows);
     }
 
-    private Context? ContextFor(double[,] context, int rows)
+    private Tensor ContextFor(double[,] context, int rows)
     {
         ArgumentNullException.ThrowIfNull(context);
         return ContextFor(ArrayConversions.ToRows(context, ContextDimension, nameof(context)), rows);
     }
 
-    private Context? ContextFor(Tensor c, int rows)
+    private Tensor ContextFor(Tensor c, int rows)
     {
         RefuseUnneededContext(true);
         if (c.shape[0] != rows) throw new ArgumentException($"the context has {c.shape[0]} rows; the data has {rows}", "context");
-        return ContextModule.ofCondition(c);
+        return c;
     }
 
-    private DensityModel FitRows(Tensor rows, Context? context, FitOptions? options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    private DensityModel FitRows(Tensor rows, Tensor? context, FitOptions? options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         if (context is null && ContextDimension > 0) throw new ArgumentException($"this model is conditional: pass a context of {ContextDimension} columns", "context");
         options = Checked(options ?? new FitOptions());
@@ -117,7 +117,7 @@ public sealed partial class DensityModel
         Tuple<CoreModel, DataFitReport> result;
         try
         {
-            result = DataFit.fit(fitOptions, rows, FSharpInterop.Option(context is null ? null : FSharpInterop.ValueOrNull(context.Condition)), model);
+            result = DataFit.fit(fitOptions, rows, FSharpInterop.Option(context), model);
         }
         catch (ArgumentException e) when (e.ParamName is "data" or "context")
         {
@@ -129,17 +129,17 @@ public sealed partial class DensityModel
         var fitReport = new FitReport(
             training.StepsRun,
             training.Losses.Length > 0 ? training.Losses[^1] : double.NaN,
-            FSharpInterop.ValueOrNull(core.ValidationNll),
+            FSharpInterop.NullableOf(core.ValidationNll),
             training.StoppedEarly,
             training.Stop.IsDiverged,
             Message(core),
             clock.Elapsed)
         {
             StopReason = StopOf(training.Stop),
-            BestStep = FSharpInterop.ValueOrNull(training.BestStep),
+            BestStep = FSharpInterop.NullableOf(training.BestStep),
             Chosen = core.Chosen.IsGaussian ? FittedModel.Gaussian : FittedModel.Flow,
-            FlowValidationLoss = FSharpInterop.ValueOrNull(core.FlowValidationNll),
-            GaussianValidationLoss = FSharpInterop.ValueOrNull(core.GaussianValidationNll),
+            FlowValidationLoss = FSharpInterop.NullableOf(core.FlowValidationNll),
+            GaussianValidationLoss = FSharpInterop.NullableOf(core.GaussianValidationNll),
             TrainRows = core.TrainRows,
             ValidationRows = core.ValidationRows,
             Refitted = core.Refitted,
@@ -154,7 +154,7 @@ public sealed partial class DensityModel
     // The training message, then the choice in words.
     private static string Message(DataFitReport report)
     {
-        var choice = (FSharpInterop.ValueOrNull(report.FlowValidationNll), FSharpInterop.ValueOrNull(report.GaussianValidationNll)) switch
+        var choice = (FSharpInterop.NullableOf(report.FlowValidationNll), FSharpInterop.NullableOf(report.GaussianValidationNll)) switch
         {
             (double f, double g) when report.Chosen.IsGaussian => $"; kept the Gaussian (validation NLL {g:F4}) over the flow ({f:F4}): not better beyond noise",
             (double f, double g) => $"; kept the flow (validation NLL {f:F4}) over the Gaussian ({g:F4})",
@@ -207,7 +207,7 @@ public sealed partial class DensityModel
         var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation, start.ContextStandardisation, start.Fitting), fitReport with
         {
             StopReason = StopOf(coreReport.Stop),
-            BestStep = FSharpInterop.ValueOrNull(coreReport.BestStep),
+            BestStep = FSharpInterop.NullableOf(coreReport.BestStep),
         });
         if (cancellationToken.IsCancellationRequested && coreReport.StepsRun < steps)
             throw new FitCancelledException(fitted, cancellationToken);

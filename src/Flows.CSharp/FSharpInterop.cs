@@ -51,7 +51,7 @@ internal static class FSharpInterop
     public static FSharpOption<T> Option<T>(T? value) where T : struct => value is T v ? FSharpOption<T>.Some(v) : FSharpOption<T>.None;
 
     /// <summary>The value of an option of a value type, or null for None.</summary>
-    public static T? ValueOrNull<T>(FSharpOption<T>? option, int _ = 0) where T : struct => FSharpOption<T>.get_IsSome(option) ? option!.Value : null;
+    public static T? NullableOf<T>(FSharpOption<T>? option) where T : struct => FSharpOption<T>.get_IsSome(option) ? option!.Value : null;
 
     /// <summary>The core's data-fit options.</summary>
     public static DataFitOptions DataFitOptions(FitOptions options, Action<Progress>? progress, Func<bool> shouldStop)

@@ -73,13 +73,13 @@ type DataFitReport =
       Refitted: bool
       Warnings: string list }
 
-/// The default fit of a model to a table: standardisation in float64, a split by table size, a
-/// Gaussian stage under the flow (identity-initialised layers start as that Gaussian), early stopping
-/// on validation, and a final choice between the flow and the Gaussian on validation.
+/// The default fit of a model to a table: standardisation in float64, a split by table size, a fixed
+/// Gaussian stage of the training rows, the flow's layers trained on whitened and on standardised
+/// rows with early stopping, and a final choice between the better flow and the Gaussian on validation.
 [<RequireQualifiedAccess>]
 module DataFit =
 
-    /// Automatic choices, one epoch of early stopping per validation.
+    /// Everything chosen from the table's size, with the Gaussian floor, standardisation and clipping at 10.
     let defaults =
         { Steps = None
           MaxEpochs = None
@@ -146,6 +146,8 @@ module DataFit =
                 if abs s.Mean[j] > 1e3 * s.Scale[j] then
                     $"column {j + 1}: values around {s.Mean[j]:G4} vary by only {s.Scale[j]:G3}; float32 keeps about 7 digits, so pass the data as float64 (double[,]) to keep its spread" ]
 
+    // The rows `index` of t [n; d]; every row (a permutation, when nothing is held out) is t itself,
+    // since training shuffles anyway.
     let private rows (index: int[]) (t: Tensor) =
         if index.Length = t.shape[0] then t
         else
