@@ -49,3 +49,11 @@ module Images =
     /// The integer levels of dequantised (or sampled) data, clamped to 0 .. levels − 1.
     let quantise (levels: int) (x: Tensor) =
         ((x.cast Dtype.Float64 + 0.5) * float levels).floor().clamp(0.0, float (levels - 1))
+
+    /// Dynamic binarisation (as in the VAE literature): each grey level g of 0 .. `levels` − 1 becomes
+    /// 1 with probability g / (levels − 1), drawn afresh on every call, so every epoch sees new binary
+    /// images whose expectation is the grey image.
+    let binarise (gen: Generator) (levels: int) (k: Tensor) =
+        Guard.that (nameof levels) (levels >= 2) $"need at least 2 grey levels, got {levels}"
+        let u = gen.uniform(k.shape, dtype = k.dtype, device = k.device)
+        (u * float (levels - 1)).lt(k).cast k.dtype
