@@ -14,7 +14,7 @@ open Flows.Data
 let corrupt (file: string) (what: string) = raise (InvalidDataException $"{file}: {what}")
 
 /// Hex SHA-256 of bytes.
-let sha256 (bytes: ReadOnlySpan<byte>) = Convert.ToHexStringLower(SHA256.HashData bytes)
+let sha256 (bytes: ReadOnlySpan<byte>) = Convert.ToHexString(SHA256.HashData bytes).ToLowerInvariant()
 
 // ---- settings as JSON: each value tagged with its case, {"int": 3}, {"floats": [0.5, 1]} ----
 

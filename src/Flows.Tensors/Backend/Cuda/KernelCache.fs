@@ -29,7 +29,7 @@ module internal KernelCache =
         let text = StringBuilder()
         for part in [ source; String.Join("\n", options); architecture; nvrtcVersion ] do
             text.Append(part.Length).Append(':').Append(part).Append(';') |> ignore
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString()))).ToLowerInvariant()
 
     /// The cache folder: FLOWS_CUBIN_CACHE, else $XDG_CACHE_HOME/flows/cubin, else ~/.cache/flows/cubin.
     let folder (environment: string -> string) : string =
