@@ -11,7 +11,7 @@ public sealed partial class DensityModel
     /// <summary>A flow-matching model (Lipman et al. 2023, "Flow Matching for Generative Modeling"): one CNF
     /// from a standard normal over t ∈ [0, 1]. <see cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>
     /// trains it by conditional flow matching on straight paths (cheap steps, no ODE solve);
-    /// <see cref="LogProb(float[,], float[,])"/> and <see cref="Sample(int, ulong)"/> integrate the field with Dopri5.</summary>
+    /// <see cref="LogProb(float[,], float[,])"/> and <see cref="Sample(int, ulong?)"/> integrate the field with Dopri5.</summary>
     /// <param name="dimension">Columns of the data.</param>
     /// <param name="hidden">Units in each of the two hidden layers of the velocity field.</param>
     /// <param name="sigmaMin">Width σ_min of each path's end around its data point, in [0, 1).</param>

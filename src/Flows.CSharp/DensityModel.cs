@@ -148,21 +148,75 @@ public sealed partial class DensityModel
         return Array.ConvertAll(LogProbOf(rows, CheckedContext(contextRows, data.GetLength(0))), v => (double)v);
     }
 
-    /// <summary><paramref name="count"/> rows drawn from an unconditional model; the same seed gives the same rows.</summary>
-    /// <exception cref="InvalidOperationException">The model is conditional (use the overload with a context).</exception>
-    public float[,] Sample(int count, ulong seed = 0)
-    {
-        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "must be at least 1");
-        if (ContextDimension > 0) throw new InvalidOperationException($"this model is conditional: sample with a context of {ContextDimension} columns");
-        return ArrayConversions.ToMatrix(ModelModule.sample(ContextModule.none, new Generator(seed), count, model));
-    }
+    /// <summary><paramref name="count"/> rows drawn from an unconditional model: fresh rows on every call, or, with
+    /// a <paramref name="seed"/>, the same rows for the same seed.</summary>
+    /// <param name="count">Rows to draw (at least 1).</param>
+    /// <param name="seed">Makes the draw repeatable; null draws fresh randomness.</param>
+    /// <exception cref="InvalidOperationException">The model is conditional (use an overload with a context).</exception>
+    public float[,] Sample(int count, ulong? seed = null) =>
+        ArrayConversions.ToMatrix(ModelModule.sample(UnconditionalDraw(count), GeneratorFor(seed), count, model));
 
-    /// <summary>One row drawn for each row of <paramref name="context"/> (conditional models); the same seed gives the same rows.</summary>
-    public float[,] Sample(float[,] context, ulong seed = 0)
+    /// <summary>One row drawn for each row of <paramref name="context"/> (conditional models): fresh rows on every
+    /// call, or the same rows for the same <paramref name="seed"/>.</summary>
+    /// <param name="context">One context row per row to draw.</param>
+    /// <param name="seed">Makes the draw repeatable; null draws fresh randomness.</param>
+    public float[,] Sample(float[,] context, ulong? seed = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         var ctx = ContextRows(context, context.GetLength(0));
-        return ArrayConversions.ToMatrix(ModelModule.sample(ctx, new Generator(seed), context.GetLength(0), model));
+        return ArrayConversions.ToMatrix(ModelModule.sample(ctx, GeneratorFor(seed), context.GetLength(0), model));
+    }
+
+    /// <summary><paramref name="count"/> rows drawn for one context (conditional models), e.g. many samples of
+    /// p(x | c) for a single c.</summary>
+    /// <param name="count">Rows to draw (at least 1).</param>
+    /// <param name="contextRow">The context, <see cref="ContextDimension"/> values.</param>
+    /// <param name="seed">Makes the draw repeatable; null draws fresh randomness.</param>
+    public float[,] Sample(int count, float[] contextRow, ulong? seed = null) => Sample(RepeatedContext(count, contextRow), seed);
+
+    /// <summary><paramref name="count"/> rows drawn from an unconditional model with log p(x) of each, in one pass:
+    /// no inverse is run, so this is cheaper than <see cref="Sample(int, ulong?)"/> then <see cref="LogProb(float[,], float[,])"/>
+    /// for flows whose inverse is iterative or autoregressive.</summary>
+    /// <param name="count">Rows to draw (at least 1).</param>
+    /// <param name="seed">Makes the draw repeatable; null draws fresh randomness.</param>
+    public SampledRows SampleWithLogProb(int count, ulong? seed = null)
+    {
+        var (rows, logProb) = ModelModule.sampleAndLogProb(UnconditionalDraw(count), GeneratorFor(seed), count, model);
+        return new SampledRows(ArrayConversions.ToMatrix(rows), logProb.toArray32());
+    }
+
+    /// <summary>One row drawn for each row of <paramref name="context"/> with log p(x | c) of each, in one pass.</summary>
+    /// <param name="context">One context row per row to draw.</param>
+    /// <param name="seed">Makes the draw repeatable; null draws fresh randomness.</param>
+    public SampledRows SampleWithLogProb(float[,] context, ulong? seed = null)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var ctx = ContextRows(context, context.GetLength(0));
+        var (rows, logProb) = ModelModule.sampleAndLogProb(ctx, GeneratorFor(seed), context.GetLength(0), model);
+        return new SampledRows(ArrayConversions.ToMatrix(rows), logProb.toArray32());
+    }
+
+    // Fresh randomness per call unless a seed is given; Random.Shared is safe across threads.
+    private static Generator GeneratorFor(ulong? seed) => new(seed ?? (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue));
+
+    private Context UnconditionalDraw(int count)
+    {
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "must be at least 1");
+        if (ContextDimension > 0) throw new InvalidOperationException($"this model is conditional: sample with a context of {ContextDimension} columns");
+        return ContextModule.none;
+    }
+
+    private float[,] RepeatedContext(int count, float[] contextRow)
+    {
+        ArgumentNullException.ThrowIfNull(contextRow);
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "must be at least 1");
+        if (ContextDimension == 0) throw new ArgumentException("this model is not conditional: pass no context", nameof(contextRow));
+        if (contextRow.Length != ContextDimension)
+            throw new ArgumentException($"the context row has {contextRow.Length} values; the model needs {ContextDimension}", nameof(contextRow));
+        var context = new float[count, contextRow.Length];
+        for (int i = 0; i < count; i++)
+            for (int j = 0; j < contextRow.Length; j++) context[i, j] = contextRow[j];
+        return context;
     }
 
     /// <summary>Maps base points to data rows (the sampling direction), with log|det J| per row.</summary>

@@ -67,6 +67,14 @@ module Model =
         | None -> z
         | Some s -> Standardisation.undo s z
 
+    /// n raw rows drawn from the model and log p of each, in one pass (no inverse solve: cheap for
+    /// flows whose inverse is iterative or autoregressive).
+    let sampleAndLogProb (ctx: Context) (gen: Generator) (n: int) (model: Model) =
+        let z, logQ = Flow.sampleAndLogProb (context ctx model) gen n model.Flow
+        match model.Standardisation with
+        | None -> z, logQ
+        | Some s -> Standardisation.undo s z, logQ - Standardisation.logScale s
+
     /// Base points to raw rows, with log|det| of the whole map.
     let forward (ctx: Context) (z: Tensor) (model: Model) =
         let y, logDet = Flow.forward (context ctx model) (toFlow model z) model.Flow
