@@ -78,4 +78,43 @@ public sealed class Rows
     public Rows Sigmoid() => new(Tensor.sigmoid());
     /// <summary>log(1 + eˣ) of every element.</summary>
     public Rows Softplus() => new(Tensor.softplus());
+    /// <summary>Arctangent of every element.</summary>
+    public Rows Atan() => new(Tensor.atan());
+    /// <summary>Every element to the power <paramref name="exponent"/> (elements must be positive unless the
+    /// exponent is a whole number).</summary>
+    public Rows Pow(double exponent) => new(Tensor.Pow(Tensor, exponent));
+    /// <summary>Every element to the power of the matching element of <paramref name="exponent"/> (elements must be positive).</summary>
+    public Rows Pow(Rows exponent) => new(Tensor.Pow(Tensor, Checked(exponent, nameof(exponent)).Tensor));
+    /// <summary>Every element clamped into [<paramref name="low"/>, <paramref name="high"/>]; the gradient is zero
+    /// where an element was clamped.</summary>
+    public Rows Clamp(double low, double high)
+    {
+        if (!(low <= high)) throw new ArgumentException($"low ({low}) must not exceed high ({high})", nameof(low));
+        return new(Tensor.clamp(low, high));
+    }
+    /// <summary>log Σ exp over each row's columns, computed without overflow: one value per row.</summary>
+    public Rows LogSumExpColumns() => Tensor.dim == 1 ? this : new(Reductions.logSumExp(1, Tensor));
+
+    /// <summary>Element-wise maximum.</summary>
+    public static Rows Max(Rows a, Rows b) => new(Checked(a, nameof(a)).Tensor.max(Checked(b, nameof(b)).Tensor));
+    /// <summary>Element-wise minimum.</summary>
+    public static Rows Min(Rows a, Rows b) => new(Checked(a, nameof(a)).Tensor.min(Checked(b, nameof(b)).Tensor));
+    /// <summary>The angle of the point (<paramref name="x"/>, <paramref name="y"/>) in (−π, π], element-wise.</summary>
+    public static Rows Atan2(Rows y, Rows x) => new(Checked(y, nameof(y)).Tensor.atan2(Checked(x, nameof(x)).Tensor));
+
+    /// <summary>log(e^a + e^b + …) element-wise, computed without overflow: the log-density of a mixture from the
+    /// log-densities of its weighted components, e.g. <c>Rows.LogSumExp(logA + Math.Log(0.3), logB + Math.Log(0.7))</c>.</summary>
+    /// <param name="terms">At least one term, all of the same shape.</param>
+    public static Rows LogSumExp(params Rows[] terms)
+    {
+        ArgumentNullException.ThrowIfNull(terms);
+        if (terms.Length == 0) throw new ArgumentException("at least one term is needed", nameof(terms));
+        var tensors = terms.Select((t, i) => Checked(t, $"{nameof(terms)}[{i}]").Tensor).ToArray();
+        for (int i = 1; i < tensors.Length; i++)
+            if (!tensors[i].shape.SequenceEqual(tensors[0].shape))
+                throw new ArgumentException($"term {i} has shape [{string.Join(", ", tensors[i].shape)}]; term 0 has [{string.Join(", ", tensors[0].shape)}]", nameof(terms));
+        return new(Reductions.logSumExp(0, Tensor.stack(tensors, 0)));
+    }
+
+    private static Rows Checked(Rows? rows, string name) => rows ?? throw new ArgumentNullException(name);
 }

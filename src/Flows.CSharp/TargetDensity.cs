@@ -23,6 +23,24 @@ public sealed class TargetDensity
 
     internal Func<Tensor, Tensor> LogDensity { get; }
 
+    /// <summary>The unnormalised log-density at each row, computed in double precision: to check a target written
+    /// with <see cref="FromFunction"/>, or to draw it on a grid.</summary>
+    /// <param name="rows">Rows of <see cref="Dimension"/> values.</param>
+    public double[] Evaluate(double[,] rows) => LogDensity(ArrayConversions.ToRows(rows, Dimension, nameof(rows))).toArray64();
+
+    /// <summary>The gradient of the log-density at each row (the score ∇ log p̃), by reverse-mode differentiation
+    /// in double precision: for gradient-based samplers (Langevin, HMC) and for checking a target.</summary>
+    /// <param name="rows">Rows of <see cref="Dimension"/> values.</param>
+    public double[,] Gradient(double[,] rows)
+    {
+        var x = ArrayConversions.ToRows(rows, Dimension, nameof(rows));
+        var g = Ad.grad(FSharpInterop.Function<Tensor, Tensor>(z => LogDensity(z).sum()), x);
+        var values = g.toArray64();
+        var result = new double[rows.GetLength(0), Dimension];
+        Buffer.BlockCopy(values, 0, result, 0, values.Length * sizeof(double));
+        return result;
+    }
+
     /// <summary>The two-moons density (normflows' TwoMoons): a ring of radius 2 with two modes.</summary>
     public static TargetDensity TwoMoons { get; } = new("two moons", 2, z => Targets.twoMoons(z));
 

@@ -67,3 +67,6 @@ module Reductions =
             match bias with
             | Some b -> y + b
             | None -> y
+
+    /// `a.logsumexp(dim)` as a module function, for callers (C#) that cannot see F# extension members.
+    let logSumExp (dim: int) (a: Tensor) = a.logsumexp dim
