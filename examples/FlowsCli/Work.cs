@@ -250,12 +250,13 @@ internal static class Work
     {
         if (!ReferenceEquals(output, System.Console.Out) || System.Console.IsOutputRedirected)
         {
-            // Plain lines: logs and tests read them; a live bar would be noise there.
+            // Plain lines: logs and tests read them; a live bar would be noise there. The first report
+            // is shown too, so a reader knows training is under way before a tenth of it has run.
             var every = Math.Max(1, steps / 10);
             var lastShown = 0;
             return run(new Reporter(p =>
             {
-                if (p.Step - lastShown < every && p.Step < p.TotalSteps) return;
+                if (lastShown > 0 && p.Step - lastShown < every && p.Step < p.TotalSteps) return;
                 lastShown = p.Step;
                 var validation = p.ValidationLoss is double v ? $"  validation {v:F4}" : "";
                 output.WriteLine($"step {p.Step,6}/{p.TotalSteps}  loss {p.Loss:F4}{validation}");
