@@ -51,13 +51,17 @@ module CnfTraining =
             onLoss |> Option.iter (fun report -> report loss)
             loss.Loss)
 
-    /// OT-Flow's loss (`OtFlow.objective`) of data rows x for the flow at parameters `p`, with the
-    /// OT-Flow layer's end time, tolerance and gradient.
-    let otFlowLoss (weights: OtFlowWeights) (onSolve: (CnfSolve -> unit) option) (p: Params) (x: Tensor) (flow: Flow) : OtFlowLoss =
+    /// OT-Flow's loss (`OtFlow.objective`) of a data batch for the flow at parameters `p`, with the
+    /// OT-Flow layer's end time, tolerance and gradient; a conditional layer's batch is [x | c], as a
+    /// conditional data source batches it.
+    let otFlowLoss (weights: OtFlowWeights) (onSolve: (CnfSolve -> unit) option) (p: Params) (batch: Tensor) (flow: Flow) : OtFlowLoss =
         let flow = Flow.withParameters p flow
         let layer = onlyLayer "ot-flow" "OtFlow.createWith" flow
         let options = OtFlow.optionsOf layer.Settings
-        OtFlow.objectiveObserved (Cnf.observer onSolve 0.0 options.EndTime) options weights flow.Base layer.Params x
+        let dim = layer.Event[0]
+        Guard.rows "batch" (dim + options.ContextDim) batch
+        let ctx = if options.ContextDim = 0 then Context.none else Context.ofCondition (batch.narrow(1, dim, options.ContextDim))
+        OtFlow.conditionalObjectiveObserved (Cnf.observer onSolve 0.0 options.EndTime) options weights flow.Base layer.Params ctx (batch.narrow(1, 0, dim))
 
     /// OT-Flow for `Train.fit` on `source` (Onken et al. 2021): minimises `otFlowLoss`, reporting
     /// each solve to `onSolve` and each step's loss and parts to `onLoss`. The flow must be one
