@@ -27,6 +27,7 @@ module CnfTraining =
         let flow = Flow.withParameters p flow
         let layer = onlyLayer "cnf" "Cnf.createWith" flow
         let options = Cnf.optionsOf layer.Settings
+        Guard.that (nameof flow) (options.ContextDim = 0) $"RNODE's regularised solve takes an unconditional CNF; this one reads a context of {options.ContextDim} features"
         let horizon =
             match steer with
             | Some halfWidth -> Horizon.Steer(options.EndTime, halfWidth)

@@ -52,9 +52,6 @@ module FlowMatching =
             let names = layers |> List.map _.Name |> String.concat "; "
             invalidArg (nameof flow) $"flow matching needs a flow of one CNF layer with end time 1 (FlowMatching.create), got layers [{names}]"
 
-    /// The velocity field v(t, x) of a flow-matching model as ODE dynamics (t rank 0).
-    let field (flow: Flow) : Dynamics = Cnf.dynamics (cnfLayer flow).Params
-
     // The width of the model's context (0: unconditional).
     let private contextDimOf (layer: Bijector) = (Cnf.optionsOf layer.Settings).ContextDim
 
@@ -63,6 +60,10 @@ module FlowMatching =
     let conditionalField (ctx: Context) (rows: int) (flow: Flow) : Dynamics =
         let layer = cnfLayer flow
         Cnf.conditionalDynamics (Context.forLayer "flow matching" (contextDimOf layer) rows ctx) layer.Params
+
+    /// The velocity field v(t, x) of an unconditional flow-matching model as ODE dynamics (t rank 0);
+    /// a conditional model raises, naming the context it needs (`conditionalField` takes one).
+    let field (flow: Flow) : Dynamics = conditionalField Context.none 0 flow
 
     /// Integrates rows z0 along `field` from t = 0 to 1 (no log-det: sampling only); the solution
     /// also holds the states at `outputTimes` in [0, 1] (trajectories) and the NFE.

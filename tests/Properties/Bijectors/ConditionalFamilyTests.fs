@@ -228,8 +228,18 @@ let ``conditional flow matching learns N(1.5c, 0.5²) for c = ±1 and scores the
     let context = g.rademacher([| n; 1 |], Dtype.Float64)
     let data = context * 1.5 + g.normal([| n; 1 |], 0.0, s, Dtype.Float64)
     let model = FlowMatching.create { Cnf.defaults with Hidden = [ 32; 32 ]; Tolerance = 1e-8; ContextDim = 1 } (Generator 3UL) Dtype.Float64 1
-    let options = { TrainOptions.defaults with Steps = 4000; BatchSize = 256; LearningRate = 3e-3; Seed = 5UL; Schedule = Schedule.Cosine(4000, 0.02) }
-    let trained, _ = Train.fit options (FlowMatching.objective sigmaMin (DataSource.Conditional(data, context))) model |> Train.result
+    // held-out rows [x | c], as the conditional source batches them: validation must split off c
+    let heldContext = g.rademacher([| 256; 1 |], Dtype.Float64)
+    let held = heldContext * 1.5 + g.normal([| 256; 1 |], 0.0, s, Dtype.Float64)
+    let options =
+        { TrainOptions.defaults with
+            Steps = 4000; BatchSize = 256; LearningRate = 3e-3; Seed = 5UL; Schedule = Schedule.Cosine(4000, 0.02)
+            Validation = Some(Tensor.cat([| held; heldContext |], 1)); ValidateEvery = 1000 }
+    let trained, report = Train.fit options (FlowMatching.objective sigmaMin (DataSource.Conditional(data, context))) model |> Train.result
+    // the kept flow is the best-validated one: its held-out NLL is the smallest validation
+    let best = report.Validations |> Array.map snd |> Array.min
+    Close.scalar "best validation against the kept flow's held-out NLL" { Abs = 1e-9; Rel = 1e-9 } best
+        (-((Flow.logProb (Context.ofCondition heldContext) held trained).mean().toScalar()))
     let variance = sigmaMin * sigmaMin + s * s
     for c in [ -1.0; 1.0 ] do
         let mu = 1.5 * c
@@ -240,3 +250,12 @@ let ``conditional flow matching learns N(1.5c, 0.5²) for c = ±1 and scores the
         // samples for this context sit around its own mean, far from the other one's
         let samples = FlowMatching.sampleConditional (Solver.Rk4 16) (repeated 2000 (Tensor.full([| 1; 1 |], c, Dtype.Float64))) (Generator 8UL) trained
         Close.scalar $"sample mean given c = {c}" { Abs = 0.06; Rel = 0.0 } mu (samples.mean().toScalar())
+
+[<Fact>]
+let ``an unconditional field or RNODE asked of a conditional CNF is refused by name`` () =
+    let flow = FlowMatching.create { Cnf.defaults with Hidden = [ 4 ]; ContextDim = 2 } (Generator 1UL) Dtype.Float64 2
+    let error = Assert.ThrowsAny<ArgumentException>(fun () -> FlowMatching.sample (Solver.Rk4 4) (Generator 1UL) 3 flow |> ignore)
+    Assert.Equal("context", error.ParamName)
+    let rnode = Assert.ThrowsAny<ArgumentException>(fun () ->
+        CnfTraining.rnodeLoss { Kinetic = 0.1; Jacobian = 0.1 } None None (Flow.parameters flow) (Generator 1UL) (Tensor.zeros([| 3; 2 |], Dtype.Float64)) flow |> ignore)
+    Assert.Contains("unconditional CNF", rnode.Message)
