@@ -155,6 +155,8 @@ module Cnf =
     /// `solveSystem` for a system that reads the rows' contexts: with `condition = Some c`, c is
     /// appended to the state with zero derivative (so the adjoint's backward solve returns its
     /// gradient too, where a captured constant would silently get none) and dropped from the result.
+    /// Its error is zero and the step control measures each state tensor apart, so the steps are
+    /// those of the same solve without the context.
     let solveConditioned (gradient: CnfGradient) (observe: SolvePass -> Solution<Tensor[]> -> unit) (solver: Solver) (options: SolverOptions) (system: Params -> Tensor option -> SystemDynamics) (p: Params) (condition: Tensor option) (start: Tensor[]) (t0: float) (t1: float) : Tensor[] =
         match condition with
         | None -> solveSystem gradient observe solver options (fun q -> system q None) p start t0 t1

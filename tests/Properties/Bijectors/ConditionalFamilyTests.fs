@@ -259,3 +259,15 @@ let ``an unconditional field or RNODE asked of a conditional CNF is refused by n
     let rnode = Assert.ThrowsAny<ArgumentException>(fun () ->
         CnfTraining.rnodeLoss { Kinetic = 0.1; Jacobian = 0.1 } None None (Flow.parameters flow) (Generator 1UL) (Tensor.zeros([| 3; 2 |], Dtype.Float64)) flow |> ignore)
     Assert.Contains("unconditional CNF", rnode.Message)
+
+[<Fact>]
+let ``the conditional OT-Flow objective's NLL on a [x | c] batch is the flow's conditional NLL`` () =
+    let g = Generator 14UL
+    let layer = OtFlow.createWith { OtFlow.defaults with Width = 6; Rank = 2; Tolerance = 1e-9; ContextDim = 2 } g Dtype.Float64 2 |> Entry.perturb g 0.2
+    let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float64) [ layer ]
+    let x, c = Draw.normal g [| 7; 2 |], Draw.normal g [| 7; 2 |]
+    let loss = CnfTraining.otFlowLoss { Transport = 1.0; Hjb = 1.0 } None (Flow.parameters flow) (Tensor.cat([| x; c |], 1)) flow
+    // the objective integrates [x; ℓ; L; R] in one solve, the flow its own inverse: two routes to the NLL
+    Close.scalar "NLL" { Abs = 1e-6; Rel = 1e-6 } (-((Flow.logProb (Context.ofCondition c) x flow).mean().toScalar())) (loss.Nll.toScalar())
+    let other = CnfTraining.otFlowLoss { Transport = 1.0; Hjb = 1.0 } None (Flow.parameters flow) (Tensor.cat([| x; -c |], 1)) flow
+    if not (abs (other.Nll.toScalar() - loss.Nll.toScalar()) > 1e-3) then failwith "the objective ignores the context"
