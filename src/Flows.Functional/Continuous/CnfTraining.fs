@@ -62,7 +62,7 @@ module CnfTraining =
         let dim = layer.Event[0]
         Guard.rows "batch" (dim + options.ContextDim) batch
         let ctx = if options.ContextDim = 0 then Context.none else Context.ofCondition (batch.narrow(1, dim, options.ContextDim))
-        OtFlow.conditionalObjectiveObserved (Cnf.observer onSolve 0.0 options.EndTime) options weights flow.Base layer.Params ctx (batch.narrow(1, 0, dim))
+        OtFlow.objectiveObserved (Cnf.observer onSolve 0.0 options.EndTime) options weights flow.Base layer.Params ctx (batch.narrow(1, 0, dim))
 
     /// OT-Flow for `Train.fit` on `source` (Onken et al. 2021): minimises `otFlowLoss`, reporting
     /// each solve to `onSolve` and each step's loss and parts to `onLoss`. The flow must be one

@@ -54,26 +54,20 @@ module OtFlow =
         (fst (OtPotential.gradientAndTrace p t x)).narrow(1, 0, x.shape[1]) * -1.0
 
     /// The system [x; ℓ] for contexts c (None: unconditional): dx/dt = −∇_xΦ, dℓ/dt = −tr(∇²_xΦ).
-    let conditionalSystem (p: Params) (c: Tensor option) : SystemDynamics =
+    let system (p: Params) (c: Tensor option) : SystemDynamics =
         fun t state ->
             let gradient, trace = OtPotential.conditionalGradientAndTrace c p t state[0]
             [| -(gradient.narrow(1, 0, state[0].shape[1])); -trace |]
 
-    /// The system [x; ℓ]: dx/dt = −∇_xΦ, dℓ/dt = −tr(∇²_xΦ).
-    let system (p: Params) : SystemDynamics = conditionalSystem p None
-
     /// The system [x; ℓ; L; R] with the transport cost ½‖∇_xΦ‖² and the HJB residual |∂_tΦ − ½‖∇_xΦ‖²|,
     /// for contexts c (None: unconditional).
-    let conditionalRegularisedSystem (p: Params) (c: Tensor option) : SystemDynamics =
+    let regularisedSystem (p: Params) (c: Tensor option) : SystemDynamics =
         fun t state ->
             let dim = state[0].shape[1]
             let gradient, trace = OtPotential.conditionalGradientAndTrace c p t state[0]
             let gx = gradient.narrow(1, 0, dim)
             let kinetic = gx.square().sum(1) * 0.5
             [| -gx; -trace; kinetic; (gradient.narrow(1, dim, 1).squeeze(1) - kinetic).abs() |]
-
-    /// The regularised system of an unconditional potential.
-    let regularisedSystem (p: Params) : SystemDynamics = conditionalRegularisedSystem p None
 
     // A solve of `system` from the start state with the rows' contexts, differentiated as `gradient` says.
     let private solveWith (observe: SolvePass -> Solution<Tensor[]> -> unit) (gradient: CnfGradient) (tolerance: float) (system: Params -> Tensor option -> SystemDynamics) (p: Params) (c: Tensor option) (start: Tensor[]) (t0: float) (t1: float) =
@@ -82,7 +76,7 @@ module OtFlow =
     let private side (options: OtFlowOptions) (t0: float) (t1: float) : MapWithLogDet =
         fun p ctx x ->
             let c = Context.forLayer "ot-flow" options.ContextDim x.shape[0] ctx
-            let final = solveWith (fun _ _ -> ()) options.Gradient options.Tolerance conditionalSystem p c [| x; Bijector.zeroLogDet x |] t0 t1
+            let final = solveWith (fun _ _ -> ()) options.Gradient options.Tolerance system p c [| x; Bijector.zeroLogDet x |] t0 t1
             final[0], final[1]
 
     /// An OT-Flow bijector on rows of dimension `dim` (the rank is capped at dim + 1), conditional when
@@ -126,10 +120,10 @@ module OtFlow =
     /// `objective` for rows x with their contexts (`ctx`, checked against options.ContextDim) that
     /// hands each solve's cost to `observe` (for NFE counts; `Cnf.observer` makes one from a
     /// `CnfSolve` callback).
-    let conditionalObjectiveObserved (observe: SolvePass -> Solution<Tensor[]> -> unit) (options: OtFlowOptions) (weights: OtFlowWeights) (baseDistribution: Distribution) (p: Params) (ctx: Context) (x: Tensor) : OtFlowLoss =
+    let objectiveObserved (observe: SolvePass -> Solution<Tensor[]> -> unit) (options: OtFlowOptions) (weights: OtFlowWeights) (baseDistribution: Distribution) (p: Params) (ctx: Context) (x: Tensor) : OtFlowLoss =
         let c = Context.forLayer "ot-flow" options.ContextDim x.shape[0] ctx
         let zero = Bijector.zeroLogDet x
-        let final = solveWith observe options.Gradient options.Tolerance conditionalRegularisedSystem p c [| x; zero; zero; zero |] 0.0 options.EndTime
+        let final = solveWith observe options.Gradient options.Tolerance regularisedSystem p c [| x; zero; zero; zero |] 0.0 options.EndTime
         let nll = -((baseDistribution.LogProb baseDistribution.Params final[0] + final[1]).mean())
         let transport, hjb = final[2].mean(), final[3].mean()
         { Loss = nll + transport * weights.Transport + hjb * weights.Hjb
@@ -137,17 +131,12 @@ module OtFlow =
           Transport = transport
           Hjb = hjb }
 
-    /// `objective` that hands each solve's cost to `observe` (for NFE counts; `Cnf.observer` makes
-    /// one from a `CnfSolve` callback).
-    let objectiveObserved (observe: SolvePass -> Solution<Tensor[]> -> unit) (options: OtFlowOptions) (weights: OtFlowWeights) (baseDistribution: Distribution) (p: Params) (x: Tensor) : OtFlowLoss =
-        conditionalObjectiveObserved observe options weights baseDistribution p Context.none x
-
     /// OT-Flow's objective for data rows x: integrate [x; ℓ; L; R] over [0, T] with the parameters
     /// of an OT-Flow bijector made with `options`, and return E[−log p_base(z(T)) − ℓ(T)] + α_L·E[L]
     /// + α_R·E[R] with its parts. The HJB integrand has kinks where its residual changes sign, so
     /// with α_R > 0 adjoint gradients match backpropagation only to about 1e-3 relative.
     let objective (options: OtFlowOptions) (weights: OtFlowWeights) (baseDistribution: Distribution) (p: Params) (x: Tensor) : OtFlowLoss =
-        objectiveObserved (fun _ _ -> ()) options weights baseDistribution p x
+        objectiveObserved (fun _ _ -> ()) options weights baseDistribution p Context.none x
 
     // The law suite's instance: small, over T = 1/2, at 1e-7 (the plane-integral law solves 360²
     // rows). Xavier's A contracts data → base by up to e^{−T‖AᵀA‖}, which spreads the density past
