@@ -35,7 +35,7 @@ let measure (device: Device) : CnfFigures =
         match s.Pass with
         | SolvePass.Forward -> forward.Add s.Nfe
         | SolvePass.Backward -> backward.Add s.Nfe
-    let options = { Hidden = [ 64; 64; 64 ]; EndTime = 1.0; Tolerance = 1e-4; ErrorMeasure = ErrorMeasure.RootMeanSquare; Trace = CnfTrace.Exact; Gradient = CnfGradient.Adjoint; OnSolve = Some onSolve }
+    let options = { Hidden = [ 64; 64; 64 ]; EndTime = 1.0; Tolerance = 1e-4; ErrorMeasure = ErrorMeasure.RootMeanSquare; Trace = CnfTrace.Exact; Gradient = CnfGradient.Adjoint; OnSolve = Some onSolve; ContextDim = 0 }
     let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float32) [ Cnf.createWith options (Generator 7UL) Dtype.Float32 2 ] |> Flow.moveTo device
     // Progress after every step gives each step's end time; the timed steps follow the warm-up
     let ends = ResizeArray<float>()

@@ -119,7 +119,7 @@ let main argv =
         | "hutchinson-rademacher" -> CnfTrace.Hutchinson(Noise.Rademacher, Generator 5UL)
         | other -> invalidArg "--trace" $"expected exact, hutchinson or hutchinson-rademacher, got '{other}'"
     let cnfOptions =
-        { Hidden = [ 64; 64; 64 ]; EndTime = 1.0; Tolerance = tolerance; ErrorMeasure = measure; Trace = trace; Gradient = CnfGradient.Adjoint; OnSolve = Some onSolve }
+        { Hidden = [ 64; 64; 64 ]; EndTime = 1.0; Tolerance = tolerance; ErrorMeasure = measure; Trace = trace; Gradient = CnfGradient.Adjoint; OnSolve = Some onSolve; ContextDim = 0 }
     let otOptions = { OtFlow.defaults with Width = 32; EndTime = 1.0; Tolerance = tolerance; Gradient = CnfGradient.Adjoint }
     let baseDistribution = Distribution.standardNormal [| 2 |] dtype |> Distribution.moveTo device
     // the last step's loss parts (NLL and regularisers) for the progress line

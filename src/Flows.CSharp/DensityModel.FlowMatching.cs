@@ -23,7 +23,7 @@ public sealed partial class DensityModel
         if (!(sigmaMin >= 0 && sigmaMin < 1)) throw new ArgumentOutOfRangeException(nameof(sigmaMin), sigmaMin, "must be in [0, 1)");
         // float32 solves use at least Atol 1e-6 whatever is asked; 1e-5 keeps scoring affordable, as for Cnf
         var options = Cnf.defaults;
-        options = new CnfOptions(FSharpInterop.List(hidden, hidden), 1.0, 1e-5, options.ErrorMeasure, options.Trace, options.Gradient, options.OnSolve);
+        options = new CnfOptions(FSharpInterop.List(hidden, hidden), 1.0, 1e-5, options.ErrorMeasure, options.Trace, options.Gradient, options.OnSolve, 0);
         var flow = FlowMatching.create(options, new Generator(seed), Dtype.Float32, dimension);
         return new DensityModel(new CoreModel(flow, 0, FSharpInterop.Option<Standardisation>(null), FSharpInterop.Option<Standardisation>(null), Fitting.NewFlowMatching(sigmaMin)));
     }

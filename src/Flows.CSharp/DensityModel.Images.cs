@@ -33,7 +33,7 @@ public sealed partial class DensityModel
     {
         var defaults = Glow.ConfigModule.defaults(channels, height, width);
         var prior = learnedPrior ? defaults.Prior : FactorOut.Prior.Standard;
-        var config = new Glow.Config(channels, height, width, levels, stepsPerLevel, hidden, defaults.ScaleMap, prior);
+        var config = new Glow.Config(channels, height, width, levels, stepsPerLevel, hidden, defaults.ScaleMap, prior, 0);
         var glow = new Layer(Glow.asRows(new Generator(seed), Dtype.Float32, config));
         return Compose(new[] { glow }, BaseDistribution.StandardNormal);
     }

@@ -173,7 +173,7 @@ public sealed class Layer
     internal static Layer Bnaf(Generator generator, int dimension, int[]? hidden)
     {
         Positive(dimension, nameof(dimension));
-        return new(BlockNeuralAutoregressive.create(generator, Dtype.Float32, new BlockNeuralAutoregressive.Spec(dimension, Hidden(hidden, 8, 8))));
+        return new(BlockNeuralAutoregressive.create(generator, Dtype.Float32, new BlockNeuralAutoregressive.Spec(dimension, Hidden(hidden, 8, 8), 0)));
     }
 
     /// <summary>A sum-of-squares polynomial flow layer (SOS, Jaini et al. 2019) on a MADE: density in one
@@ -284,7 +284,7 @@ public sealed class Layer
         if (!(endTime > 0)) throw new ArgumentOutOfRangeException(nameof(endTime), endTime, "must be above 0");
         var d = Continuous.Cnf.defaults;
         // float32 solves use at least Atol 1e-6 whatever is asked; 1e-5 keeps training affordable
-        var options = new CnfOptions(Hidden(hidden, 32, 32), endTime, 1e-5, d.ErrorMeasure, d.Trace, d.Gradient, d.OnSolve);
+        var options = new CnfOptions(Hidden(hidden, 32, 32), endTime, 1e-5, d.ErrorMeasure, d.Trace, d.Gradient, d.OnSolve, 0);
         return new(Continuous.Cnf.createWith(options, generator, Dtype.Float32, dimension));
     }
 
@@ -306,7 +306,7 @@ public sealed class Layer
         if (!(endTime > 0) || !double.IsFinite(endTime)) throw new ArgumentOutOfRangeException(nameof(endTime), endTime, "must be a finite number above 0");
         // float32 solves use at least Atol 1e-6 whatever is asked; 1e-5 keeps training affordable, as for Cnf
         var options = Continuous.OtFlow.defaults;
-        options = new OtFlowOptions(width, options.Layers, rank, endTime, 1e-5, options.Gradient);
+        options = new OtFlowOptions(width, options.Layers, rank, endTime, 1e-5, options.Gradient, 0);
         return new(Continuous.OtFlow.createWith(options, generator, Dtype.Float32, dimension));
     }
 

@@ -5,6 +5,8 @@
 ///   log dz_d/dx_d = log(g_d + Π_l diagonal blocks ⊙ tanh'), the products as log-sum-exps
 ///   forward (base → data)  bisection per feature in the natural order, D sequential passes.
 /// The skip makes each feature's map surjective (tanh alone saturates); feature d reads x_≤d.
+/// Conditional B-NAF adds W_c c to the first layer's bias: a context-dependent shift inside tanh,
+/// which moves each feature's monotone map without touching the positive diagonal blocks.
 module Flows.Bijectors.BlockNeuralAutoregressive
 
 open Flows
@@ -17,7 +19,9 @@ let tolerance = 1e-10
 type Spec =
     { Dim: int
       /// Hidden units per feature in each hidden layer (the blocks are Hidden[l] × Hidden[l − 1]).
-      Hidden: int list }
+      Hidden: int list
+      /// Width of the context (0: unconditional); it shifts the first layer's pre-activations.
+      ContextDim: int }
 
 // One layer's effective weights: the strictly lower blocks as a full matrix, the diagonal blocks
 // [D; out; in] and their logs, and the bias [D; out].
@@ -33,6 +37,7 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
     Guard.positive (nameof spec.Dim) dim
     Guard.that (nameof spec.Hidden) (not spec.Hidden.IsEmpty) "B-NAF needs at least one hidden layer (its output is bounded apart from the skip)"
     spec.Hidden |> List.iter (Guard.positive (nameof spec.Hidden))
+    Guard.that (nameof spec.ContextDim) (spec.ContextDim >= 0) $"the context size must be at least 0, got {spec.ContextDim}"
     let widths = Array.ofList (1 :: spec.Hidden @ [ 1 ])
     let count = widths.Length - 1
     let blockMask (keep: int -> int -> bool) (outs: int) (ins: int) =
@@ -49,16 +54,23 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
                   let raw = raw - diagonalMasks[l].Like raw * log (float ins)
                   yield $"{l}.weight", raw
                   yield $"{l}.bias", gen.normal([| dim * outs |], 0.0, 0.1, dtype)
-              yield "logGate", Tensor.zeros([| dim |], dtype) ]
-    let layers (p: Params) =
+              yield "logGate", Tensor.zeros([| dim |], dtype)
+              if spec.ContextDim > 0 then
+                  yield "context.weight", gen.normal([| dim * widths[1]; spec.ContextDim |], 0.0, 1.0 / sqrt (float spec.ContextDim), dtype) ]
+    // the layers for contexts c ([n; C], or None when unconditional): the first bias becomes [n; D; out]
+    let layers (p: Params) (c: Tensor option) =
         Array.init count (fun l ->
             let outs, ins = widths[l + 1], widths[l]
             let raw = p[$"{l}.weight"]
             let logDiagonal = (raw * diagonalMasks[l].Like raw).reshape([| dim; outs; dim; ins |]).sum(2)
+            let bias = p[$"{l}.bias"].reshape([| dim; outs |])
             { Lower = raw * lowerMasks[l].Like raw
               Diagonal = logDiagonal.exp()
               LogDiagonal = logDiagonal
-              Bias = p[$"{l}.bias"].reshape([| dim; outs |]) })
+              Bias =
+                match c with
+                | Some c when l = 0 -> bias + c.matmul(p["context.weight"].transpose()).reshape([| -1; dim; outs |])
+                | _ -> bias })
     // [D; out; in] blocks applied feature by feature to [n; D; in]
     let blocks (w: Tensor) (a: Tensor) = (w.unsqueeze(0) * a.unsqueeze(2)).sum(3)
     // what the earlier features feed into each layer of feature d (from the rows x): [n; D; out] each
@@ -85,10 +97,12 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
         let logGate = p["logGate"]
         let y = f + logGate.exp() * m
         y, Tensor.stack([| logF; logF.zerosLike() + logGate |], 2).logsumexp(2)
-    let forward (p: Params) (_: Context) (z: Tensor) =
-        let ls = layers p
+    let condition (ctx: Context) (x: Tensor) = Context.forLayer "bnaf" spec.ContextDim x.shape[0] ctx
+    let forward (p: Params) (ctx: Context) (z: Tensor) =
+        let c = condition ctx z
+        let ls = layers p c
         let constant = p.Map(fun t -> t.noDiff())
-        let lsConstant = layers constant
+        let lsConstant = layers constant (c |> Option.map (fun c -> c.noDiff()))
         let mutable x = z.zerosLike()
         let mutable logDet = Bijector.zeroLogDet z
         // pass t fixes feature t: the earlier features it reads are final by then
@@ -105,23 +119,33 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
             x <- RootFind.newtonStep (fun m -> fst (along p ls earlier m)) (fun m -> (snd (along p ls earlier m)).exp()) z root
             logDet <- -((snd (along p ls earlier x)).sum(1))
         x, logDet
-    let inverse (p: Params) (_: Context) (x: Tensor) =
-        let ls = layers p
+    let inverse (p: Params) (ctx: Context) (x: Tensor) =
+        let ls = layers p (condition ctx x)
         let z, logDerivative = along p ls (fromEarlier ls x) x
         z, logDerivative.sum(1)
     let settings =
         Settings.ofList
             [ "dim", Setting.Int dim
               "hidden", Setting.Ints(Array.ofList spec.Hidden)
-              "order", Setting.Ints(Array.init dim (fun i -> i + 1)) ]
+              "order", Setting.Ints(Array.init dim (fun i -> i + 1))
+              "contextDim", Setting.Int spec.ContextDim ]
     Bijector.create "bnaf" settings [| dim |] parameters forward inverse
 
 let private rebuild (dtype: Dtype) (s: Settings) =
-    create (Generator 0UL) dtype { Dim = Settings.int "dim" s; Hidden = List.ofArray (Settings.ints "hidden" s) }
+    // models saved before conditional B-NAF have no context
+    let contextDim = if s.ContainsKey "contextDim" then Settings.int "contextDim" s else 0
+    create (Generator 0UL) dtype { Dim = Settings.int "dim" s; Hidden = List.ofArray (Settings.ints "hidden" s); ContextDim = contextDim }
+
+let private entryFor (name: string) (contextDim: int) =
+    let spec (d: int) = { Dim = d; Hidden = [ 4; 4 ]; ContextDim = contextDim }
+    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
+        Dims = [ 1 .. 3 ]
+        ContextDim = (if contextDim = 0 then None else Some contextDim)
+        InverseKind = InverseKind.Iterative tolerance }
 
 [<CatalogueEntry>]
-let entry =
-    { Entry.exact "bnaf" rebuild (fun g t d -> create g t { Dim = d; Hidden = [ 4; 4 ] })
-        (fun g t d -> create g t { Dim = d; Hidden = [ 4; 4 ] } |> Entry.perturb g 0.3) with
-        Dims = [ 1 .. 3 ]
-        InverseKind = InverseKind.Iterative tolerance }
+let entry = entryFor "bnaf" 0
+
+/// B-NAF with a 3-wide context shifting its first layer.
+[<CatalogueEntry>]
+let conditionalEntry = entryFor "conditional-bnaf" 3

@@ -4,6 +4,9 @@
 /// (−1)^{k+1} tr(J_gᵏ)/k, computed exactly (autodiff Jacobian), by a truncated Hutchinson power
 /// series (biased) or by the Russian-roulette estimator (unbiased, Neumann-series gradient).
 /// Inverse (data → base): the Banach fixed-point iteration x ← y − g(x), then one Newton step.
+/// Conditional blocks read [x; c]: g(x, c) = … σ(SN(W₀)x + W_c c + b₀), so the context shifts the
+/// first layer and g stays a contraction in x for every c (only the x-weights need normalising);
+/// the fixed point, the Newton step and every log-det estimator run on x ↦ g(x, c).
 module Flows.Bijectors.Residual
 
 open Flows
@@ -110,9 +113,10 @@ let private activate (o: ResidualOptions) (p: Params) (i: int) (h: Tensor) =
     | LipschitzActivation.Elu -> h.elu 1.0
     | LipschitzActivation.Tanh -> h.tanh()
 
-/// g as a function of rows, with the weights normalised once from `p` (parameters and buffers):
-/// `EvalIterations` power iterations from the stored vectors, `TrainIterations` in training.
-let network (o: ResidualOptions) (p: Params) (training: bool) : Tensor -> Tensor =
+/// x ↦ g(x, c) for the contexts c of the rows (None: unconditional), with the weights normalised
+/// once from `p` (parameters and buffers): `EvalIterations` power iterations from the stored
+/// vectors, `TrainIterations` in training.
+let networkFor (o: ResidualOptions) (p: Params) (training: bool) (c: Tensor option) : Tensor -> Tensor =
     let n = layers o
     let iterations = if training then o.TrainIterations else o.EvalIterations
     let weights =
@@ -120,13 +124,18 @@ let network (o: ResidualOptions) (p: Params) (training: bool) : Tensor -> Tensor
             let w = p[$"{i}.weight"]
             let u, v = powerIterate iterations w p[$"{i}.u"] p[$"{i}.v"]
             spectralNormalise o.Coefficient w u v, p[$"{i}.bias"])
+    let shift = c |> Option.map (fun c -> c.matmul(p["context.weight"].transpose()))
     fun (x: Tensor) ->
         let mutable h = x
         for i in 0 .. n - 1 do
             let w, b = weights[i]
             h <- Tensor.linear(h, w, b)
+            if i = 0 then shift |> Option.iter (fun s -> h <- h + s)
             if i < n - 1 then h <- activate o p i h
         h
+
+/// g of an unconditional block as a function of rows (`networkFor` without a context).
+let network (o: ResidualOptions) (p: Params) (training: bool) : Tensor -> Tensor = networkFor o p training None
 
 let private floatEps (t: Tensor) = if t.dtype = Dtype.Float32 then 1.2e-7 else 2.3e-16
 
@@ -209,9 +218,12 @@ let private estimate (o: ResidualOptions) (gen: Generator) (g: Tensor -> Tensor)
 
 let private constant (p: Params) = p.Map(fun t -> t.noDiff())
 
-let private forward (o: ResidualOptions) (gen: Generator) (p: Params) (ctx: Context) (x: Tensor) =
-    let g = network o p ctx.Training
-    x + g x, estimate o gen g (network o (constant p) ctx.Training) x
+let private condition (contextDim: int) (ctx: Context) (x: Tensor) = Context.forLayer "residual" contextDim x.shape[0] ctx
+
+let private forward (o: ResidualOptions) (contextDim: int) (gen: Generator) (p: Params) (ctx: Context) (x: Tensor) =
+    let c = condition contextDim ctx x
+    let g = networkFor o p ctx.Training c
+    x + g x, estimate o gen g (networkFor o (constant p) ctx.Training (c |> Option.map (fun c -> c.noDiff()))) x
 
 // The fixed point x* is found on constants; one Newton step x = x* − (I + J_g(x*))⁻¹(x* + g(x*) − y),
 // with the matrix held constant, restores the implicit-function derivatives: dx/dy = (I + J)⁻¹ and
@@ -219,9 +231,10 @@ let private forward (o: ResidualOptions) (gen: Generator) (p: Params) (ctx: Cont
 // step" x = y − g(x*) would give dx/dy = I: wrong Jacobians for the law suite and biased
 // gradients. The exact mode inverts I + J densely (it has the Jacobian anyway); the estimated modes
 // apply (I + J)⁻¹ by `NeumannTerms` terms of Σ(−J)ᵏ through JVPs (error ≤ c^(terms+1)).
-let private inverse (o: ResidualOptions) (gen: Generator) (p: Params) (ctx: Context) (y: Tensor) =
-    let g = network o p ctx.Training
-    let gConst = network o (constant p) ctx.Training
+let private inverse (o: ResidualOptions) (contextDim: int) (gen: Generator) (p: Params) (ctx: Context) (y: Tensor) =
+    let c = condition contextDim ctx y
+    let g = networkFor o p ctx.Training c
+    let gConst = networkFor o (constant p) ctx.Training (c |> Option.map (fun c -> c.noDiff()))
     let xStar = fixedPoint o.Tolerance o.MaxIterations gConst y
     let residual = xStar + g xStar - y
     let x =
@@ -248,10 +261,12 @@ let private observe (o: ResidualOptions) (p: Params) (buffers: Params) (ctx: Con
                   yield $"{i}.v", v ]
         p, buffers.With updates
 
-/// A residual block on `dim`-dimensional rows. `gen` draws the initial weights and power-iteration
-/// vectors, and (kept, advanced by each call) the Hutchinson vectors and roulette lengths.
-let createWith (o: ResidualOptions) (gen: Generator) (dtype: Dtype) (dim: int) =
+/// A residual block on `dim`-dimensional rows whose g also reads a context of `contextDim` features
+/// (0: unconditional). `gen` draws the initial weights and power-iteration vectors, and (kept,
+/// advanced by each call) the Hutchinson vectors and roulette lengths.
+let createConditional (contextDim: int) (o: ResidualOptions) (gen: Generator) (dtype: Dtype) (dim: int) =
     Guard.positive (nameof dim) dim
+    Guard.that (nameof contextDim) (contextDim >= 0) $"the context size must be at least 0, got {contextDim}"
     Guard.that "Coefficient" (o.Coefficient > 0.0 && o.Coefficient < 1.0) $"the spectral-norm coefficient must lie in (0, 1) for g to be a contraction, got {o.Coefficient}"
     Guard.that "MaxIterations" (o.MaxIterations >= 1) $"MaxIterations must be at least 1, got {o.MaxIterations}"
     Guard.that "TrainIterations" (o.TrainIterations >= 1 && o.EvalIterations >= 1) $"power iterations must be at least 1, got {o.TrainIterations} and {o.EvalIterations}"
@@ -273,7 +288,11 @@ let createWith (o: ResidualOptions) (gen: Generator) (dtype: Dtype) (dim: int) =
                         $"{i}.bias", gen.uniform([| sizes[i + 1] |], -bound, bound, dtype) ]
                   if i < n - 1 && o.Activation = LipschitzActivation.LipSwish then
                       // softplus(0.5413) = 1: LipSwish starts as x·σ(x)/1.1
-                      yield Params.ofList [ $"{i}.beta", Tensor.full([||], 0.5413248546129181, dtype) ] ]
+                      yield Params.ofList [ $"{i}.beta", Tensor.full([||], 0.5413248546129181, dtype) ]
+              if contextDim > 0 then
+                  // the context's share of the first layer, as nn.Linear on [x; c] would start it
+                  let bound = 1.0 / sqrt (float (dim + contextDim))
+                  yield Params.ofList [ "context.weight", gen.uniform([| sizes[1]; contextDim |], -bound, bound, dtype) ] ]
     let buffers =
         Params.ofList
             [ for i in 0 .. n - 1 do
@@ -290,9 +309,13 @@ let createWith (o: ResidualOptions) (gen: Generator) (dtype: Dtype) (dim: int) =
               "evalIterations", Setting.Int o.EvalIterations
               "tolerance", Setting.Float o.Tolerance
               "maxIterations", Setting.Int o.MaxIterations
-              "neumannTerms", Setting.Int o.NeumannTerms ]
-    let b = Bijector.create "residual" settings [| dim |] parameters (forward o gen) (inverse o gen)
+              "neumannTerms", Setting.Int o.NeumannTerms
+              "contextDim", Setting.Int contextDim ]
+    let b = Bijector.create "residual" settings [| dim |] parameters (forward o contextDim gen) (inverse o contextDim gen)
     { b with Buffers = buffers; Observe = Some(observe o) }
+
+/// An unconditional residual block on `dim`-dimensional rows (see `createConditional`).
+let createWith (o: ResidualOptions) (gen: Generator) (dtype: Dtype) (dim: int) = createConditional 0 o gen dtype dim
 
 /// A residual block with the default options.
 let create (gen: Generator) (dtype: Dtype) (dim: int) = createWith defaults gen dtype dim
@@ -310,10 +333,21 @@ let private optionsOf (s: Settings) =
 
 let private small = { defaults with Hidden = [ 8 ] }
 
+// models saved before conditional blocks have no context
+let private rebuild (dtype: Dtype) (s: Settings) =
+    createConditional (if s.ContainsKey "contextDim" then Settings.int "contextDim" s else 0) (optionsOf s) (Generator 0UL) dtype (Settings.int "dim" s)
+
+let private entryFor (name: string) (contextDim: int) =
+    let make (g: Generator) (t: Dtype) (d: int) = createConditional contextDim small g t d
+    { Entry.exact name rebuild make (fun g t d -> make g t d |> Entry.perturb g 1.0) with
+        Dims = [ 1 .. 3 ]
+        ContextDim = (if contextDim = 0 then None else Some contextDim)
+        InverseKind = InverseKind.Iterative defaults.Tolerance }
+
 /// The exact-log-det block (dimensions 1–3, one hidden layer of 8) for the law suite.
 [<CatalogueEntry>]
-let entry =
-    { Entry.exact "residual" (fun t s -> createWith (optionsOf s) (Generator 0UL) t (Settings.int "dim" s))
-        (fun g t d -> createWith small g t d) (fun g t d -> createWith small g t d |> Entry.perturb g 1.0) with
-        Dims = [ 1 .. 3 ]
-        InverseKind = InverseKind.Iterative defaults.Tolerance }
+let entry = entryFor "residual" 0
+
+/// The same block with g reading a 3-wide context.
+[<CatalogueEntry>]
+let conditionalEntry = entryFor "conditional-residual" 3

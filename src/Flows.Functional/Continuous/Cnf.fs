@@ -41,6 +41,9 @@ type CnfSolve =
 /// Dynamics whose parameters are read from a `Params`: (parameters, t rank 0, z [B; D]) → dz/dt.
 type ParameterisedField = Params -> Tensor -> Tensor -> Tensor
 
+/// Dynamics that also read the rows' contexts [B; C] (None for an unconditional flow): f(z, t, c).
+type ConditionalField = Tensor option -> ParameterisedField
+
 /// The shape of a CNF bijector.
 type CnfOptions =
     { /// Hidden layer sizes of the dynamics MLP (D + 1 → hidden… → D, tanh between layers).
@@ -60,12 +63,16 @@ type CnfOptions =
       /// backward NFE per iteration; the bijector stays a pure map and the caller owns the effect.
       /// Under backpropagation there is no backward solve, so only `SolvePass.Forward` is reported.
       /// Not saved with the model.
-      OnSolve: (CnfSolve -> unit) option }
+      OnSolve: (CnfSolve -> unit) option
+      /// Width of the context the dynamics read, f(z, t, c) (0: unconditional).
+      ContextDim: int }
 
 /// Continuous normalising flow (FFJORD, Grathwohl et al. 2019; Chen et al. 2018), forward base →
 /// data: dz/dt = f(t, z) from t = 0 to T with f an MLP on [z; t], and log|det ∂z(T)/∂z(0)| =
 /// ∫₀ᵀ tr(∂f/∂z(t, z(t))) dt (the instantaneous change of variables), integrated alongside z by
-/// Dopri5. The inverse (data → base) integrates the same system from T back to 0.
+/// Dopri5. The inverse (data → base) integrates the same system from T back to 0. A conditional CNF
+/// reads the context in its dynamics, f(z, t, c) = MLP([z; t; c]); c rides along in the solve as a
+/// state with zero derivative, so backpropagation and the adjoint both carry its gradient.
 [<RequireQualifiedAccess>]
 module Cnf =
 
@@ -73,7 +80,7 @@ module Cnf =
     /// backpropagation, no solve reports.
     let defaults =
         { Hidden = [ 16; 16 ]; EndTime = 1.0; Tolerance = 1e-8; ErrorMeasure = ErrorMeasure.Max
-          Trace = CnfTrace.Exact; Gradient = CnfGradient.Backprop; OnSolve = None }
+          Trace = CnfTrace.Exact; Gradient = CnfGradient.Backprop; OnSolve = None; ContextDim = 0 }
 
     // The system [z; log-det] for the field f(t, z) with the divergence computed as `mode` says.
     let private divergenceSystem (mode: TraceMode) (f: Tensor -> Tensor -> Tensor) : SystemDynamics =
@@ -89,10 +96,14 @@ module Cnf =
         let solution = Ode.solveSystem solver options (divergenceSystem trace f) [| z0; Bijector.zeroLogDet z0 |] t0 t1 [||]
         solution.Final[0], solution.Final[1], solution
 
-    /// The dynamics MLP on [z; t]: `t` rank 0, `z` [B; D].
-    let dynamics (p: Params) (t: Tensor) (z: Tensor) =
+    /// The dynamics MLP on [z; t] or, given contexts c [B; C], on [z; t; c]: `t` rank 0, `z` [B; D].
+    let conditionalDynamics (c: Tensor option) (p: Params) (t: Tensor) (z: Tensor) =
         let time = t.reshape([| 1; 1 |]).expand([| z.shape[0]; 1 |])
-        Mlp.apply Activation.Tanh p (Tensor.cat([| z; time |], 1))
+        let inputs = match c with Some c -> [| z; time; c |] | None -> [| z; time |]
+        Mlp.apply Activation.Tanh p (Tensor.cat(inputs, 1))
+
+    /// The dynamics MLP on [z; t]: `t` rank 0, `z` [B; D].
+    let dynamics (p: Params) (t: Tensor) (z: Tensor) = conditionalDynamics None p t z
 
     /// The solver for rows of a dtype: float32 cannot meet float64 tolerances.
     let solverFor (dtype: Dtype) (tolerance: float) =
@@ -141,19 +152,41 @@ module Cnf =
             solution.Final
         | CnfGradient.Adjoint -> Adjoint.solveSystemObserved observe solver options (fun theta -> system (p.WithValues theta)) p.Values start t0 t1
 
-    /// One side of a CNF for any parameterised field (the MLP here; a hypernetwork, an augmented
-    /// field elsewhere): rows x integrated under dz/dt = field p t z from t0 to t1 with the divergence
-    /// (Dopri5 at `tolerance`, as `solverFor`, its error measured as `measure` says), differentiated as
+    /// `solveSystem` for a system that reads the rows' contexts: with `condition = Some c`, c is
+    /// appended to the state with zero derivative (so the adjoint's backward solve returns its
+    /// gradient too, where a captured constant would silently get none) and dropped from the result.
+    /// Its error is zero and the step control measures each state tensor apart, so the steps are
+    /// those of the same solve without the context.
+    let solveConditioned (gradient: CnfGradient) (observe: SolvePass -> Solution<Tensor[]> -> unit) (solver: Solver) (options: SolverOptions) (system: Params -> Tensor option -> SystemDynamics) (p: Params) (condition: Tensor option) (start: Tensor[]) (t0: float) (t1: float) : Tensor[] =
+        match condition with
+        | None -> solveSystem gradient observe solver options (fun q -> system q None) p start t0 t1
+        | Some c ->
+            let k = start.Length
+            let carried (q: Params) : SystemDynamics =
+                fun t state -> Array.append (system q (Some state[k]) t state[.. k - 1]) [| state[k].zerosLike() |]
+            (solveSystem gradient observe solver options carried p (Array.append start [| c |]) t0 t1)[.. k - 1]
+
+    /// One side of a CNF whose field reads the rows' contexts (width `contextDim`, 0 for none):
+    /// rows x integrated under dz/dt = field c p t z from t0 to t1 with the divergence in z (Dopri5
+    /// at `tolerance`, as `solverFor`, its error measured as `measure` says), differentiated as
     /// `gradient` says; each solve's cost goes to `onSolve`.
-    let side (trace: CnfTrace) (gradient: CnfGradient) (tolerance: float) (measure: ErrorMeasure) (onSolve: (CnfSolve -> unit) option) (field: ParameterisedField) (t0: float) (t1: float) : MapWithLogDet =
-        fun p _ x ->
+    let conditionalSide (trace: CnfTrace) (gradient: CnfGradient) (tolerance: float) (measure: ErrorMeasure) (onSolve: (CnfSolve -> unit) option) (contextDim: int) (field: ConditionalField) (t0: float) (t1: float) : MapWithLogDet =
+        fun p ctx x ->
             if x.dim <> 2 then invalidArg (nameof x) $"Cnf: expected rows [batch; dim], got {Shape.show x.shape}"
+            let condition = Context.forLayer "cnf" contextDim x.shape[0] ctx
             // one probe per solve, drawn here: the adjoint rebuilds `system` at every backward
             // evaluation, and must see the probe the forward solve used (as FFJORD does)
             let mode = traceMode trace x
-            let system (q: Params) = divergenceSystem mode (field q)
-            let final = solveSystem gradient (observer onSolve t0 t1) (solverFor x.dtype tolerance) { SolverOptions.defaults with ErrorMeasure = measure } system p [| x; Bijector.zeroLogDet x |] t0 t1
+            let system (q: Params) (c: Tensor option) = divergenceSystem mode (field c q)
+            let final =
+                solveConditioned gradient (observer onSolve t0 t1) (solverFor x.dtype tolerance) { SolverOptions.defaults with ErrorMeasure = measure }
+                    system p condition [| x; Bijector.zeroLogDet x |] t0 t1
             final[0], final[1]
+
+    /// One side of a CNF for any parameterised field (the MLP here; a hypernetwork, an augmented
+    /// field elsewhere): `conditionalSide` for a field that reads no context.
+    let side (trace: CnfTrace) (gradient: CnfGradient) (tolerance: float) (measure: ErrorMeasure) (onSolve: (CnfSolve -> unit) option) (field: ParameterisedField) (t0: float) (t1: float) : MapWithLogDet =
+        conditionalSide trace gradient tolerance measure onSolve 0 (fun _ -> field) t0 t1
 
     /// The checks every continuous bijector makes of its dimension, tolerance and end time.
     let checkOptions (dim: int) (tolerance: float) (endTime: float) =
@@ -161,10 +194,11 @@ module Cnf =
         Guard.positiveFloat "options" tolerance
         Guard.that "options" (Double.IsFinite endTime && endTime > 0.0) $"EndTime must be a finite positive number, got {endTime}"
 
-    /// A CNF on rows of dimension `dim` with the given options; the MLP starts as PyTorch's
-    /// nn.Linear does.
+    /// A CNF on rows of dimension `dim` with the given options (conditional when ContextDim > 0); the
+    /// MLP starts as PyTorch's nn.Linear does.
     let createWith (options: CnfOptions) (gen: Generator) (dtype: Dtype) (dim: int) =
         checkOptions dim options.Tolerance options.EndTime
+        Guard.that "options" (options.ContextDim >= 0) $"ContextDim must be at least 0, got {options.ContextDim}"
         let settings =
             Settings.ofList
                 [ "dim", Setting.Int dim
@@ -173,11 +207,12 @@ module Cnf =
                   "tolerance", Setting.Float options.Tolerance
                   "errorMeasure", Setting.Text(measureName options.ErrorMeasure)
                   "trace", Setting.Text(traceName options.Trace)
-                  "gradient", Setting.Text(match options.Gradient with CnfGradient.Backprop -> "backprop" | CnfGradient.Adjoint -> "adjoint") ]
+                  "gradient", Setting.Text(match options.Gradient with CnfGradient.Backprop -> "backprop" | CnfGradient.Adjoint -> "adjoint")
+                  "contextDim", Setting.Int options.ContextDim ]
+        let side = conditionalSide options.Trace options.Gradient options.Tolerance options.ErrorMeasure options.OnSolve options.ContextDim conditionalDynamics
         Bijector.create "cnf" settings [| dim |]
-            (Mlp.create gen dtype ([ dim + 1 ] @ options.Hidden @ [ dim ]) false)
-            (side options.Trace options.Gradient options.Tolerance options.ErrorMeasure options.OnSolve dynamics 0.0 options.EndTime)
-            (side options.Trace options.Gradient options.Tolerance options.ErrorMeasure options.OnSolve dynamics options.EndTime 0.0)
+            (Mlp.create gen dtype ([ dim + 1 + options.ContextDim ] @ options.Hidden @ [ dim ]) false)
+            (side 0.0 options.EndTime) (side options.EndTime 0.0)
 
     /// A CNF with the default options (exact trace).
     let create (gen: Generator) (dtype: Dtype) (dim: int) = createWith defaults gen dtype dim
@@ -203,7 +238,9 @@ module Cnf =
           // models saved before the setting existed were solved with the max measure
           ErrorMeasure = (if settings.ContainsKey "errorMeasure" then parseMeasure (Settings.text "errorMeasure" settings) else ErrorMeasure.Max)
           Trace = trace
-          OnSolve = None }
+          OnSolve = None
+          // models saved before conditional CNFs have no context
+          ContextDim = (if settings.ContainsKey "contextDim" then Settings.int "contextDim" settings else 0) }
 
     /// Rebuilds from settings (a Hutchinson CNF draws its probes from Generator 0).
     let build (dtype: Dtype) (settings: Settings) =
@@ -212,9 +249,16 @@ module Cnf =
     // The law suite's instance: small, and tight enough that log-dets match the autodiff Jacobian.
     let private lawOptions = { defaults with Hidden = [ 8 ] }
 
+    let private entryFor (name: string) (options: CnfOptions) =
+        { Entry.exact name build (createWith options) (fun g t d -> createWith options g t d |> Entry.perturb g 0.3) with
+            Dims = [ 1; 2; 3 ]
+            ContextDim = (if options.ContextDim = 0 then None else Some options.ContextDim)
+            InverseKind = InverseKind.Iterative options.Tolerance }
+
     /// The catalogue entry: exact trace, Dopri5 at 1e-8, dimensions 1–3.
     [<CatalogueEntry>]
-    let entry =
-        { Entry.exact "cnf" build (createWith lawOptions) (fun g t d -> createWith lawOptions g t d |> Entry.perturb g 0.3) with
-            Dims = [ 1; 2; 3 ]
-            InverseKind = InverseKind.Iterative lawOptions.Tolerance }
+    let entry = entryFor "cnf" lawOptions
+
+    /// A CNF whose dynamics read a 2-wide context, f(z, t, c).
+    [<CatalogueEntry>]
+    let conditionalEntry = entryFor "conditional-cnf" { lawOptions with ContextDim = 2 }

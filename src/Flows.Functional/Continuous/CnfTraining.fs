@@ -27,6 +27,7 @@ module CnfTraining =
         let flow = Flow.withParameters p flow
         let layer = onlyLayer "cnf" "Cnf.createWith" flow
         let options = Cnf.optionsOf layer.Settings
+        Guard.that (nameof flow) (options.ContextDim = 0) $"RNODE's regularised solve takes an unconditional CNF; this one reads a context of {options.ContextDim} features"
         let horizon =
             match steer with
             | Some halfWidth -> Horizon.Steer(options.EndTime, halfWidth)
@@ -51,13 +52,17 @@ module CnfTraining =
             onLoss |> Option.iter (fun report -> report loss)
             loss.Loss)
 
-    /// OT-Flow's loss (`OtFlow.objective`) of data rows x for the flow at parameters `p`, with the
-    /// OT-Flow layer's end time, tolerance and gradient.
-    let otFlowLoss (weights: OtFlowWeights) (onSolve: (CnfSolve -> unit) option) (p: Params) (x: Tensor) (flow: Flow) : OtFlowLoss =
+    /// OT-Flow's loss (`OtFlow.objective`) of a data batch for the flow at parameters `p`, with the
+    /// OT-Flow layer's end time, tolerance and gradient; a conditional layer's batch is [x | c], as a
+    /// conditional data source batches it.
+    let otFlowLoss (weights: OtFlowWeights) (onSolve: (CnfSolve -> unit) option) (p: Params) (batch: Tensor) (flow: Flow) : OtFlowLoss =
         let flow = Flow.withParameters p flow
         let layer = onlyLayer "ot-flow" "OtFlow.createWith" flow
         let options = OtFlow.optionsOf layer.Settings
-        OtFlow.objectiveObserved (Cnf.observer onSolve 0.0 options.EndTime) options weights flow.Base layer.Params x
+        let dim = layer.Event[0]
+        Guard.rows "batch" (dim + options.ContextDim) batch
+        let ctx = if options.ContextDim = 0 then Context.none else Context.ofCondition (batch.narrow(1, dim, options.ContextDim))
+        OtFlow.objectiveObserved (Cnf.observer onSolve 0.0 options.EndTime) options weights flow.Base layer.Params ctx (batch.narrow(1, 0, dim))
 
     /// OT-Flow for `Train.fit` on `source` (Onken et al. 2021): minimises `otFlowLoss`, reporting
     /// each solve to `onSolve` and each step's loss and parts to `onLoss`. The flow must be one

@@ -12,7 +12,9 @@ open Flows.Training
 /// x_t = (1 − (1 − σ_min)t)·x0 + t·x1, whose velocity is u_t = x1 − (1 − σ_min)·x0. A velocity field
 /// v(x, t) (a CNF's dynamics MLP) is regressed on u_t at t ~ U(0, 1), with no ODE solve in training.
 /// The trained model is an ordinary Flow (base → one CNF with T = 1): samples integrate v from 0 to
-/// 1, log-densities come from the CNF integration of the same field from 1 back to 0.
+/// 1, log-densities come from the CNF integration of the same field from 1 back to 0. A conditional
+/// model (CnfOptions.ContextDim > 0) regresses v(x, t, c) on pairs (x1, c) and samples from p(x | c)
+/// by integrating v(·, ·, c): the path and its target velocity do not depend on c.
 [<RequireQualifiedAccess>]
 module FlowMatching =
 
@@ -25,6 +27,12 @@ module FlowMatching =
     /// The CNF dynamics MLP on [x; t] at per-row times t [B; 1] (`Cnf.dynamics` takes one time for
     /// all rows, as an ODE solve does; training draws a time per row).
     let velocity (p: Params) (t: Tensor) (x: Tensor) = Mlp.apply Activation.Tanh p (Tensor.cat([| x; t |], 1))
+
+    /// `velocity` of a conditional model on [x; t; c], the input order of `Cnf.conditionalDynamics`.
+    let conditionalVelocity (c: Tensor option) (p: Params) (t: Tensor) (x: Tensor) =
+        match c with
+        | Some c -> Mlp.apply Activation.Tanh p (Tensor.cat([| x; t; c |], 1))
+        | None -> velocity p t x
 
     /// The CFM loss of a velocity on per-row times: the mean over rows of ‖v(x_t, t) − u_t‖².
     let loss (sigmaMin: float) (velocity: Tensor -> Tensor -> Tensor) (x0: Tensor) (x1: Tensor) (t: Tensor) =
@@ -44,8 +52,18 @@ module FlowMatching =
             let names = layers |> List.map _.Name |> String.concat "; "
             invalidArg (nameof flow) $"flow matching needs a flow of one CNF layer with end time 1 (FlowMatching.create), got layers [{names}]"
 
-    /// The velocity field v(t, x) of a flow-matching model as ODE dynamics (t rank 0).
-    let field (flow: Flow) : Dynamics = Cnf.dynamics (cnfLayer flow).Params
+    // The width of the model's context (0: unconditional).
+    let private contextDimOf (layer: Bijector) = (Cnf.optionsOf layer.Settings).ContextDim
+
+    /// The field v(t, x, c) of a conditional flow-matching model for the rows' contexts in `ctx`
+    /// (checked against the model's context width; an unconditional model ignores them).
+    let conditionalField (ctx: Context) (rows: int) (flow: Flow) : Dynamics =
+        let layer = cnfLayer flow
+        Cnf.conditionalDynamics (Context.forLayer "flow matching" (contextDimOf layer) rows ctx) layer.Params
+
+    /// The velocity field v(t, x) of an unconditional flow-matching model as ODE dynamics (t rank 0);
+    /// a conditional model raises, naming the context it needs (`conditionalField` takes one).
+    let field (flow: Flow) : Dynamics = conditionalField Context.none 0 flow
 
     /// Integrates rows z0 along `field` from t = 0 to 1 (no log-det: sampling only); the solution
     /// also holds the states at `outputTimes` in [0, 1] (trajectories) and the NFE.
@@ -65,14 +83,27 @@ module FlowMatching =
         let z0 = Distribution.sample flow.Base flow.Base.Params gen n
         (transport solver (field flow) z0 [||]).Final
 
-    /// The CFM loss of one data batch x1 for `Train.fit`: x0 from the model's base and t ~ U(0, 1),
-    /// one of each per row, drawn from `gen`.
-    let batchLoss (sigmaMin: float) (p: Params) (gen: Generator) (x1: Tensor) (flow: Flow) =
+    /// Draws one sample from p(x | c) per context row c of `ctx` from a conditional model.
+    let sampleConditional (solver: Solver) (ctx: Context) (gen: Generator) (flow: Flow) =
+        let n = match ctx.Condition with Some c -> c.shape[0] | None -> invalidArg "context" "flow matching: conditional sampling needs a context (one row per sample)"
+        let z0 = Distribution.sample flow.Base flow.Base.Params gen n
+        (transport solver (conditionalField ctx n flow) z0 [||]).Final
+
+    /// The CFM loss of one data batch for `Train.fit`: x0 from the model's base and t ~ U(0, 1), one
+    /// of each per row, drawn from `gen`. A conditional model's batch is [x1 | c], as a conditional
+    /// data source batches it, and its field reads c.
+    let batchLoss (sigmaMin: float) (p: Params) (gen: Generator) (batch: Tensor) (flow: Flow) =
         let flow = Flow.withParameters p flow
+        let layer = cnfLayer flow
+        let contextDim = contextDimOf layer
+        let dim = layer.Event[0]
+        Guard.rows "batch" (dim + contextDim) batch
+        let x1 = batch.narrow(1, 0, dim)
+        let c = if contextDim = 0 then None else Some(batch.narrow(1, dim, contextDim))
         let n = x1.shape[0]
         let x0 = Distribution.sample flow.Base flow.Base.Params gen n
         let t = gen.uniform([| n; 1 |], dtype = x1.dtype, device = x1.device)
-        loss sigmaMin (velocity (cnfLayer flow).Params) x0 x1 t
+        loss sigmaMin (conditionalVelocity c layer.Params) x0 x1 t
 
     /// The `Train.fit` objective of conditional flow matching on `source`, with σ_min in [0, 1)
     /// (the width of the path's end around each data point; Lipman et al. use 1e-4 and below).

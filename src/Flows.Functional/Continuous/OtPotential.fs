@@ -11,23 +11,31 @@ open Flows.Tensors
 /// σ(x) = log(eˣ + e⁻ˣ) so σ' = tanh, σ'' = 1 − tanh², and A of rank r ≤ D + 1. The gradient and the
 /// trace of the x-Hessian are computed in closed form from one forward and one backward sweep
 /// (the paper's §3.2), with no VJP per dimension: that is what makes OT-Flow's exact trace cheap.
+/// A conditional potential Φ(x, t, c) reads s = (x, t, c): K₀, A and b gain C columns, and since
+/// the x-Hessian's trace uses only K₀'s and A's x-columns, the closed forms hold unchanged.
 [<RequireQualifiedAccess>]
 module OtPotential =
 
-    /// Parameters for x of dimension `dim`: "w" (ones), "layer.i.weight"/"layer.i.bias" for the
-    /// `layers` ResNet layers of `width` (PyTorch's nn.Linear start), "a" [rank; dim + 1] (Xavier
-    /// uniform) and "b" [dim + 1] (zeros).
-    let create (gen: Generator) (dtype: Dtype) (dim: int) (width: int) (layers: int) (rank: int) : Params =
+    /// Parameters for x of dimension `dim` and contexts of `contextDim` (0: none), with s of size
+    /// n = dim + 1 + contextDim: "w" (ones), "layer.i.weight"/"layer.i.bias" for the `layers` ResNet
+    /// layers of `width` (PyTorch's nn.Linear start), "a" [rank; n] (Xavier uniform), "b" [n] (zeros).
+    let createConditional (contextDim: int) (gen: Generator) (dtype: Dtype) (dim: int) (width: int) (layers: int) (rank: int) : Params =
         Guard.positive (nameof dim) dim
         Guard.positive (nameof width) width
+        Guard.that (nameof contextDim) (contextDim >= 0) $"the context size must be at least 0, got {contextDim}"
         Guard.that (nameof layers) (layers >= 2) $"OT-Flow's ResNet needs at least 2 layers (an opening layer and a residual block), got {layers}"
         Guard.that (nameof rank) (rank >= 1 && rank <= dim + 1) $"must be in [1, dim + 1 = {dim + 1}], got {rank}"
-        let bound = sqrt (6.0 / float (rank + dim + 1))
+        let inputs = dim + 1 + contextDim
+        let bound = sqrt (6.0 / float (rank + inputs))
         Params.concat
             [ yield Params.ofList [ "w", Tensor.ones([| width |], dtype) ]
               for i in 0 .. layers - 1 do
-                  yield (Mlp.linear gen dtype (if i = 0 then dim + 1 else width) width false).Prefixed $"layer.{i}"
-              yield Params.ofList [ "a", gen.uniform([| rank; dim + 1 |], -bound, bound, dtype); "b", Tensor.zeros([| dim + 1 |], dtype) ] ]
+                  yield (Mlp.linear gen dtype (if i = 0 then inputs else width) width false).Prefixed $"layer.{i}"
+              yield Params.ofList [ "a", gen.uniform([| rank; inputs |], -bound, bound, dtype); "b", Tensor.zeros([| inputs |], dtype) ] ]
+
+    /// `createConditional` without a context: s = (x, t).
+    let create (gen: Generator) (dtype: Dtype) (dim: int) (width: int) (layers: int) (rank: int) : Params =
+        createConditional 0 gen dtype dim width layers rank
 
     let private layerCount (p: Params) =
         let mutable n = 0
@@ -39,18 +47,20 @@ module OtPotential =
 
     let private sech2 (x: Tensor) = 1.0 - x.tanh().square()
 
-    // s = [x; t] with t broadcast to every row
-    let private inputs (t: Tensor) (x: Tensor) =
+    // s = [x; t] or [x; t; c] with t broadcast to every row
+    let private inputs (c: Tensor option) (t: Tensor) (x: Tensor) =
         if x.dim <> 2 then invalidArg (nameof x) $"OtPotential: expected rows [batch; dim], got {Shape.show x.shape}"
-        Tensor.cat([| x; t.reshape([| 1; 1 |]).expand([| x.shape[0]; 1 |]) |], 1)
+        let time = t.reshape([| 1; 1 |]).expand([| x.shape[0]; 1 |])
+        Tensor.cat((match c with Some c -> [| x; time; c |] | None -> [| x; time |]), 1)
 
     let private weight (p: Params) (i: int) = p[$"layer.{i}.weight"]
 
     let private bias (p: Params) (i: int) = p[$"layer.{i}.bias"]
 
-    /// Φ(x, t) per row ([B]) for rows x [B; D] at time t (rank 0), by plain tensor ops.
-    let value (p: Params) (t: Tensor) (x: Tensor) =
-        let s = inputs t x
+    /// Φ(x, t, c) per row ([B]) for rows x [B; D] at time t (rank 0) with their contexts c [B; C]
+    /// (None for an unconditional potential), by plain tensor ops.
+    let conditionalValue (c: Tensor option) (p: Params) (t: Tensor) (x: Tensor) =
+        let s = inputs c t x
         let n = layerCount p
         let h = 1.0 / float (n - 1)
         let mutable u = sigma (Tensor.linear(s, weight p 0, bias p 0))
@@ -58,12 +68,15 @@ module OtPotential =
             u <- u + sigma (Tensor.linear(u, weight p i, bias p i)) * h
         u.matmul(p["w"]) + s.matmul(p["a"].transpose()).square().sum(1) * 0.5 + s.matmul(p["b"])
 
-    /// ∇_sΦ [B; D + 1] (the last column is ∂Φ/∂t) and tr(∇²_xΦ) [B], in closed form. The backward
+    /// Φ(x, t) per row ([B]) for rows x [B; D] at time t (rank 0), by plain tensor ops.
+    let value (p: Params) (t: Tensor) (x: Tensor) = conditionalValue None p t x
+
+    /// ∇_sΦ [B; D + 1 (+ C)] (column D is ∂Φ/∂t) and tr(∇²_xΦ) [B], in closed form. The backward
     /// sweep gives g_i = ∂(wᵀN)/∂u_i; the forward sweep carries the transposed Jacobians
     /// J_iᵀ = (∂u_i/∂x)ᵀ [B; D; m]; then tr = Σ_k (σ''(a₀) ⊙ g₀)_k ‖K₀[k, :D]‖²
     /// + h·Σ_i Σ_k (σ''(a_i) ⊙ g_i)_k ‖(K_i J_{i−1})_k‖² + ‖A[:, :D]‖_F².
-    let gradientAndTrace (p: Params) (t: Tensor) (x: Tensor) : Tensor * Tensor =
-        let s = inputs t x
+    let conditionalGradientAndTrace (c: Tensor option) (p: Params) (t: Tensor) (x: Tensor) : Tensor * Tensor =
+        let s = inputs c t x
         let rows, dim = x.shape[0], x.shape[1]
         let n = layerCount p
         let h = 1.0 / float (n - 1)
@@ -90,3 +103,6 @@ module OtPotential =
             trace <- trace + (sech2 pre[i] * g[i] * kj.square().sum(1)).sum(1) * h
             jacobianT <- jacobianT + pre[i].tanh().unsqueeze(1) * kj * h
         gradient, trace + a.narrow(1, 0, dim).square().sum()
+
+    /// `conditionalGradientAndTrace` of an unconditional potential: ∇_sΦ [B; D + 1] and tr(∇²_xΦ).
+    let gradientAndTrace (p: Params) (t: Tensor) (x: Tensor) : Tensor * Tensor = conditionalGradientAndTrace None p t x

@@ -18,6 +18,19 @@ module Context =
     /// A conditioning tensor, evaluation mode.
     let ofCondition (c: Tensor) = { Condition = Some c; Training = false }
 
+    /// The condition of a layer built for contexts of width `contextDim` > 0 reading `rows` rows:
+    /// raises an ArgumentException on "context" when it is missing or not [rows; contextDim].
+    let require (layer: string) (contextDim: int) (rows: int) (ctx: Context) =
+        match ctx.Condition with
+        | Some c when c.dim = 2 && c.shape[0] = rows && c.shape[1] = contextDim -> c
+        | Some c -> invalidArg "context" $"{layer}: expected a context [{rows}; {contextDim}] (one row per input row), got {Shape.show c.shape}"
+        | None -> invalidArg "context" $"{layer}: this layer is conditional and needs a context of {contextDim} features per row"
+
+    /// The condition a layer built for contexts of width `contextDim` reads: None when the layer is
+    /// unconditional (`contextDim` = 0, any context is ignored), else as `require`.
+    let forLayer (layer: string) (contextDim: int) (rows: int) (ctx: Context) =
+        if contextDim = 0 then None else Some(require layer contextDim rows ctx)
+
 /// A map and its per-row log|det J|: both sides of a bijector return this pair.
 type MapWithLogDet = Params -> Context -> Tensor -> Tensor * Tensor
 

@@ -180,7 +180,8 @@ module Train =
             | Objective.ReverseKl _ -> fun () -> Tensor.zeros [| 0 |]
         let contextDim =
             match objective with
-            | Objective.ForwardKl(DataSource.Conditional(data, context)) ->
+            | Objective.ForwardKl(DataSource.Conditional(data, context))
+            | Objective.BatchLoss(DataSource.Conditional(data, context), _) ->
                 Guard.that (nameof objective) (context.dim = 2 && context.shape[0] = data.shape[0])
                     $"the context needs one row per data row: data {Shape.show data.shape}, context {Shape.show context.shape}"
                 context.shape[1]

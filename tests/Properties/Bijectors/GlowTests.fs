@@ -38,7 +38,7 @@ let ``squeeze moves pixel (2y + dy, 2x + dx) of channel c to channel 4c + 2dy + 
 let private instances () : (string * Bijector) list =
     let gen = Generator 21UL
     let perturbed (b: Bijector) = Entry.perturb gen 0.3 b
-    let sigmoid image = ChannelCoupling.create gen f64 { Image = image; Hidden = 4; ScaleMap = Coupling.ScaleMap.Sigmoid }
+    let sigmoid image = ChannelCoupling.create gen f64 { Image = image; Hidden = 4; ScaleMap = Coupling.ScaleMap.Sigmoid; ContextDim = 0 }
     let kept = FactorOut.keptShape [| 4; 2; 2 |]
     let glow = { Glow.Config.defaults 1 4 4 with StepsPerLevel = 2; Hidden = 4 }
     [ "squeeze [2; 4; 4]", Squeeze.create [| 2; 4; 4 |]

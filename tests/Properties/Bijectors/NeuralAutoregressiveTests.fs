@@ -12,7 +12,7 @@ open Flows.Tensors
 open Flows.Properties.Support
 
 /// The neural autoregressive entries and their stated tolerances.
-let names : seq<obj[]> = [ "naf"; "conditional-naf"; "bnaf"; "sos"; "conditional-sos"; "umnn"; "conditional-umnn" ] |> Seq.map (fun n -> [| box n |])
+let names : seq<obj[]> = [ "naf"; "conditional-naf"; "bnaf"; "conditional-bnaf"; "sos"; "conditional-sos"; "umnn"; "conditional-umnn" ] |> Seq.map (fun n -> [| box n |])
 
 let private tolerance (entry: Entry) =
     match entry.InverseKind with
