@@ -23,7 +23,10 @@ let tolerance = 1e-10
 
 // x·M for rows x [n; a]: one product when M [a; b] is shared, a batched one when each row has its
 // own M [n; a; b] (the amortised layers)
-let private rowTimes (x: Tensor) (m: Tensor) = if m.dim = 2 then x.matmul m else x.unsqueeze(1).matmul(m).squeeze 1
+let private times (x: Tensor) (m: Tensor) = if m.dim = 2 then x.matmul m else x.unsqueeze(1).matmul(m).squeeze 1
+
+// x·Mᵀ likewise
+let private timesTransposed (x: Tensor) (m: Tensor) = times x (m.transpose())
 
 /// Q = H₁⋯H_k with H = I − 2vvᵀ/‖v‖², from reflection vectors [k; D] (one Q) or [n; k; D] (one per row).
 let householder (v: Tensor) =
@@ -58,8 +61,8 @@ let triangular (raw: Tensor) (diagonal: Tensor) = raw.triu(1) + diagonal.tanh().
 /// y = x + Q·R·tanh(R̃·Qᵀx + b) and its log-det, for rows x [n; D]: Q [D; M] with orthonormal
 /// columns, R, R̃ upper triangular [M; M] and b [M] shared, or any of them per row ([n; …]).
 let forwardWith (q: Tensor) (r: Tensor) (rt: Tensor) (b: Tensor) (x: Tensor) =
-    let h = (rowTimes (rowTimes x q) (rt.transpose()) + b).tanh()
-    let y = x + rowTimes (rowTimes h (r.transpose())) (q.transpose())
+    let h = (timesTransposed (times x q) rt + b).tanh()
+    let y = x + timesTransposed (timesTransposed h r) q
     let diag = rt.diagonal() * r.diagonal()
     y, ((1.0 - h.square()) * diag + 1.0).abs().log().sum(1)
 
@@ -67,7 +70,7 @@ let forwardWith (q: Tensor) (r: Tensor) (rt: Tensor) (b: Tensor) (x: Tensor) =
 /// identity; inside, in v = Qᵀx, it is triangular, solved last coordinate first.
 let inverseWith (q: Tensor) (r: Tensor) (rt: Tensor) (b: Tensor) (y: Tensor) =
     let n, m = y.shape[0], r.shape[r.dim - 1]
-    let w = rowTimes y q
+    let w = times y q
     let column (t: Tensor) (i: int) = if t.dim = 1 then t.narrow(0, i, 1).expand [| n |] else t.narrow(1, i, 1).squeeze 1
     let entry (t: Tensor) (i: int) (j: int) = t.narrow(-2, i, 1).narrow(-1, j, 1).reshape(if t.dim = 2 then [||] else [| n |])
     // solve v_i = w_i − Σ_{j≥i} R_ij tanh(a_j), a_j = Σ_{k≥j} R̃_jk v_k + b_j, from the last coordinate
@@ -87,7 +90,7 @@ let inverseWith (q: Tensor) (r: Tensor) (rt: Tensor) (b: Tensor) (y: Tensor) =
         solved[i] <- v
         activations[i] <- (v * rtii + c).tanh()
     let h = Tensor.stack(activations, 1)
-    let x = y - rowTimes (rowTimes h (r.transpose())) (q.transpose())
+    let x = y - timesTransposed (timesTransposed h r) q
     let diag = rt.diagonal() * r.diagonal()
     x, -(((1.0 - h.square()) * diag + 1.0).abs().log().sum(1))
 

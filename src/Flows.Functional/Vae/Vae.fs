@@ -8,13 +8,15 @@ open Flows.Tensors
 open Flows.Training
 
 /// A VAE's hyperparameters: data rows of shape `Event`, `Latent` dimensions, encoder widths `Hidden`
-/// (the last is the width of the features h that the posterior flow reads; the decoder mirrors them),
-/// the posterior family and the likelihood.
+/// (the last is the width of the features h that the posterior flow reads; the decoder mirrors them,
+/// and no widths make h the data itself), dense or convolutional layers, the posterior family and the
+/// likelihood.
 type VaeSpec =
     { Event: int[]
       Latent: int
       Hidden: int list
       Activation: Activation
+      Architecture: Architecture
       Posterior: Posterior
       Likelihood: Likelihood }
 
@@ -89,20 +91,27 @@ module Vae =
     // rows scored at once (data rows × samples) when evaluating, so memory stays bounded
     let private budget = 8192
 
-    /// A VAE with MLP encoder and decoder, PyTorch-style initial weights.
+    /// A VAE with the spec's encoder and decoder, PyTorch-style initial weights.
     let create (gen: Generator) (dtype: Dtype) (spec: VaeSpec) =
         Guard.positive (nameof spec.Latent) spec.Latent
         Guard.that (nameof spec.Event) (spec.Event.Length > 0 && Array.forall (fun d -> d > 0) spec.Event) $"must be positive sizes, got {Shape.show spec.Event}"
         spec.Hidden |> List.iter (Guard.positive (nameof spec.Hidden))
         let dim = Shape.numel spec.Event
-        let encoder = Network.mlp gen dtype spec.Activation (dim :: spec.Hidden) true
+        let outputs = Likelihood.outputs spec.Likelihood dim
+        let encoder, decoder =
+            match spec.Architecture with
+            | Architecture.Mlp ->
+                Network.mlp gen dtype spec.Activation (dim :: spec.Hidden) true,
+                Network.mlp gen dtype spec.Activation (spec.Latent :: List.rev spec.Hidden @ [ outputs ]) false
+            | Architecture.Conv channels ->
+                Network.convEncoder gen dtype spec.Activation channels spec.Event spec.Hidden,
+                Network.convDecoder gen dtype spec.Activation channels spec.Event spec.Latent (List.rev spec.Hidden) (outputs / (spec.Event[1] * spec.Event[2]))
         let features = encoder.Outputs
-        let decoderSizes = spec.Latent :: List.rev spec.Hidden @ [ Likelihood.outputs spec.Likelihood dim ]
         { Spec = spec
           Encoder = encoder
           Heads = Params.concat [ (Mlp.linear gen dtype features spec.Latent false).Prefixed "mean"; (Mlp.linear gen dtype features spec.Latent false).Prefixed "logScale" ]
           Flow = Posterior.layers gen dtype spec.Latent features spec.Posterior
-          Decoder = Network.mlp gen dtype spec.Activation decoderSizes false }
+          Decoder = decoder }
 
     /// Every learnable tensor: "encoder.*", "heads.*", "flow.i.*", "decoder.*".
     let parameters (vae: Vae) =
@@ -121,6 +130,12 @@ module Vae =
             Decoder = { vae.Decoder with Params = p.Scope "decoder" } }
 
     let private rows (x: Tensor) = x.reshape [| x.shape[0]; -1 |]
+
+    // data rows of the spec's event shape, in the parameters' dtype
+    let private checkData (name: string) (x: Tensor) (vae: Vae) =
+        Guard.event name vae.Spec.Event x
+        let dtype = vae.Heads["mean.weight"].dtype
+        Guard.that name (x.dtype = dtype) $"expected {dtype} data like the VAE's parameters, got {x.dtype}"
 
     // k posterior samples per row of x [n; D] with parameters p: log p(x | z) and log p(z) − log q(z | x), both [n; k]
     let private logTerms (p: Params) (vae: Vae) (training: bool) (gen: Generator) (k: int) (x: Tensor) =
@@ -153,7 +168,7 @@ module Vae =
 
     /// A one-sample estimate per row of the ELBO log p(x | z) + log p(z) − log q(z | x), z ~ q(z | x).
     let elbo (gen: Generator) (x: Tensor) (vae: Vae) =
-        Guard.event (nameof x) vae.Spec.Event x
+        checkData (nameof x) x vae
         let p = parameters vae
         chunked budget (fun chunk -> let ll, kl = logTerms p vae false gen 1 chunk in (ll + kl).squeeze 1) (rows x)
 
@@ -162,7 +177,7 @@ module Vae =
     /// k = 1000). Samples are scored in chunks, with a running log-sum-exp, so memory stays bounded.
     let iwae (gen: Generator) (k: int) (x: Tensor) (vae: Vae) =
         Guard.positive (nameof k) k
-        Guard.event (nameof x) vae.Spec.Event x
+        checkData (nameof x) x vae
         let p = parameters vae
         let samples = min k budget
         let bound (chunk: Tensor) =
@@ -175,7 +190,7 @@ module Vae =
 
     /// The posterior's mean and log σ before the flow, and the features h its flow reads, for rows x.
     let encode (x: Tensor) (vae: Vae) =
-        Guard.event (nameof x) vae.Spec.Event x
+        checkData (nameof x) x vae
         let h = vae.Encoder.Apply vae.Encoder.Params (rows x)
         Tensor.linear(h, vae.Heads["mean.weight"], vae.Heads["mean.bias"]), Tensor.linear(h, vae.Heads["logScale.weight"], vae.Heads["logScale.bias"]), h
 
@@ -208,7 +223,7 @@ module Vae =
         Guard.positive (nameof options.BatchSize) options.BatchSize
         Guard.positiveFloat (nameof options.LearningRate) options.LearningRate
         Guard.that (nameof options.WarmUp) (options.WarmUp >= 0) $"must be at least 0, got {options.WarmUp}"
-        Guard.event (nameof data) vae.Spec.Event data
+        checkData (nameof data) data vae
         Guard.finite (nameof data) data
         let n = data.shape[0]
         let size = min options.BatchSize n

@@ -42,7 +42,7 @@ let ``each row's log-det is log|det| of its own autodiff Jacobian, and the conte
 let ``a VAE's posterior flow has each data point's log-det equal to log|det| of its Jacobian`` () =
     for posterior in [ "planar-3"; "radial-2"; "sylvester-o-2"; "sylvester-h-2"; "sylvester-t-2"; "iaf-2" ] do
         let spec =
-            { Event = [| 6 |]; Latent = 4; Hidden = [ 8 ]; Activation = Activation.Tanh
+            { Event = [| 6 |]; Latent = 4; Hidden = [ 8 ]; Activation = Activation.Tanh; Architecture = Architecture.Mlp
               Posterior = Posterior.parse 4 posterior; Likelihood = Likelihood.Bernoulli }
         let model = Vae.create (Generator 32UL) Dtype.Float64 spec
         // move the flow away from its near-identity start so the check has something to see

@@ -62,7 +62,7 @@ module LinearGaussian =
     /// A float64 VAE for this model: the features are x itself (no hidden layers), so the linear heads
     /// can express the true posterior; the decoder is the fixed map z ↦ Wz + b with σ fixed.
     let vae (seed: uint64) (posterior: Posterior) =
-        let spec = { Event = [| dim |]; Latent = latent; Hidden = []; Activation = Activation.Tanh; Posterior = posterior; Likelihood = Likelihood.GaussianFixed sigma }
+        let spec = { Event = [| dim |]; Latent = latent; Hidden = []; Activation = Activation.Tanh; Architecture = Architecture.Mlp; Posterior = posterior; Likelihood = Likelihood.GaussianFixed sigma }
         let weight = Tensor.ofArray(w.Transpose().ToRowMajorArray(), [| latent; dim |])
         let bias = Tensor.ofArray(b.ToArray())
         { Vae.create (Generator seed) Dtype.Float64 spec with Decoder = Network.constant dim (fun z -> z.matmul weight + bias) }

@@ -10,7 +10,7 @@ open Flows.Nn
 open Flows.Tensors
 open Flows.Vae
 
-let private spec = { Event = [| 4 |]; Latent = 2; Hidden = [ 3 ]; Activation = Activation.Tanh; Posterior = Posterior.Planar 2; Likelihood = Likelihood.Bernoulli }
+let private spec = { Event = [| 4 |]; Latent = 2; Hidden = [ 3 ]; Activation = Activation.Tanh; Architecture = Architecture.Mlp; Posterior = Posterior.Planar 2; Likelihood = Likelihood.Bernoulli }
 let private model = Vae.create (Generator 1UL) Dtype.Float64 spec
 let private x = Tensor.zeros([| 3; 4 |], Dtype.Float64)
 
@@ -35,6 +35,7 @@ let ``data of the wrong shape is rejected with both shapes`` () =
     rejects "x" "[3, 5]" (fun () -> box (Vae.iwae (Generator 1UL) 2 wrong model))
     rejects "data" "[batch; 4]" (fun () -> box (Vae.fit VaeFitOptions.defaults wrong model))
     rejects "z" "[batch; 2]" (fun () -> box (Vae.decode wrong model))
+    rejects "x" "expected float64 data" (fun () -> box (Vae.elbo (Generator 1UL) (x.cast Dtype.Float32) model))
 
 [<Fact>]
 let ``an amortised layer without a context of the right width is rejected`` () =
