@@ -24,9 +24,9 @@ let private every = [ "gaussian"; "planar-4"; "planar-16"; "radial-16"; "sylvest
 [<EntryPoint>]
 let main argv =
     let options = Cli.parse [ "steps"; "posterior"; "latent"; "k"; "hidden"; "arch"; "batch"; "train"; "test"; "seed"; "out" ] [] argv
-    let steps = Cli.int "steps" 1000 options
+    let steps = Cli.int "steps" 1600 options
     let latent = Cli.int "latent" 16 options
-    let k = Cli.int "k" 100 options
+    let k = Cli.int "k" 10 options
     let hidden = Cli.int "hidden" 256 options
     let batch = Cli.int "batch" 100 options
     let architecture =
