@@ -11,32 +11,36 @@ open Flows.Tensors
 /// Tolerance of the inverse's root find on α.
 let tolerance = 1e-10
 
-let private uHat (p: Params) =
-    let u, w = p["u"], p["w"]
-    let wu = (w * u).sum()
+/// û = u + (m(wᵀu) − wᵀu)·w/‖w‖² for stored u, w: one layer's [D] or one per row [n; D].
+let constrain (u: Tensor) (w: Tensor) =
+    let wu = (w * u).sum(-1, true)
     let m = wu.softplus() - 1.0
-    u + (m - wu) * w / (w.square().sum() + 1e-12)
+    u + (m - wu) * w / (w.square().sum(-1, true) + 1e-12)
 
-let private forward (p: Params) (_: Context) (x: Tensor) =
-    let w, b, u = p["w"], p["b"], uHat p
-    let a = x.matmul(w) + b
-    let h = a.tanh()
-    let y = x + h.unsqueeze(1) * u
-    let psi = (1.0 - h.square()) * (w * u).sum()
+/// y = x + û·tanh(wᵀx + b) and its log-det, for rows x [n; D]: û, w shared [D] and b a scalar, or
+/// each row's own (û, w [n; D], b [n]: the amortised layer).
+let forwardWith (uHat: Tensor) (w: Tensor) (b: Tensor) (x: Tensor) =
+    let h = ((x * w).sum(-1) + b).tanh()
+    let y = x + h.unsqueeze(1) * uHat
+    let psi = (1.0 - h.square()) * (w * uHat).sum(-1)
     y, (psi + 1.0).abs().log()
 
-let private inverse (p: Params) (_: Context) (y: Tensor) =
-    let w, b, u = p["w"], p["b"], uHat p
-    let wu = (w * u).sum()
-    let target = y.matmul w
+/// Undoes `forwardWith` (same shapes), with the inverse's log-det.
+let inverseWith (uHat: Tensor) (w: Tensor) (b: Tensor) (y: Tensor) =
+    let wu = (w * uHat).sum(-1)
+    let target = (y * w).sum(-1)
     let f (alpha: Tensor) = alpha + (alpha + b).tanh() * wu
     let f' (alpha: Tensor) = (1.0 - (alpha + b).tanh().square()) * wu + 1.0
     let spread = wu.abs().noDiff() + 1.0
     let root = RootFind.bisect f target (target - spread) (target + spread) tolerance
     let alpha = RootFind.newtonStep f f' target root
     let h = (alpha + b).tanh()
-    let x = y - h.unsqueeze(1) * u
+    let x = y - h.unsqueeze(1) * uHat
     x, -(((1.0 - h.square()) * wu + 1.0).abs().log())
+
+let private forward (p: Params) (_: Context) (x: Tensor) = forwardWith (constrain p["u"] p["w"]) p["w"] p["b"] x
+
+let private inverse (p: Params) (_: Context) (y: Tensor) = inverseWith (constrain p["u"] p["w"]) p["w"] p["b"] y
 
 /// A planar layer with small random parameters (as in document 000: N(0, 0.01²)).
 let create (gen: Generator) (dtype: Dtype) (dim: int) =
