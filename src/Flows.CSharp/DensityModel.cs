@@ -154,7 +154,7 @@ public sealed partial class DensityModel
     /// <param name="seed">Makes the draw repeatable; null draws fresh randomness.</param>
     /// <exception cref="InvalidOperationException">The model is conditional (use an overload with a context).</exception>
     public float[,] Sample(int count, ulong? seed = null) =>
-        ArrayConversions.ToMatrix(ModelModule.sample(UnconditionalDraw(count), GeneratorFor(seed), count, model));
+        ArrayConversions.ToMatrix(ModelModule.sample(UnconditionalDraw(count), Seeds.GeneratorFor(seed), count, model));
 
     /// <summary>One row drawn for each row of <paramref name="context"/> (conditional models): fresh rows on every
     /// call, or the same rows for the same <paramref name="seed"/>.</summary>
@@ -164,7 +164,7 @@ public sealed partial class DensityModel
     {
         ArgumentNullException.ThrowIfNull(context);
         var ctx = ContextRows(context, context.GetLength(0));
-        return ArrayConversions.ToMatrix(ModelModule.sample(ctx, GeneratorFor(seed), context.GetLength(0), model));
+        return ArrayConversions.ToMatrix(ModelModule.sample(ctx, Seeds.GeneratorFor(seed), context.GetLength(0), model));
     }
 
     /// <summary><paramref name="count"/> rows drawn for one context (conditional models), e.g. many samples of
@@ -181,7 +181,7 @@ public sealed partial class DensityModel
     /// <param name="seed">Makes the draw repeatable; null draws fresh randomness.</param>
     public SampledRows SampleWithLogProb(int count, ulong? seed = null)
     {
-        var (rows, logProb) = ModelModule.sampleAndLogProb(UnconditionalDraw(count), GeneratorFor(seed), count, model);
+        var (rows, logProb) = ModelModule.sampleAndLogProb(UnconditionalDraw(count), Seeds.GeneratorFor(seed), count, model);
         return new SampledRows(ArrayConversions.ToMatrix(rows), logProb.toArray32());
     }
 
@@ -192,12 +192,10 @@ public sealed partial class DensityModel
     {
         ArgumentNullException.ThrowIfNull(context);
         var ctx = ContextRows(context, context.GetLength(0));
-        var (rows, logProb) = ModelModule.sampleAndLogProb(ctx, GeneratorFor(seed), context.GetLength(0), model);
+        var (rows, logProb) = ModelModule.sampleAndLogProb(ctx, Seeds.GeneratorFor(seed), context.GetLength(0), model);
         return new SampledRows(ArrayConversions.ToMatrix(rows), logProb.toArray32());
     }
 
-    // Fresh randomness per call unless a seed is given; Random.Shared is safe across threads.
-    private static Generator GeneratorFor(ulong? seed) => new(seed ?? (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue));
 
     private Context UnconditionalDraw(int count)
     {

@@ -18,7 +18,9 @@ type VaeFitOptions =
       /// Stop with a report after this many consecutive non-finite steps.
       MaxBadSteps: int
       ReportEvery: int
-      Progress: (VaeProgress -> unit) option }
+      Progress: (VaeProgress -> unit) option
+      /// Asked before every step; true stops there, keeping the parameters trained so far.
+      ShouldStop: (unit -> bool) option }
 
 /// A progress report: the step, the mean negative β-weighted ELBO of its batch, β and elapsed time.
 and VaeProgress =
@@ -33,6 +35,8 @@ type VaeReport =
       Losses: float[]
       SkippedSteps: int
       Diverged: bool
+      /// The caller stopped it (`ShouldStop`) before every step ran.
+      Cancelled: bool
       Message: string
       Seconds: float }
 
@@ -51,4 +55,5 @@ module VaeFitOptions =
           Prepare = None
           MaxBadSteps = 20
           ReportEvery = 100
-          Progress = None }
+          Progress = None
+          ShouldStop = None }

@@ -198,7 +198,8 @@ module Vae =
         // the parameters that last gave a finite loss: where a non-finite step rolls back to
         let mutable lastFinite = parameters
         let mutable bad, skipped, t = 0, 0, 0
-        while t < options.Steps && bad < options.MaxBadSteps do
+        let stopRequested () = options.ShouldStop |> Option.exists (fun stop -> stop ())
+        while t < options.Steps && bad < options.MaxBadSteps && not (stopRequested ()) do
             let batch = nextBatch ()
             let beta = if options.WarmUp = 0 then 1.0 else min 1.0 (float t / float options.WarmUp)
             let value, grads = Ad.fgradNReusing (fun values -> lossWith (parameters.WithValues values) gen beta batch vae) parameters.Values
@@ -226,8 +227,11 @@ module Vae =
             | _ -> ()
             t <- t + 1
         let diverged = bad >= options.MaxBadSteps
+        let cancelled = not diverged && t < options.Steps
         let message =
             if diverged then $"diverged at step {t}: {bad} consecutive steps had a non-finite loss or gradient; kept the last finite parameters"
+            elif cancelled then $"cancelled after {t} of {options.Steps} steps; kept the parameters trained so far"
             else $"ran {t} steps ({skipped} skipped as non-finite)"
         withParameters parameters vae,
-        { StepsRun = t; Losses = losses.ToArray(); SkippedSteps = skipped; Diverged = diverged; Message = message; Seconds = clock.Elapsed.TotalSeconds }
+        { StepsRun = t; Losses = losses.ToArray(); SkippedSteps = skipped; Diverged = diverged; Cancelled = cancelled
+          Message = message; Seconds = clock.Elapsed.TotalSeconds }
