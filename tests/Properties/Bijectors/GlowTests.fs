@@ -145,6 +145,16 @@ let ``initialising a Glow once gives the observed flow's densities without obser
     Assert.False((Flow.logProb Context.none other flow - Flow.logProb Context.none other initialised).abs().max().toScalar() < 1e-6, "initialisation should change the flow")
 
 [<Fact>]
+let ``Glow's sigmoid scale contracts data to base, so no coupling can blow a pixel up towards the base`` () =
+    let gen = Generator 31UL
+    let image = [| 4; 3; 3 |]
+    for trial in 1 .. 5 do
+        let b = ChannelCoupling.create gen f64 { Image = image; Hidden = 4; ScaleMap = Coupling.ScaleMap.Sigmoid } |> Entry.perturb gen 3.0
+        let x = gen.normal([| 8; 4; 3; 3 |], dtype = f64) * 10.0
+        let _, logDet = Bijector.inverse Context.none x b
+        Assert.True(logDet.toArray64() |> Array.forall (fun v -> v < 0.0), $"trial {trial}: data -> base log-dets must be negative")
+
+[<Fact>]
 let ``Glow refuses image sizes that the levels cannot squeeze`` () =
     let error = Assert.Throws<ArgumentException>(fun () -> Glow.create (Generator 1UL) f64 { Glow.Config.defaults 1 12 8 with Levels = 3 } |> ignore)
     Assert.Equal("Levels", error.ParamName)
