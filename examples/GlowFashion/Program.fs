@@ -4,9 +4,10 @@
 /// dequantisation, maximum likelihood with Adam at Glow's 1e-3 after a linear warm-up, scored on the
 /// 10,000 test images in bits/dim (Objectives.dequantisedBitsPerDim has the derivation). Prints
 /// progress and s/step, the test bits/dim, and draws test images beside samples at temperature T.
-/// Defaults (2 levels × 4 steps, 64 hidden channels, batch 32, 2000 steps, 200 warm-up steps) were
-/// set from short runs on the shared 2-core machine: 0.27–0.34 CPU s and 0.43–0.99 wall s per step,
-/// 10,000 test images ≈ 27 CPU s, so one model takes about 12 minutes alone and 25–30 under load.
+/// Defaults (2 levels × 4 steps, 64 hidden channels, batch 32, 3000 steps, 300 warm-up steps) were
+/// set from short runs on the shared 2-core machine: 0.21 s per step when it was idle, 0.33–0.99
+/// under other builds and tests; 10,000 test images in 21–38 s. One model: about 11 minutes on an
+/// idle machine, 17–36 under that load.
 ///   GlowFashion [--model glow|realnvp|both] [--device cpu|cuda:N] [--steps N] [--batch N]
 ///     [--levels N] [--steps-per-level N] [--hidden N] [--train-images N] [--test-images N]
 ///     [--warmup N] [--lr R] [--temperature T] [--seed N] [--out file.png]
@@ -32,7 +33,7 @@ let private evalChunk = 250
 
 /// Trains one model and reports its test bits/dim; returns its samples at the temperature.
 let private run (name: string) (config: Glow.Config) (options: Cli.Options) (device: Device) (train: Tensor) (heldOut: Tensor) (test: Tensor) =
-    let steps, batch, seed = Cli.int "steps" 2000 options, Cli.int "batch" 32 options, Cli.seed 1UL options
+    let steps, batch, seed = Cli.int "steps" 3000 options, Cli.int "batch" 32 options, Cli.seed 1UL options
     let warmup = Cli.int "warmup" (max 1 (steps / 10)) options
     let temperature = Cli.number "temperature" 0.7 options
     let learningRate = Cli.number "lr" 1e-3 options
