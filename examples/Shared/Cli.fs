@@ -25,6 +25,10 @@ let parse (known: string list) (flags: string list) (argv: string[]) : Options =
 let int (name: string) (fallback: int) (o: Options) =
     o |> Map.tryFind name |> Option.map (fun v -> Int32.Parse(v, CultureInfo.InvariantCulture)) |> Option.defaultValue fallback
 
+/// A floating-point option, or `fallback`.
+let number (name: string) (fallback: float) (o: Options) =
+    o |> Map.tryFind name |> Option.map (fun v -> Double.Parse(v, CultureInfo.InvariantCulture)) |> Option.defaultValue fallback
+
 /// A seed option, or `fallback`.
 let seed (fallback: uint64) (o: Options) =
     o |> Map.tryFind "seed" |> Option.map (fun v -> UInt64.Parse(v, CultureInfo.InvariantCulture)) |> Option.defaultValue fallback

@@ -76,3 +76,9 @@ module Flow =
     let observe (ctx: Context) (x: Tensor) (flow: Flow) =
         if flow.Layers |> List.forall (fun b -> b.Observe.IsNone) then flow
         else { flow with Layers = Compose.observe ctx x flow.Layers }
+
+    /// Data-dependent initialisation done once (Glow's ActNorm on a first batch): the flow after
+    /// observing `x`, without observation hooks, so that training does not pay a pass per step for
+    /// layers that only initialise. Not for layers that keep observing (batch-norm statistics).
+    let initialise (ctx: Context) (x: Tensor) (flow: Flow) =
+        { flow with Layers = (observe ctx x flow).Layers |> List.map (fun b -> { b with Observe = None }) }

@@ -2,9 +2,9 @@
 /// Of a [C; H; W] image the first ⌊C/2⌋ channels x_A pass unchanged and condition the rest:
 ///   forward (base → data)  y_B = x_B · exp(s) + t,   (t, s) = NN(x_A),   log|det J| = Σ s
 /// where NN is 3×3 conv → ReLU → 1×1 conv → ReLU → 3×3 conv (zero-initialised) and the raw scale
-/// is bounded by the scale map (Glow's σ(raw + 2), or a soft clamp that starts as the identity).
-/// A conditional coupling reads the context as a per-channel bias of the first hidden layer,
-/// NN(x_A, c) = … ReLU(conv(x_A) + W_c c): the map stays affine in x_B for every c.
+/// is bounded by the scale map (Glow's σ(raw + 2) applied data → base, or a soft clamp that starts
+/// as the identity). A conditional coupling reads the context as a per-channel bias of the first
+/// hidden layer, NN(x_A, c) = … ReLU(conv(x_A) + W_c c): the map stays affine in x_B for every c.
 module Flows.Bijectors.ChannelCoupling
 
 open Flows

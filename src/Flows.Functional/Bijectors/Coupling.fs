@@ -28,7 +28,9 @@ type ScaleMap =
     | Exp
     /// log-scale = c·(2/π)·atan(s/c), |log-scale| < c (FrEIA's soft clamp).
     | SoftClamp of clamp: float
-    /// scale = σ(s + 2) (Glow): contracts only.
+    /// Glow's σ(s + 2), on the data → base side: the density direction multiplies by it and only
+    /// contracts, so log-scale = −log σ(s + 2) ≥ 0 base → data. (Dividing by σ towards the base is
+    /// unbounded: pixels just off a learnt spike, as in Fashion-MNIST's black background, overflow.)
     | Sigmoid
 
 /// A coupling's hyperparameters.
@@ -85,7 +87,7 @@ let logScale (map: ScaleMap) (s: Tensor) =
     match map with
     | ScaleMap.Exp -> s
     | ScaleMap.SoftClamp c -> (s / c).atan() * (c * 2.0 / System.Math.PI)
-    | ScaleMap.Sigmoid -> (s + 2.0).logsigmoid()
+    | ScaleMap.Sigmoid -> -((s + 2.0).logsigmoid())
 
 /// The saved name of a mask.
 let maskName (mask: Mask) =

@@ -42,6 +42,11 @@ module Config =
         { Channels = channels; Height = height; Width = width; Levels = 2; StepsPerLevel = 4; Hidden = 32
           ScaleMap = Coupling.ScaleMap.Sigmoid; Prior = FactorOut.Prior.glow; ContextDim = 0 }
 
+    /// `config` with RealNVP's pieces (Dinh et al. 2017) in Glow's multi-scale architecture: a fixed
+    /// N(0, I) prior on the factored-out halves and Coupling.realNvp's soft-clamped log-scales.
+    let realNvp (config: Config) =
+        { config with ScaleMap = Coupling.ScaleMap.SoftClamp 2.0; Prior = FactorOut.Prior.Standard }
+
 /// One step in data → base order: ActNorm, 1×1 convolution, coupling.
 let private step (gen: Generator) (dtype: Dtype) (config: Config) (image: int[]) =
     [ Pixelwise.actNorm dtype image

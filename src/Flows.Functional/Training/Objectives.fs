@@ -22,6 +22,12 @@ module Objectives =
     /// of its uniform dequantisation x = (k + u)/levels − ½ (see Images.dequantise): the density of
     /// k + u is q(x)/levelsᴰ, so each dimension adds log2(levels). A uniform model scores log2(levels).
     let dequantisedBitsPerDim (levels: int) (dims: int) (nllNats: float) =
+        // With L = levels and D = dims, the model gives the integer image k the mass of its cell:
+        //   P(k) = ∫_{cell(k)} q(x) dx = L⁻ᴰ ∫_{[0,1)ᴰ} q((k + u)/L − ½) du,
+        // since x = (k + u)/L − ½ maps the unit cube onto the cell with |det ∂x/∂u| = L⁻ᴰ (the −½
+        // shift has determinant 1). Jensen's inequality under u ~ U[0, 1)ᴰ then bounds it:
+        //   −log P(k) ≤ E_u[−log q(x)] + D·log L,
+        // so the dequantised NLL plus D·log L, over D·ln 2, bounds the discrete bits/dim from above.
         bitsPerDim dims (nllNats + float dims * log (float levels))
 
     /// Reverse KL up to log Z: E_q[log q(x) − log p̃(x)] from n reparameterised samples.

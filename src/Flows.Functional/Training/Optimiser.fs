@@ -73,6 +73,8 @@ type Schedule =
     | Cosine of steps: int * floor: float
     /// Multiply by `gamma` every `every` steps.
     | Step of every: int * gamma: float
+    /// Glow's linear warm-up: (t + 1)/`steps` of the rate for the first `steps` steps, then all of it.
+    | Warmup of steps: int
 
 /// Evaluating schedules.
 [<RequireQualifiedAccess>]
@@ -85,3 +87,4 @@ module Schedule =
             let progress = min 1.0 (float t / float (max steps 1))
             floor + (1.0 - floor) * 0.5 * (1.0 + cos (System.Math.PI * progress))
         | Schedule.Step(every, gamma) -> gamma ** float (t / max every 1)
+        | Schedule.Warmup steps -> min 1.0 (float (t + 1) / float (max steps 1))

@@ -132,6 +132,29 @@ let ``observing a batch initialises every ActNorm of a Glow, inside factored-out
         Close.scalar $"first ActNorm, channel {ch} variance" { Abs = 1e-5; Rel = 0.0 } 1.0 variance
 
 [<Fact>]
+let ``initialising a Glow once gives the observed flow's densities without observation hooks`` () =
+    let flow = Glow.create (Generator 5UL) f64 { Glow.Config.defaults 1 8 8 with StepsPerLevel = 1; Hidden = 4 }
+    let data = Images.barsAndBlobs (Generator 6UL) 32 8 8 8 |> Images.dequantise (Generator 7UL) 8 f64
+    let observed = Flow.observe Context.training data flow
+    let initialised = Flow.initialise Context.training data flow
+    Assert.True(initialised.Layers |> List.forall (fun b -> b.Observe.IsNone), "no layer should observe after initialisation")
+    let other = Images.barsAndBlobs (Generator 8UL) 16 8 8 8 |> Images.dequantise (Generator 9UL) 8 f64
+    Close.tensors "log q after initialisation" Tolerance.float64 (Flow.logProb Context.none other observed) (Flow.logProb Context.none other initialised)
+    // observing again is a no-op now, where the uninitialised flow would change
+    Assert.Same(initialised, Flow.observe Context.training other initialised)
+    Assert.False((Flow.logProb Context.none other flow - Flow.logProb Context.none other initialised).abs().max().toScalar() < 1e-6, "initialisation should change the flow")
+
+[<Fact>]
+let ``Glow's sigmoid scale contracts data to base, so no coupling can blow a pixel up towards the base`` () =
+    let gen = Generator 31UL
+    let image = [| 4; 3; 3 |]
+    for trial in 1 .. 5 do
+        let b = ChannelCoupling.create gen f64 { Image = image; Hidden = 4; ScaleMap = Coupling.ScaleMap.Sigmoid } |> Entry.perturb gen 3.0
+        let x = gen.normal([| 8; 4; 3; 3 |], dtype = f64) * 10.0
+        let _, logDet = Bijector.inverse Context.none x b
+        Assert.True(logDet.toArray64() |> Array.forall (fun v -> v < 0.0), $"trial {trial}: data -> base log-dets must be negative")
+
+[<Fact>]
 let ``Glow refuses image sizes that the levels cannot squeeze`` () =
     let error = Assert.Throws<ArgumentException>(fun () -> Glow.create (Generator 1UL) f64 { Glow.Config.defaults 1 12 8 with Levels = 3 } |> ignore)
     Assert.Equal("Levels", error.ParamName)

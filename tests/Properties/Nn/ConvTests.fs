@@ -1,5 +1,5 @@
-/// The im2col convolution against a direct loop over the kernel, and its gradients against
-/// central differences.
+/// The convolution (im2col, and shifted products when it narrows) against a direct loop over the
+/// kernel, and its gradients against central differences.
 module Flows.Properties.Nn.ConvTests
 
 open FsCheck.FSharp
@@ -58,6 +58,19 @@ let ``convolution gradients in the input, weight and bias match central differen
     Gens.check 15 Gens.seed (fun seed ->
         let case = draw seed
         FiniteDifferences.checkVjp "conv" seed (fun xs -> [| Conv.apply None (parameters xs[1] xs[2]) xs[0] |]) [| case.X; case.Weight; case.Bias |])
+
+[<Fact>]
+let ``narrowing convolutions (fewer outputs than inputs, shifted products) equal the direct sum and its gradients`` () =
+    for kernel in [ 3; 5 ] do
+        for seed in 1 .. 3 do
+            let g = Draw.generator (100 * kernel + seed)
+            let case = { X = Draw.normal g [| 2; 6; 5; 4 |]; Weight = Draw.normal g [| 2; 6; kernel; kernel |]; Bias = Draw.normal g [| 2 |] }
+            let expected = direct case
+            let p = parameters case.Weight case.Bias
+            Close.values $"narrowing conv (k {kernel}, seed {seed})" Tolerance.float64 [| 2; 2; 5; 4 |] expected (Conv.apply None p case.X)
+            Close.values $"narrowing conv + ReLU (k {kernel}, seed {seed})" Tolerance.float64 [| 2; 2; 5; 4 |] (expected |> Array.map (max 0.0))
+                (Conv.apply (Some Activation.Relu) p case.X)
+            FiniteDifferences.checkVjp "narrowing conv" seed (fun xs -> [| Conv.apply None (parameters xs[1] xs[2]) xs[0] |]) [| case.X; case.Weight; case.Bias |]
 
 [<Fact>]
 let ``a zero convolution outputs zeros and even kernels are refused`` () =

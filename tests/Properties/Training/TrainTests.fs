@@ -132,6 +132,15 @@ let ``the step schedule multiplies by gamma once every so many steps`` () =
             if s % every = 0 then expected <- expected * gamma
         Close.scalar $"step({every}, {gamma}) at {t}" Tolerance.float64 expected (Schedule.factor (Schedule.Step(every, gamma)) t))
 
+[<Fact>]
+let ``the warm-up schedule rises by one warm-up step's share each step and then holds the full rate`` () =
+    Gens.check 50 (Gen.zip (Gen.choose (1, 2000)) (Gen.choose (0, 4000))) (fun (steps, t) ->
+        let factor = Schedule.factor (Schedule.Warmup steps)
+        if t < steps - 1 then
+            Close.scalar $"warm-up({steps}) rise at {t}" Tolerance.float64 (1.0 / float steps) (factor (t + 1) - factor t)
+        else Close.scalar $"warm-up({steps}) at {t}" Tolerance.float64 1.0 (factor t)
+        Close.scalar "first step" Tolerance.float64 (1.0 / float steps) (factor 0))
+
 /// A small float64 flow: two RealNVP couplings with a swap after each, on a standard normal base.
 let private couplingFlow (seed: uint64) (hidden: int list) =
     let g = Generator seed
