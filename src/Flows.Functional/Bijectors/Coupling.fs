@@ -115,14 +115,18 @@ let scaleName (map: ScaleMap) =
     match map with
     | ScaleMap.Exp -> "exp"
     | ScaleMap.SoftClamp _ -> "soft-clamp"
-    | ScaleMap.Sigmoid -> "sigmoid"
+    | ScaleMap.Sigmoid -> "sigmoid-contracting"
 
-/// The affine scale map a saved name stands for (soft clamps at 2).
+/// The affine scale map a saved name stands for (soft clamps at 2). "sigmoid" named the map of
+/// earlier files, which divided by σ towards the base (unbounded, unlike Glow's); read as the
+/// corrected map they would score another density, so they are refused rather than misread.
 let parseScale (text: string) =
     match text with
     | "exp" -> ScaleMap.Exp
     | "soft-clamp" -> ScaleMap.SoftClamp 2.0
-    | "sigmoid" -> ScaleMap.Sigmoid
+    | "sigmoid-contracting" -> ScaleMap.Sigmoid
+    | "sigmoid" ->
+        invalidArg "settings" "this coupling was saved with the earlier sigmoid scale, which divided by σ(s + 2) on the way to the base; it now multiplies, as Glow does, so the saved weights would describe another density: train the model again"
     | other -> invalidArg "settings" $"unknown coupling scale '{other}'"
 
 /// A coupling bijector; the network's last layer starts at zero, so the layer starts as the identity.

@@ -149,10 +149,22 @@ let ``Glow's sigmoid scale contracts data to base, so no coupling can blow a pix
     let gen = Generator 31UL
     let image = [| 4; 3; 3 |]
     for trial in 1 .. 5 do
-        let b = ChannelCoupling.create gen f64 { Image = image; Hidden = 4; ScaleMap = Coupling.ScaleMap.Sigmoid } |> Entry.perturb gen 3.0
+        let b = ChannelCoupling.create gen f64 { Image = image; Hidden = 4; ScaleMap = Coupling.ScaleMap.Sigmoid; ContextDim = 0 } |> Entry.perturb gen 3.0
         let x = gen.normal([| 8; 4; 3; 3 |], dtype = f64) * 10.0
         let _, logDet = Bijector.inverse Context.none x b
         Assert.True(logDet.toArray64() |> Array.forall (fun v -> v < 0.0), $"trial {trial}: data -> base log-dets must be negative")
+
+[<Fact>]
+let ``a coupling saved with the earlier sigmoid direction is refused, not misread`` () =
+    let b = ChannelCoupling.create (Generator 1UL) f64 { Image = [| 2; 2; 2 |]; Hidden = 4; ScaleMap = Coupling.ScaleMap.Sigmoid; ContextDim = 0 }
+    Assert.Equal("sigmoid-contracting", Settings.text "scale" b.Settings)
+    let old = b.Settings |> Map.add "scale" (Setting.Text "sigmoid")
+    let error = Assert.Throws<ArgumentException>(fun () -> Catalogue.rebuild f64 b.Name old |> ignore)
+    Assert.Contains("train the model again", error.Message)
+    // the current name rebuilds the same map (the catalogue's form takes flattened image rows)
+    let rebuilt = { Catalogue.rebuild f64 b.Name b.Settings with Params = b.Params }
+    let x = (Generator 2UL).normal([| 3; 2; 2; 2 |], dtype = f64)
+    Close.tensors "rebuilt coupling" Tolerance.float64 ((fst (Bijector.inverse Context.none x b)).reshape [| 3; 8 |]) (fst (Bijector.inverse Context.none (x.reshape [| 3; 8 |]) rebuilt))
 
 [<Fact>]
 let ``Glow refuses image sizes that the levels cannot squeeze`` () =
