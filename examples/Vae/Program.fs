@@ -5,7 +5,9 @@
 /// posterior: Adam with KL warm-up, then the test ELBO and the importance-weighted NLL estimate
 /// (IWAE with k samples) on the test images, and a PNG of test images | reconstructions | samples.
 /// Options: --steps, --posterior <name|all>, --latent, --k, --hidden, --arch <mlp|conv>, --batch,
-/// --train, --test, --seed, --out <folder>.
+/// --train, --test, --seed, --out <folder>. Default: 4000 steps of batch 100 (6.7 epochs) per posterior,
+/// IWAE with k = 10: at 1600 steps every posterior was within noise of the Gaussian; at 4000 planar-16
+/// and Sylvester-O beat its IWAE NLL by 1.1 and 0.8 nats (242.04 → 240.95, 241.20).
 module Vae.Program
 
 open System
@@ -24,7 +26,7 @@ let private every = [ "gaussian"; "planar-4"; "planar-16"; "radial-16"; "sylvest
 [<EntryPoint>]
 let main argv =
     let options = Cli.parse [ "steps"; "posterior"; "latent"; "k"; "hidden"; "arch"; "batch"; "train"; "test"; "seed"; "out" ] [] argv
-    let steps = Cli.int "steps" 1600 options
+    let steps = Cli.int "steps" 4000 options
     let latent = Cli.int "latent" 16 options
     let k = Cli.int "k" 10 options
     let hidden = Cli.int "hidden" 256 options

@@ -43,6 +43,12 @@ module Optimiser =
         let scale = if norm > maxNorm then maxNorm / (norm + 1e-12) else 1.0
         (if scale < 1.0 then grads |> Array.map (fun g -> g * scale) else grads), norm
 
+    /// The gradients clipped to `clipNorm` when one is given, and their norm before clipping.
+    let clipIfAsked (clipNorm: float option) (grads: Tensor[]) =
+        match clipNorm with
+        | Some maxNorm -> clip maxNorm grads
+        | None -> grads, gradientNorm grads
+
     /// One step at learning rate `lr`.
     let step (optimiser: Optimiser) (lr: float) (state: OptimiserState) (p: Params) (grads: Tensor[]) =
         let t = state.Step + 1

@@ -224,10 +224,7 @@ module Train =
             let candidateParameters = if obj.ReferenceEquals(candidate, flow) then parameters else Flow.parameters candidate
             let value, grads = Ad.fgradNReusing (fun values -> loss (candidateParameters.WithValues values) batch candidate) candidateParameters.Values
             let lossValue = value.toScalar()
-            let grads, norm =
-                match options.ClipNorm with
-                | Some maxNorm -> Optimiser.clip maxNorm grads
-                | None -> grads, Optimiser.gradientNorm grads
+            let grads, norm = Optimiser.clipIfAsked options.ClipNorm grads
             losses.Add lossValue
             if Double.IsFinite lossValue && Double.IsFinite norm then
                 // a finite loss right after a roll-back only re-scores the kept parameters: the run of

@@ -204,10 +204,7 @@ module Vae =
             let beta = if options.WarmUp = 0 then 1.0 else min 1.0 (float t / float options.WarmUp)
             let value, grads = Ad.fgradNReusing (fun values -> lossWith (parameters.WithValues values) gen beta batch vae) parameters.Values
             let loss = value.toScalar()
-            let grads, norm =
-                match options.ClipNorm with
-                | Some maxNorm -> Optimiser.clip maxNorm grads
-                | None -> grads, Optimiser.gradientNorm grads
+            let grads, norm = Optimiser.clipIfAsked options.ClipNorm grads
             losses.Add loss
             if Double.IsFinite loss && Double.IsFinite norm then
                 bad <- 0
