@@ -192,11 +192,16 @@ let ``conditional flows give different densities for different contexts and the 
     LawCase.check 5 (Catalogue.find name) (fun case ->
         let g = Generator(uint64 case.Seed + 3UL)
         let flow = Flow.create (Distribution.standardNormal [| case.Dim |] Dtype.Float64) [ case.Bijector ]
-        let c = case.Context.Condition.Value
+        // 32 rows, so that the share of rows a context leaves alone is measured, not a single row
+        let c = g.normal([| 32; case.Context.Condition.Value.shape[1] |], dtype = Dtype.Float64)
         // inside every spline's interval, where the context has something to change
-        let y = g.uniform(case.Y.shape, -2.0, 2.0, Dtype.Float64)
+        let y = g.uniform([| 32; case.Dim |], -2.0, 2.0, Dtype.Float64)
         let logProb (condition: Tensor) = (Flow.logProb (Context.ofCondition condition) y flow).toArray64()
         let first = logProb c
         Close.arrays $"{name}: same context" { Abs = 0.0; Rel = 0.0 } first (logProb (Tensor.ofArray(c.toArray64(), c.shape)))
         let other = logProb (c + Draw.normal g c.shape)
-        Array.iteri2 (fun i a b -> if abs (a - b) < 1e-9 then failwith $"{name}: row {i} has log q {a} under both contexts") first other)
+        // a ReLU conditioner (Glow's channel coupling) can be dead at every pixel of a row for both
+        // contexts, so a row may rightly keep its density; a context that is ignored changes none
+        let unchanged = Array.map2 (fun (a: float) b -> abs (a - b) < 1e-9) first other |> Array.filter id |> Array.length
+        if 4 * unchanged > first.Length then
+            failwith $"{name}: {unchanged} of {first.Length} rows have the same log q under both contexts")
