@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Flows.Data;
 using Flows.Continuous;
 using Flows.Tensors;
@@ -20,6 +21,7 @@ public sealed partial class DensityModel
     /// <returns>The fitted model; <see cref="LastFit"/> says how the fit went (a diverged fit keeps the last good parameters).</returns>
     /// <exception cref="ArgumentException">Empty data, the wrong number of columns, or a value that is not finite (the row and column are named).</exception>
     /// <exception cref="FitCancelledException">The token was cancelled; the exception carries the model trained so far.</exception>
+    [OverloadResolutionPriority(1)] // Fit(data, null) means "no options", not an ambiguous call
     public DensityModel Fit(float[,] data, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
         FitRows(DataRows(data, nameof(data)), null, options, progress, cancellationToken);
 
@@ -35,6 +37,7 @@ public sealed partial class DensityModel
 
     /// <summary>Fits the model to double-precision rows (trained in the model's float32).</summary>
     /// <inheritdoc cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>
+    [OverloadResolutionPriority(1)] // Fit(data, null) means "no options", not an ambiguous call
     public DensityModel Fit(double[,] data, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
         FitRows(DataRows(data, nameof(data)), null, options, progress, cancellationToken);
 
@@ -49,18 +52,32 @@ public sealed partial class DensityModel
     public DensityModel Fit(IEnumerable<float[]> data, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
         FitRows(DataRows(data, nameof(data)), null, options, progress, cancellationToken);
 
-    /// <summary>Fits on a worker thread; the task ends in <see cref="FitCancelledException"/> when cancelled.</summary>
+    /// <summary>Fits on a worker thread, as <see cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>
+    /// with the same parameters in the same order; the task ends in <see cref="FitCancelledException"/> when cancelled.</summary>
     /// <param name="data">Training rows.</param>
-    /// <param name="context">Context rows for a conditional model; null otherwise.</param>
     /// <param name="options">Training options.</param>
     /// <param name="progress">Receives progress reports.</param>
     /// <param name="cancellationToken">Checked before every step.</param>
-    public Task<DensityModel> FitAsync(float[,] data, float[,]? context = null, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    [OverloadResolutionPriority(1)] // FitAsync(data, null) means "no options"
+    public Task<DensityModel> FitAsync(float[,] data, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         // check the arguments on the caller's thread, so bad data throws here rather than in the task
         var rows = DataRows(data, nameof(data));
-        var contextRows = context is null ? null : ContextFor(context, data.GetLength(0));
-        if (context is null && ContextDimension > 0) throw new ArgumentException($"this model is conditional: pass a context of {ContextDimension} columns", nameof(context));
+        if (ContextDimension > 0) throw new ArgumentException($"this model is conditional: pass a context of {ContextDimension} columns", "context");
+        return Task.Run(() => FitRows(rows, null, options, progress, cancellationToken), CancellationToken.None);
+    }
+
+    /// <summary>Fits a conditional model on a worker thread, as <see cref="Fit(float[,], float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/>.</summary>
+    /// <param name="data">Training rows.</param>
+    /// <param name="context">One context row per data row.</param>
+    /// <param name="options">Training options.</param>
+    /// <param name="progress">Receives progress reports.</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
+    public Task<DensityModel> FitAsync(float[,] data, float[,] context, FitOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var rows = DataRows(data, nameof(data));
+        ArgumentNullException.ThrowIfNull(context);
+        var contextRows = ContextFor(context, data.GetLength(0));
         return Task.Run(() => FitRows(rows, contextRows, options, progress, cancellationToken), CancellationToken.None);
     }
 
@@ -184,6 +201,7 @@ public sealed partial class DensityModel
         if (options.ValidateEvery is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.ValidateEvery, "ValidateEvery must be at least 1");
         if (options.ReportEvery < 1) throw new ArgumentOutOfRangeException(nameof(options), options.ReportEvery, "ReportEvery must be at least 1");
         if (options.WeightDecay is double w && !(w >= 0 && double.IsFinite(w))) throw new ArgumentOutOfRangeException(nameof(options), options.WeightDecay, "WeightDecay must be a finite number ≥ 0");
+        if (options.GradientClipNorm is double c && !(c > 0)) throw new ArgumentOutOfRangeException(nameof(options), options.GradientClipNorm, "GradientClipNorm must be above 0 (PositiveInfinity: never clip)");
         return options;
     }
 

@@ -60,7 +60,7 @@ internal static class FSharpInterop
         return new DataFitOptions(
             Option(options.Steps), Option(options.Epochs), Option(options.BatchSize), options.LearningRate, Option(options.WeightDecay),
             Option(options.ValidationFraction), Option(options.Patience), Option(options.ValidateEvery), options.GaussianFloor,
-            options.Standardise, d.ClipNorm, options.Seed, options.ReportEvery,
+            options.Standardise, options.GradientClipNorm is double clip ? FSharpOption<double>.Some(clip) : d.ClipNorm, OptimiserOf(options.Optimiser), ScheduleOf(options.Schedule), options.Seed, options.ReportEvery,
             progress is null ? FSharpOption<FSharpFunc<Progress, Unit>>.None : FSharpOption<FSharpFunc<Progress, Unit>>.Some(FuncConvert.FromAction(progress)),
             FSharpOption<FSharpFunc<Unit, bool>>.Some(FuncConvert.FromFunc(shouldStop)),
             Option(options.RefitOnAllRows));
@@ -70,14 +70,35 @@ internal static class FSharpInterop
     public static TrainOptions TrainOptions(FitOptions options, int steps, Tensor? validation, Action<Progress>? progress, Func<bool> shouldStop)
     {
         var d = TrainOptionsModule.defaults;
+        var optimiser = OptimiserOf(options.Optimiser) is { } chosen ? chosen.Value : d.Optimiser;
         return new TrainOptions(
-            steps, options.BatchSize ?? 256, options.LearningRate, d.Optimiser, d.Schedule, d.ClipNorm, options.Seed,
+            steps, options.BatchSize ?? 256, options.LearningRate,
+            OptimiserModule.withWeightDecay(options.WeightDecay ?? 0.0, optimiser), ScheduleOf(options.Schedule).Invoke(steps),
+            options.GradientClipNorm is double clip ? FSharpOption<double>.Some(clip) : d.ClipNorm, options.Seed,
             Option(validation), options.ValidateEvery ?? 100,
             options.Patience is int patience ? FSharpOption<int>.Some(patience) : FSharpOption<int>.None,
             d.MaxBadSteps, options.ReportEvery,
             progress is null ? FSharpOption<FSharpFunc<Progress, Unit>>.None : FSharpOption<FSharpFunc<Progress, Unit>>.Some(FuncConvert.FromAction(progress)),
             FSharpOption<FSharpFunc<Unit, bool>>.Some(FuncConvert.FromFunc(shouldStop)));
     }
+
+    /// <summary>The core optimiser for a façade choice (weight decay 0: the fit sets its own); None for null.</summary>
+    public static FSharpOption<Optimiser> OptimiserOf(FitOptimiser? choice) => choice switch
+    {
+        null => FSharpOption<Optimiser>.None,
+        FitOptimiser.Adam => FSharpOption<Optimiser>.Some(Optimiser.NewAdam(0.9, 0.999, 1e-8, 0.0)),
+        FitOptimiser.AdamW => FSharpOption<Optimiser>.Some(Optimiser.NewAdamW(0.9, 0.999, 1e-8, 0.0)),
+        FitOptimiser.Sgd => FSharpOption<Optimiser>.Some(Optimiser.NewSgd(0.9, 0.0)),
+        _ => throw new ArgumentOutOfRangeException(nameof(choice), choice, "not an optimiser"),
+    };
+
+    /// <summary>The core schedule for a façade choice, as a function of the fit's planned steps.</summary>
+    public static FSharpFunc<int, Schedule> ScheduleOf(LearningRateSchedule schedule) => schedule switch
+    {
+        LearningRateSchedule.Constant => FuncConvert.FromFunc<int, Schedule>(_ => Schedule.Constant),
+        LearningRateSchedule.Cosine => FuncConvert.FromFunc<int, Schedule>(steps => Schedule.NewCosine(steps, 0.0)),
+        _ => throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "not a schedule"),
+    };
 
     /// <summary>The validation loss of a progress report, or null.</summary>
     public static double? Validation(Progress p) => FSharpOption<double>.get_IsSome(p.Validation) ? p.Validation.Value : null;

@@ -24,6 +24,11 @@ namespace Flows.CSharp;
 /// <param name="RefitOnAllRows">Fit the chosen model again on every row after the choice (for the chosen number of
 /// steps); null: for tables of at most 5,000 rows.</param>
 /// <param name="Seed">Seed of the split, the shuffling and reverse-KL samples; the same seed gives the same model.</param>
+/// <param name="Optimiser">The optimiser (with <paramref name="WeightDecay"/> as its weight decay); null: AdamW, or Adam
+/// when the weight decay is 0.</param>
+/// <param name="Schedule">How the learning rate changes over the fit's planned steps.</param>
+/// <param name="GradientClipNorm">The largest global gradient norm a step uses (larger gradients are scaled down);
+/// null: 10 when fitting data, none for <see cref="DensityModel.FitToDensity"/>; <see cref="double.PositiveInfinity"/>: never clip.</param>
 public sealed record FitOptions(
     int? Steps = null,
     int? Epochs = null,
@@ -37,4 +42,27 @@ public sealed record FitOptions(
     bool GaussianFloor = true,
     double? WeightDecay = null,
     bool? RefitOnAllRows = null,
-    ulong Seed = 0);
+    ulong Seed = 0,
+    FitOptimiser? Optimiser = null,
+    LearningRateSchedule Schedule = LearningRateSchedule.Constant,
+    double? GradientClipNorm = null);
+
+/// <summary>The optimisers a fit can use (PyTorch's default hyperparameters).</summary>
+public enum FitOptimiser
+{
+    /// <summary>Adam (Kingma &amp; Ba 2015), β = (0.9, 0.999); weight decay added to the gradient as torch.optim.Adam does.</summary>
+    Adam,
+    /// <summary>AdamW (Loshchilov &amp; Hutter 2019): Adam with decoupled weight decay.</summary>
+    AdamW,
+    /// <summary>Stochastic gradient descent with heavy-ball momentum 0.9.</summary>
+    Sgd,
+}
+
+/// <summary>How the learning rate changes during a fit.</summary>
+public enum LearningRateSchedule
+{
+    /// <summary>The same rate at every step.</summary>
+    Constant,
+    /// <summary>Cosine decay from the rate to 0 over the fit's planned steps.</summary>
+    Cosine,
+}

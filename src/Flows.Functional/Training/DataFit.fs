@@ -30,6 +30,11 @@ type DataFitOptions =
       /// Standardise data and context columns (in float64) when the model has no standardisation yet.
       Standardise: bool
       ClipNorm: float option
+      /// The optimiser, its weight decay replaced by the one the fit resolves (`WeightDecay` or the
+      /// table's rule); None: AdamW, or Adam when that weight decay is 0.
+      Optimiser: Optimiser option
+      /// The learning-rate schedule, given the number of steps the fit plans (at most).
+      Schedule: int -> Schedule
       Seed: uint64
       ReportEvery: int
       /// Progress with losses in nats of the user's data (the standardisation's log-det included).
@@ -92,6 +97,8 @@ module DataFit =
           GaussianFloor = true
           Standardise = true
           ClipNorm = Some 10.0
+          Optimiser = None
+          Schedule = fun _ -> Schedule.Constant
           Seed = 0UL
           ReportEvery = 10
           Progress = None
@@ -276,7 +283,12 @@ module DataFit =
                 Steps = steps
                 BatchSize = batch
                 LearningRate = options.LearningRate
-                Optimiser = (if weightDecay > 0.0 then Optimiser.AdamW(0.9, 0.999, 1e-8, weightDecay) else Optimiser.adam)
+                Optimiser =
+                    match options.Optimiser with
+                    | Some optimiser -> Optimiser.withWeightDecay weightDecay optimiser
+                    | None when weightDecay > 0.0 -> Optimiser.AdamW(0.9, 0.999, 1e-8, weightDecay)
+                    | None -> Optimiser.adam
+                Schedule = options.Schedule steps
                 ClipNorm = options.ClipNorm
                 Seed = options.Seed
                 ValidateEvery = validateEvery
@@ -345,7 +357,7 @@ module DataFit =
             | false, _, _, _ -> None
             | true, ChosenModel.Gaussian, _, Some s -> Some(gaussianChoice s)
             | true, ChosenModel.Flow, Some bestStep, _ ->
-                let again = { baseOptions with Steps = bestStep; Validation = None; Patience = None }
+                let again = { baseOptions with Steps = bestStep; Schedule = options.Schedule bestStep; Validation = None; Patience = None }
                 match Train.fit again (objectiveOn (fst (rowsFor best.Layout allStage x)) c) core with
                 | Converged(f, _) -> Some(complete best.Layout allStage f, model.Fitting)
                 | Diverged _ -> None

@@ -27,6 +27,13 @@ module Optimiser =
     /// Adam with PyTorch's defaults and no weight decay.
     let adam = Optimiser.Adam(0.9, 0.999, 1e-8, 0.0)
 
+    /// The same optimiser with its weight decay replaced.
+    let withWeightDecay (weightDecay: float) (optimiser: Optimiser) =
+        match optimiser with
+        | Optimiser.Adam(b1, b2, eps, _) -> Optimiser.Adam(b1, b2, eps, weightDecay)
+        | Optimiser.AdamW(b1, b2, eps, _) -> Optimiser.AdamW(b1, b2, eps, weightDecay)
+        | Optimiser.Sgd(momentum, _) -> Optimiser.Sgd(momentum, weightDecay)
+
     /// Fresh state for these parameters.
     let init (p: Params) =
         { Step = 0
