@@ -120,10 +120,10 @@ public sealed class PackageTests(PackedFeed feed)
         }
     }
 
-    [Fact]
-    public void A_fresh_project_restores_the_package_fits_a_model_and_gets_the_runtime_settings()
+    // A console project in a fresh folder that restores Flows from the folder feed.
+    private string Consumer(string name, string program)
     {
-        var app = Path.Combine(feed.Root, "consumer");
+        var app = Path.Combine(feed.Root, name);
         Directory.CreateDirectory(app);
         File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
             <?xml version="1.0" encoding="utf-8"?>
@@ -146,7 +146,25 @@ public sealed class PackageTests(PackedFeed feed)
               </ItemGroup>
             </Project>
             """);
-        File.WriteAllText(Path.Combine(app, "Program.cs"), """
+        File.WriteAllText(Path.Combine(app, "Program.cs"), program);
+        return app;
+    }
+
+    [Fact]
+    public void The_README_CSharp_blocks_compile_as_one_program_against_the_package()
+    {
+        var readme = File.ReadAllText(Path.Combine(PackedFeed.RepositoryRoot(), "README.md"));
+        var blocks = System.Text.RegularExpressions.Regex.Matches(readme, "```csharp\n(.*?)```", System.Text.RegularExpressions.RegexOptions.Singleline)
+            .Select(m => m.Groups[1].Value).ToArray();
+        Assert.True(blocks.Length >= 4, $"expected the quickstart's C# blocks in README.md, found {blocks.Length}");
+        var app = Consumer("readme", string.Join("\n", blocks));
+        Dotnet.Ok(app, "build", "-c", "Release");
+    }
+
+    [Fact]
+    public void A_fresh_project_restores_the_package_fits_a_model_and_gets_the_runtime_settings()
+    {
+        var app = Consumer("consumer", """
             using Flows.CSharp;
 
             var random = new Random(3);
