@@ -163,8 +163,7 @@ let private chosen (options: Cli.Options) =
                   let known = String.Join(",", families |> List.map _.Name)
                   invalidArg "families" $"unknown family '{name}'; have: {known}" ]
 
-[<EntryPoint>]
-let main argv =
+let private program (argv: string[]) =
     let options = Cli.parse [ "steps"; "seed"; "output"; "batch"; "families"; "rows" ] [] argv
     let batch = Cli.int "batch" 256 options
     let rows = Cli.int "rows" 5000 options
@@ -194,3 +193,6 @@ let main argv =
     let order = String.Join(", ", "exact" :: List.map fst rowsOfFigure)
     printfn $"wrote {output} (rows: {order}; p(x | φ) on [-3, 3]² at φ = {angles}; 0°, 45°, 90° were trained on)"
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv

@@ -77,7 +77,7 @@ let private models =
       "glow", glow ]
 
 /// Where the models train: `--device cpu|cuda:N` (data and scores move to the flow's device).
-let private device (options: Cli.Options) = Device.Parse(Cli.text "device" "cpu" options)
+let private device (options: Cli.Options) = Cli.device options
 
 /// Held-out rows of a data set (their own seed, apart from every training batch).
 let private heldOut (d: Dataset) (n: int) = d.Sample (Generator 2024UL) n Dtype.Float32
@@ -192,8 +192,10 @@ let private zoo (options: Cli.Options) =
         | Some(_, _, how) -> printfn $"  entropy of {d.Name}: {how}"
         | None -> ()
 
-[<EntryPoint>]
-let main argv =
+let private program (argv: string[]) =
     let options = Cli.parse [ "steps"; "seed"; "output"; "batch"; "device" ] [ "target" ] argv
     if Cli.flag "target" options then target options else zoo options
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv

@@ -18,10 +18,9 @@ open Flows.Training
 open Examples
 
 
-[<EntryPoint>]
-let main argv =
+let private program (argv: string[]) =
     let args = Cli.parse [ "steps"; "output"; "device" ] [] argv
-    let device = Device.Parse(Cli.text "device" "cpu" args)
+    let device = Cli.device args
     let steps = Cli.int "steps" 20000 args
     let output = Cli.text "output" "flow-matching.png" args
     let dtype = Dtype.Float32
@@ -55,3 +54,6 @@ let main argv =
     printfn $"flow-matching.heldout_nll {Cli.show 4 nll} nats (5000 held-out rows by CNF integration in {Cli.show 1 nllSeconds} s; entropy {Cli.show 4 (log 32.0)})"
     printfn $"flow-matching.train_speed {Cli.show 1 (float report.StepsRun / report.Seconds)} steps/s ({report.StepsRun} steps in {Cli.show 1 report.Seconds} s)"
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv

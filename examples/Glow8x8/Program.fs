@@ -15,10 +15,10 @@ open Flows.Models
 open Flows.Plot
 open Flows.Tensors
 open Flows.Training
+open Examples
 
-[<EntryPoint>]
-let main argv =
-    let output = if argv.Length > 0 then argv[0] else "glow-8x8.png"
+let private program (argv: string[]) =
+    let output = Cli.text "output" "glow-8x8.png" (Cli.parse [ "output" ] [] argv)
     let steps = if argv.Length > 1 then int argv[1] else 2000
     let prior =
         match (if argv.Length > 2 then argv[2] else "learned") with
@@ -74,3 +74,6 @@ let main argv =
     printfn $"glow-8x8.uniform_bits_per_dim {show (Math.Log2(float levels))}"
     printfn $"glow-8x8.train_seconds {show report.Seconds}"
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv

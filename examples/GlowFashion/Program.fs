@@ -10,7 +10,7 @@
 /// idle machine, 17–36 under that load.
 ///   GlowFashion [--model glow|realnvp|both] [--device cpu|cuda:N] [--steps N] [--batch N]
 ///     [--levels N] [--steps-per-level N] [--hidden N] [--train-images N] [--test-images N]
-///     [--warmup N] [--lr R] [--temperature T] [--seed N] [--out file.png]
+///     [--warmup N] [--lr R] [--temperature T] [--seed N] [--output file.png]
 module GlowFashion.Program
 
 open System.Diagnostics
@@ -80,14 +80,13 @@ let private run (name: string) (config: Glow.Config) (options: Cli.Options) (dev
     printfn $"{name}.fashion_mnist.eval_cpu_seconds {Cli.show 1 evalCpu}"
     ImageDensity.sample (Generator(seed + 4UL)) levels temperature 64 trained
 
-[<EntryPoint>]
-let main argv =
+let private program (argv: string[]) =
     let options =
         Cli.parse
             [ "model"; "device"; "steps"; "batch"; "levels"; "steps-per-level"; "hidden"; "train-images"; "test-images"; "warmup"
-              "lr"; "temperature"; "seed"; "out" ]
+              "lr"; "temperature"; "seed"; "output" ]
             [] argv
-    let device = Device.Parse(Cli.text "device" "cpu" options)
+    let device = Cli.device options
     let models =
         match Cli.text "model" "glow" options with
         | "glow" -> [ "glow" ]
@@ -115,9 +114,12 @@ let main argv =
               let modelConfig = if name = "realnvp" then Glow.Config.realNvp config else config
               run name modelConfig options device train heldOut test ]
     let panel (k: Tensor) = Figure.imageGrid 8 2 side side ((k / float (levels - 1)).toArray64())
-    let output = Cli.text "out" "glow-fashion.png" options
+    let output = Cli.text "output" "glow-fashion.png" options
     Png.save output (Figure.beside (panel (test.narrow(0, 0, min 64 test.shape[0])) :: List.map panel samples))
     let temperature = Cli.number "temperature" 0.7 options
     let names = System.String.Join(" | ", models |> List.map (fun m -> $"{m} samples at temperature {temperature}"))
     printfn $"wrote {output} (test images | {names})"
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv

@@ -63,10 +63,9 @@ let private hexagonLogDensity (mean: float) (std: float) (x: Tensor) =
         top + log (Array.sumBy (fun t -> exp (t - top)) terms) - log 6.0)
 
 
-[<EntryPoint>]
-let main argv =
+let private program (argv: string[]) =
     let args = Cli.parse [ "iterations"; "data"; "report-every"; "output"; "regulariser"; "lambda-k"; "lambda-j"; "steer"; "error-measure"; "device"; "trace" ] [] argv
-    let device = Device.Parse(Cli.text "device" "cpu" args)
+    let device = Cli.device args
     let iterations = Cli.int "iterations" 200 args
     let data = Cli.text "data" "hexagon" args
     let reportEvery = Cli.int "report-every" 10 args
@@ -194,3 +193,6 @@ let main argv =
     if regulariser <> "ot-flow" then printfn $"{data}-cnf.heldout_nfe {heldOutNfe} (one solve of the held-out rows from T to 0)"
     printfn $"{data}-cnf.seconds_per_iteration {Cli.show 3 (report.Seconds / float report.StepsRun)} s ({report.StepsRun} iterations in {Cli.show 1 report.Seconds} s)"
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv

@@ -14,10 +14,10 @@ open Flows.Distributions
 open Flows.Plot
 open Flows.Tensors
 open Flows.Training
+open Examples
 
-[<EntryPoint>]
-let main argv =
-    let output = if argv.Length > 0 then argv[0] else "planar-reverse-kl.png"
+let private program (argv: string[]) =
+    let output = Cli.text "output" "planar-reverse-kl.png" (Cli.parse [ "output" ] [] argv)
     let clock = Stopwatch.StartNew()
     let dtype = Dtype.Float64
     let gen = Generator 2015UL
@@ -66,3 +66,6 @@ let main argv =
     let essText = ess.ToString("F0", CultureInfo.InvariantCulture)
     printfn $"planar.ess {essText} samples"
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv

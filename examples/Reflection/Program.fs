@@ -15,6 +15,7 @@ open Flows.Ode
 open Flows.Plot
 open Flows.Tensors
 open Flows.Training
+open Examples
 
 let private solver = Solver.Rk4 10
 
@@ -64,16 +65,15 @@ let private trajectories (dynamics: Dynamics) (extra: int) (p: Params) (x: Tenso
             Y = values |> Array.map (fun v -> v[i])
             Colour = if x0 < 0.0 then (40uy, 90uy, 200uy) else (210uy, 50uy, 40uy) } ]
 
-[<EntryPoint>]
-let main argv =
-    let dynamics, rest =
-        match List.ofArray argv with
-        | "--dynamics" :: "galerkin" :: rest -> Dynamics.Galerkin(GalerkinBasis.Fourier 2), rest
-        | "--dynamics" :: "mlp" :: rest -> Dynamics.Mlp, rest
-        | "--dynamics" :: other :: _ -> failwith $"unknown --dynamics '{other}'; expected mlp or galerkin"
-        | rest -> Dynamics.Mlp, rest
+let private program (argv: string[]) =
+    let options = Cli.parse [ "dynamics"; "output" ] [] argv
+    let dynamics =
+        match Cli.text "dynamics" "mlp" options with
+        | "galerkin" -> Dynamics.Galerkin(GalerkinBasis.Fourier 2)
+        | "mlp" -> Dynamics.Mlp
+        | other -> raise (Cli.UsageError $"--dynamics must be mlp or galerkin, got '{other}'")
     let prefix = match dynamics with Dynamics.Mlp -> "" | Dynamics.Galerkin _ -> "galerkin_"
-    let output = match rest with path :: _ -> path | [] -> (if prefix = "" then "reflection.png" else "reflection-galerkin.png")
+    let output = Cli.text "output" (if prefix = "" then "reflection.png" else "reflection-galerkin.png") options
     let x = Tensor.linspace(-1.0, 1.0, 100, Dtype.Float32).reshape [| 100; 1 |]
     let steps = 300
     let show (v: float) = v.ToString("F4", CultureInfo.InvariantCulture)
@@ -92,3 +92,6 @@ let main argv =
     printfn $"reflection.{prefix}plain_final_mse {show plainLoss}"
     printfn $"reflection.{prefix}augmented_final_mse {show augmentedLoss}"
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv

@@ -89,9 +89,11 @@ let private run (name: string) (sample: Generator -> int -> Dtype -> Tensor) (lo
     printfn $"{name}.roulette_minus_exact {Cli.show 4 (rouletteNll - exactNll)} nats"
     printfn $"{name}.entropy              {Cli.show 4 entropy} nats (the best NLL possible)"
 
-[<EntryPoint>]
-let main argv =
+let private program (argv: string[]) =
     let options = Cli.parse [ "steps"; "seed"; "output"; "batch"; "blocks" ] [] argv
     run "two-moons" Toy.twoMoons Toy.twoMoonsLogDensity (Entropy.twoMoons.Force()) 3.0 options
     run "8gaussians" Toy.eightGaussians Toy.eightGaussiansLogDensity (fst (Entropy.eightGaussians (Generator 99UL) 1000000)) 3.5 options
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv

@@ -15,11 +15,12 @@ open Flows.Nn
 open Flows.Plot
 open Flows.Tensors
 open Flows.Training
+open Examples
 
-[<EntryPoint>]
-let main argv =
-    let output, rest = if argv.Length > 0 && not (argv[0].StartsWith "--") then argv[0], argv[1..] else "two-moons.png", argv
-    let device = Device.Parse(Examples.Cli.text "device" "cpu" (Examples.Cli.parse [ "device" ] [] rest))
+let private program (argv: string[]) =
+    let options = Cli.parse [ "output"; "device" ] [] argv
+    let output = Cli.text "output" "two-moons.png" options
+    let device = Cli.device options
     let gen = Generator 1234UL
     let block () =
         [ Coupling.create gen Dtype.Float32
@@ -57,3 +58,6 @@ let main argv =
     let speedText = speed.ToString("F1", CultureInfo.InvariantCulture)
     printfn $"two-moons.train_speed {speedText} it/s"
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv

@@ -5,7 +5,7 @@
 /// posterior: Adam with KL warm-up, then the test ELBO and the importance-weighted NLL estimate
 /// (IWAE with k samples) on the test images, and a PNG of test images | reconstructions | samples.
 /// Options: --steps, --posterior <name|all>, --latent, --k, --hidden, --arch <mlp|conv>, --batch,
-/// --train, --test, --seed, --out <folder>. Default: 4000 steps of batch 100 (6.7 epochs) per posterior,
+/// --train, --test, --seed, --output <folder>. Default: 4000 steps of batch 100 (6.7 epochs) per posterior,
 /// IWAE with k = 10: at 1600 steps every posterior was within noise of the Gaussian; at 4000 planar-16
 /// and Sylvester-O beat its IWAE NLL by 1.1 and 0.8 nats (242.04 → 240.95, 241.20).
 module Vae.Program
@@ -23,9 +23,8 @@ open Examples
 /// The posteriors of `--posterior all`.
 let private every = [ "gaussian"; "planar-4"; "planar-16"; "radial-16"; "sylvester-o"; "sylvester-h"; "sylvester-t"; "iaf" ]
 
-[<EntryPoint>]
-let main argv =
-    let options = Cli.parse [ "steps"; "posterior"; "latent"; "k"; "hidden"; "arch"; "batch"; "train"; "test"; "seed"; "out" ] [] argv
+let private program (argv: string[]) =
+    let options = Cli.parse [ "steps"; "posterior"; "latent"; "k"; "hidden"; "arch"; "batch"; "train"; "test"; "seed"; "output" ] [] argv
     let steps = Cli.int "steps" 4000 options
     let latent = Cli.int "latent" 16 options
     let k = Cli.int "k" 10 options
@@ -37,7 +36,7 @@ let main argv =
         | "conv" -> Architecture.Conv 16
         | other -> failwith $"--arch: expected mlp or conv, got '{other}'"
     let seed = Cli.seed 1UL options
-    let out = Cli.text "out" "vae-out" options
+    let out = Cli.text "output" "vae-out" options
     let names = match Cli.text "posterior" "all" options with "all" -> every | name -> [ name ]
     let posteriors = names |> List.map (fun name -> name, Posterior.parse latent name)
     Directory.CreateDirectory out |> ignore
@@ -74,3 +73,6 @@ let main argv =
         Png.save path (Figure.beside [ grid shown; grid (Vae.reconstruct (Generator(seed + 4UL)) shown trained); grid (Vae.sample (Generator(seed + 5UL)) 32 trained) ])
         printfn $"  wrote {path} (test images | reconstructions | samples, as Bernoulli means)"
     0
+
+[<EntryPoint>]
+let main argv = Cli.run program argv
