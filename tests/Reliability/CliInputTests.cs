@@ -151,12 +151,9 @@ public sealed class CliInputTests(TrainedModels models) : IClassFixture<TrainedM
         var good = folder.File("long-name.csv", $"{name},y\n1,2\n3,4\n");
         Assert.Equal(name, CsvTable.Read(good).Header![0]);
         var bad = folder.File("long-name-bad.csv", $"{name},y\n1,2\nbad,4\n");
-        var model = Path.Combine(folder.Root, "model");
-        var result = Run("train", "--data", bad, "--steps", "2", "--out", model);
-        Assert.Equal(ExitCodes.BadInput, result.Code);
+        var result = TrainRefused(folder, bad);
         Assert.Contains($"{bad}: row 3, column 1 ('nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn…' (20,000 characters))", result.Error);
         Assert.True(result.Error.Length < 1000, $"the message is {result.Error.Length} characters");
-        Assert.False(Directory.Exists(model));
     }
 
     [Fact]
@@ -164,11 +161,8 @@ public sealed class CliInputTests(TrainedModels models) : IClassFixture<TrainedM
     {
         using var folder = new TempFolder();
         var data = folder.File("quoted.csv", "\"a \"\"b\"\", c\",y\n1,2\noops,4\n");
-        var model = Path.Combine(folder.Root, "model");
-        var result = Run("train", "--data", data, "--steps", "2", "--out", model);
-        Assert.Equal(ExitCodes.BadInput, result.Code);
+        var result = TrainRefused(folder, data);
         Assert.Contains($"{data}: row 3, column 1 ('a \"b\", c'): 'oops' is not a number", result.Error);
-        Assert.False(Directory.Exists(model));
     }
 
     [Fact]
@@ -176,11 +170,8 @@ public sealed class CliInputTests(TrainedModels models) : IClassFixture<TrainedM
     {
         using var folder = new TempFolder();
         var data = folder.File("twice.csv", "x,y,x\n1,2,3\n4,5,6\n");
-        var model = Path.Combine(folder.Root, "model");
-        var result = Run("train", "--data", data, "--steps", "2", "--out", model);
-        Assert.Equal(ExitCodes.BadInput, result.Code);
+        var result = TrainRefused(folder, data);
         Assert.Contains($"{data}: row 1, column 3 ('x'): the column name repeats column 1", result.Error);
-        Assert.False(Directory.Exists(model));
     }
 
     [Theory]
@@ -197,12 +188,9 @@ public sealed class CliInputTests(TrainedModels models) : IClassFixture<TrainedM
             _ => "\"" + new string('a', 1_000_000),
         };
         var data = folder.File($"{shape}.csv", line + "\n1\n");
-        var model = Path.Combine(folder.Root, "model");
-        var result = Run("train", "--data", data, "--steps", "2", "--out", model);
-        Assert.Equal(ExitCodes.BadInput, result.Code);
+        var result = TrainRefused(folder, data);
         Assert.Contains($"{data}: {message}", result.Error);
         Assert.True(result.Error.Length < 1000, $"the message is {result.Error.Length} characters");
-        Assert.False(Directory.Exists(model));
         var scores = Path.Combine(folder.Root, "scores.csv");
         Assert.Equal(ExitCodes.BadInput, Run("logprob", "--model", models.Plain, "--data", data, "--out", scores).Code);
         Assert.False(File.Exists(scores));
@@ -229,10 +217,18 @@ public sealed class CliInputTests(TrainedModels models) : IClassFixture<TrainedM
             Assert.Contains($"{shortContext}: expected 1 context row (used for every sample) or 30, got 29", sampled.Error);
         }
         Assert.False(File.Exists(scores));
-        var model = Path.Combine(folder.Root, "model");
-        var trained = Run("train", "--data", data, "--context", shortContext, "--steps", "2", "--out", model);
-        Assert.Equal(ExitCodes.BadInput, trained.Code);
+        var trained = TrainRefused(folder, data, "--context", shortContext);
         Assert.Contains($"{shortContext}: has 29 rows, the data has 30", trained.Error);
+    }
+
+    /// <summary>Runs <c>train</c> on <paramref name="data"/> (2 steps, any extra arguments), expects it refused as bad
+    /// input with no model written, and returns what it printed.</summary>
+    private static (int Code, string Output, string Error) TrainRefused(TempFolder folder, string data, params string[] extra)
+    {
+        var model = Path.Combine(folder.Root, "model");
+        var result = Run(["train", "--data", data, .. extra, "--steps", "2", "--out", model]);
+        Assert.Equal(ExitCodes.BadInput, result.Code);
         Assert.False(Directory.Exists(model));
+        return result;
     }
 }

@@ -48,21 +48,6 @@ module Idx =
             ofStream path gz
         else ofStream path file
 
-    /// Writes unsigned bytes as an idx file (gzipped when the name ends in `.gz`): test fixtures and
-    /// subsets.
-    let write (path: string) (a: IdxArray) =
-        let expected = a.Dims |> Array.fold (*) 1
-        Guard.that (nameof a) (a.Bytes.Length = expected) $"{a.Bytes.Length} bytes for shape {Shape.show a.Dims}, expected {expected}"
-        let writeTo (s: Stream) =
-            use w = new BinaryWriter(s)
-            let big (v: int) = w.Write [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
-            big (0x0800 ||| a.Dims.Length)
-            a.Dims |> Array.iter big
-            w.Write a.Bytes
-        use file = File.Create path
-        if path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) then writeTo (new GZipStream(file, CompressionLevel.Fastest))
-        else writeTo file
-
 /// One split of an MNIST-style dataset: grey levels [n; 1; height; width] (0 .. 255 as floats) and
 /// the class of each image.
 type LabelledImages =

@@ -24,13 +24,8 @@ module Amortised =
     /// for the n rows of `x`; `name` (the layer's) goes into the error for a missing or misshapen context.
     let rows (name: string) (contextDim: int) (shapes: int[] list) (p: Params) (ctx: Context) (x: Tensor) =
         let n = x.shape[0]
-        match ctx.Condition with
-        | None -> invalidArg "context" $"{name}: needs a context of {contextDim} features per row"
-        | Some c when c.dim <> 2 || c.shape[0] <> n || c.shape[1] <> contextDim ->
-            invalidArg "context" $"{name}: expected a context [{n}; {contextDim}] for {n} rows, got {Shape.show c.shape}"
-        | Some c ->
-            let out = Tensor.linear(c, p["hyper.weight"], p["hyper.bias"])
-            let sizes = shapes |> List.map Shape.numel
-            let starts = List.scan (+) 0 sizes
-            List.map3 (fun (shape: int[]) start size -> out.narrow(1, start, size).reshape(Array.append [| n |] shape)) shapes (List.take shapes.Length starts) sizes
-            |> Array.ofList
+        let out = Tensor.linear(Context.require name contextDim n ctx, p["hyper.weight"], p["hyper.bias"])
+        let sizes = shapes |> List.map Shape.numel
+        let starts = List.scan (+) 0 sizes
+        List.map3 (fun (shape: int[]) start size -> out.narrow(1, start, size).reshape(Array.append [| n |] shape)) shapes (List.take shapes.Length starts) sizes
+        |> Array.ofList

@@ -123,7 +123,9 @@ module Train =
         | Converged(flow, report)
         | Diverged(flow, report) -> flow, report
 
-    let rec private batches (seed: uint64) (gen: Generator) (batchSize: int) (source: DataSource) : unit -> Tensor =
+    /// The batch-drawing function of a source: a sampler's draws (each step from its own generator),
+    /// or a data set reshuffled by `gen` every epoch and served `batchSize` rows at a time.
+    let rec batches (seed: uint64) (gen: Generator) (batchSize: int) (source: DataSource) : unit -> Tensor =
         match source with
         | DataSource.Sampler draw ->
             // Step k draws from its own generator, so the batches do not depend on timing; the next

@@ -179,16 +179,10 @@ module Vae =
         let size = min options.BatchSize n
         let clock = Stopwatch.StartNew()
         let gen = Generator options.Seed
-        let mutable order = gen.permutation n
-        let mutable at = 0
+        // the same epoch-shuffled batches as Train.fit, then the mini-batch preparation
+        let drawBatch = Train.batches options.Seed gen size (DataSource.Dataset data)
         let nextBatch () =
-            if at + size > n then
-                order <- gen.permutation n
-                at <- 0
-            let index = order.narrow(0, at, size)
-            at <- at + size
-            let shaped = index.reshape(Array.append [| size |] (Array.create (data.dim - 1) 1)).expand(Array.append [| size |] data.shape[1..])
-            let batch = data.gather(0, shaped)
+            let batch = drawBatch ()
             match options.Prepare with
             | Some prepare -> prepare gen batch
             | None -> batch
