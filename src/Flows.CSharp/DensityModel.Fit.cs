@@ -134,14 +134,14 @@ public sealed partial class DensityModel
         Tuple<CoreModel, DataFitReport> result;
         try
         {
-            result = DataFit.fit(fitOptions, rows, FSharpInterop.Option(context), model);
+            result = DataFit.fit(fitOptions, rows, FSharpInterop.Option(context), TrainingTrace(model, options));
         }
         catch (ArgumentException e) when (e.ParamName is "data" or "context")
         {
             // the core names its own parameter; the caller's is the same name, without F#'s suffix
             throw new ArgumentException(e.Message.Split(" (Parameter")[0], e.ParamName);
         }
-        var (fitted, core) = (result.Item1, result.Item2);
+        var (fitted, core) = (ExactTrace(result.Item1), result.Item2);
         var training = core.Training;
         var fitReport = new FitReport(
             training.StepsRun,
@@ -180,6 +180,26 @@ public sealed partial class DensityModel
         return report.Training.Message + choice + (report.Refitted ? "; refitted on every row" : "");
     }
 
+    // CNF layers estimate their divergence as the options say while training, and use the exact trace otherwise
+    private static CoreModel TrainingTrace(CoreModel start, FitOptions options)
+    {
+        var noise = options.TraceEstimator switch
+        {
+            null or TraceEstimator.Exact => null,
+            TraceEstimator.HutchinsonGaussian => Noise.Gaussian,
+            TraceEstimator.HutchinsonRademacher => Noise.Rademacher,
+            var other => throw new ArgumentOutOfRangeException(nameof(options), other, "TraceEstimator is not one of the enum's values"),
+        };
+        if (noise is null) return start;
+        if (!start.Flow.Layers.Any(layer => layer.Name == "cnf"))
+            throw new ArgumentException($"TraceEstimator {options.TraceEstimator} applies to CNF layers, and this model has none", nameof(options));
+        var trace = CnfTrace.NewHutchinson(noise, new Generator(options.Seed));
+        return new CoreModel(Cnf.flowWithTrace(trace, start.Flow), start.ContextDim, start.Standardisation, start.ContextStandardisation, start.Fitting);
+    }
+
+    private static CoreModel ExactTrace(CoreModel trained) =>
+        new(Cnf.flowWithTrace(CnfTrace.Exact, trained.Flow), trained.ContextDim, trained.Standardisation, trained.ContextStandardisation, trained.Fitting);
+
     private static FitStop StopOf(StopReason stop) => stop.Tag switch
     {
         StopReason.Tags.EarlyStopped => FitStop.EarlyStopped,
@@ -211,8 +231,9 @@ public sealed partial class DensityModel
             : p => progress.Report(new TrainingProgress(p.Step, steps, p.Loss, FSharpInterop.Validation(p), TimeSpan.FromSeconds(p.Seconds)));
         var trainOptions = FSharpInterop.TrainOptions(options, steps, validation, report, () => cancellationToken.IsCancellationRequested);
         var clock = Stopwatch.StartNew();
-        var outcome = Train.fit(trainOptions, objective, start.Flow);
+        var outcome = Train.fit(trainOptions, objective, TrainingTrace(start, options).Flow);
         var (flow, coreReport) = Train.result(outcome);
+        flow = Cnf.flowWithTrace(CnfTrace.Exact, flow);
         var validations = coreReport.Validations;
         var fitReport = new FitReport(
             coreReport.StepsRun,

@@ -24,7 +24,13 @@ public sealed partial class DensityModel
 
     /// <summary>How <see cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/> trains
     /// this model; saved with it.</summary>
-    public FitMethod FitMethod => model.Fitting.IsFlowMatching ? FitMethod.FlowMatching : FitMethod.MaximumLikelihood;
+    public FitMethod FitMethod => model.Fitting.Tag switch
+    {
+        Fitting.Tags.FlowMatching => FitMethod.FlowMatching,
+        Fitting.Tags.Rnode => FitMethod.Rnode,
+        Fitting.Tags.OtFlow => FitMethod.OtFlow,
+        _ => FitMethod.MaximumLikelihood,
+    };
 
     /// <summary>Number of columns of the data this model describes.</summary>
     public int Dimension => model.Flow.Base.Event.Aggregate(1, (a, b) => a * b);
@@ -37,6 +43,10 @@ public sealed partial class DensityModel
 
     /// <summary>The layers' names, in forward (base → data) order.</summary>
     public IReadOnlyList<string> LayerNames => model.Flow.Layers.Select(b => b.Name).ToArray();
+
+    /// <summary>The model's layers in forward order (base → data), with their settings and parameter counts
+    /// (a fitted model's last layer may be the Gaussian stage it was fitted on).</summary>
+    public IReadOnlyList<Layer> Layers => model.Flow.Layers.Select(b => new Layer(b)).ToArray();
 
     /// <summary>Number of learnable scalars.</summary>
     public int ParameterCount => FlowModule.parameters(model.Flow).NumElements;

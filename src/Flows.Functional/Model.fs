@@ -12,6 +12,11 @@ type Fitting =
     /// Conditional flow matching (Lipman et al. 2023) of a flow from `FlowMatching.create`, with the
     /// path width σ_min: the velocity field is regressed, densities still come from the CNF.
     | FlowMatching of sigmaMin: float
+    /// RNODE (Finlay et al. 2020) of a flow of one CNF layer: NLL + λ_K·kinetic energy + λ_J·Jacobian
+    /// Frobenius norm, with STEER's random end time T ± `steer` (Ghosh et al. 2020) when given.
+    | Rnode of kinetic: float * jacobian: float * steer: float option
+    /// OT-Flow (Onken et al. 2021) of a flow of one OT-Flow layer: NLL + α_L·transport cost + α_R·HJB penalty.
+    | OtFlow of transport: float * hjb: float
 
 /// A flow as it is saved and served: the flow, the width of its context (0 when unconditional),
 /// the standardisations of raw data and context columns it was fitted on, if any, and how it is fitted.

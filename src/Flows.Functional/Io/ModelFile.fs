@@ -65,6 +65,19 @@ let private manifestBytes (model: Model) (checksum: string) =
             json.WriteString("name", "flow-matching")
             json.WritePropertyName "sigmaMin"
             writeFloat json sigmaMin
+        | Fitting.Rnode(kinetic, jacobian, steer) ->
+            json.WriteString("name", "rnode")
+            json.WritePropertyName "kinetic"
+            writeFloat json kinetic
+            json.WritePropertyName "jacobian"
+            writeFloat json jacobian
+            steer |> Option.iter (fun halfWidth -> json.WritePropertyName "steer"; writeFloat json halfWidth)
+        | Fitting.OtFlow(transport, hjb) ->
+            json.WriteString("name", "ot-flow")
+            json.WritePropertyName "transport"
+            writeFloat json transport
+            json.WritePropertyName "hjb"
+            writeFloat json hjb
         json.WriteEndObject()
         json.WriteStartObject "weights"
         json.WriteString("file", weightsName)
