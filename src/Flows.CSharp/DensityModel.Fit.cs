@@ -13,7 +13,8 @@ namespace Flows.CSharp;
 public sealed partial class DensityModel
 {
     /// <summary>Fits the model to the rows of <paramref name="data"/> by its <see cref="FitMethod"/> (maximum
-    /// likelihood unless built for flow matching) and returns the fitted model.</summary>
+    /// likelihood unless built for flow matching) and returns the fitted model as a new model: this one is left
+    /// unchanged (as ML.NET's estimators do), so keep the result.</summary>
     /// <param name="data">Training rows of <see cref="Dimension"/> finite values.</param>
     /// <param name="options">Steps or epochs, batch size, learning rate, validation, early stopping, seed.</param>
     /// <param name="progress">Receives a report every <see cref="FitOptions.ReportEvery"/> steps.</param>
