@@ -79,7 +79,7 @@ internal static class FSharpInterop
             options.Patience is int patience ? FSharpOption<int>.Some(patience) : FSharpOption<int>.None,
             d.MaxBadSteps, options.ReportEvery,
             progress is null ? FSharpOption<FSharpFunc<Progress, Unit>>.None : FSharpOption<FSharpFunc<Progress, Unit>>.Some(FuncConvert.FromAction(progress)),
-            FSharpOption<FSharpFunc<Unit, bool>>.Some(FuncConvert.FromFunc(shouldStop)));
+            FSharpOption<FSharpFunc<Unit, bool>>.Some(FuncConvert.FromFunc(shouldStop)), d.Collective);
     }
 
     /// <summary>The core optimiser for a façade choice (weight decay 0: the fit sets its own); None for null.</summary>
