@@ -226,11 +226,12 @@ public sealed partial class DensityModel
         return options;
     }
 
-    private static DensityModel Run(CoreModel start, Objective objective, FitOptions options, int steps, Tensor? validation, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    private static DensityModel Run(CoreModel start, Objective objective, FitOptions options, int steps, Tensor? validation, IProgress<TrainingProgress>? progress,
+        CancellationToken cancellationToken, ICollective? collective = null)
     {
         Action<Progress>? report = progress is null ? null
             : p => progress.Report(new TrainingProgress(p.Step, steps, p.Loss, FSharpInterop.Validation(p), TimeSpan.FromSeconds(p.Seconds)));
-        var trainOptions = FSharpInterop.TrainOptions(options, steps, validation, report, () => cancellationToken.IsCancellationRequested);
+        var trainOptions = FSharpInterop.TrainOptions(options, steps, validation, report, () => cancellationToken.IsCancellationRequested, collective);
         var clock = Stopwatch.StartNew();
         var outcome = Train.fit(trainOptions, objective, TrainingTrace(start, options).Flow);
         var (flow, coreReport) = Train.result(outcome);

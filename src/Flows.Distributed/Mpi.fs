@@ -114,11 +114,11 @@ type Mpi private (api: NativeMpi.Api, rank: int, size: int) =
     /// Runs `work` on this rank of the world and finalises; an exception on any rank is written to
     /// stderr with the rank and aborts the whole job with exit code 1, so that no rank waits forever
     /// in a collective and no model is written half-way.
-    static member Run(work: Mpi -> int) : int =
+    static member Run(work: Func<Mpi, int>) : int =
         let w = Mpi.Start()
         let code =
             try
-                work w
+                work.Invoke w
             with e ->
                 eprintfn $"rank {w.Rank} of {w.Size} failed: {e.Message}"
                 Console.Error.Flush()

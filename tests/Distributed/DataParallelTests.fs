@@ -31,6 +31,22 @@ let ``two ranks with shards of an odd table follow one rank's losses and validat
         for f in [ one; two ] do Directory.Delete(f, true)
 
 [<MpiFact>]
+let ``the C# facade's FitShard under two ranks fits the model one rank fits`` () =
+    let one, two = freshFolder (), freshFolder ()
+    try
+        for ranks, folder in [ 1, one; 2, two ] do
+            let code, output = run ranks [ "--out"; folder; "--rows"; "301"; "--steps"; "40"; "--facade" ]
+            Assert.True((code = 0), output)
+        let read folder = File.ReadAllLines(Path.Combine(folder, "facade.txt")) |> Array.map (fun v -> Double.Parse(v, Globalization.CultureInfo.InvariantCulture))
+        let a, b = read one, read two
+        for i in 0 .. 1 do
+            Assert.True(abs (a[i] - b[i]) <= 1e-5 * abs a[i], $"figure {i}: one rank {a[i]}, two ranks {b[i]}")
+        // the fit moved: after one step the mean log-density of these rows is -1.89, after 40 it is -1.67
+        Assert.True(a[0] > -1.8, $"mean log-density {a[0]}")
+    finally
+        for f in [ one; two ] do Directory.Delete(f, true)
+
+[<MpiFact>]
 let ``a rank that throws ends the job with a non-zero exit and leaves no model`` () =
     let folder = freshFolder ()
     try

@@ -2,7 +2,9 @@
 /// rows (the same on every rank), this rank's shard of it, a small RealNVP trained by Train.fit on the
 /// world communicator. Rank 0 writes the step losses and validation NLLs to `--out`/losses.txt and the
 /// model to `--out`/model. `--fail-rank r --fail-step k` makes rank r throw at step k; `--kill` makes it
-/// end its process there instead, as a crash would.
+/// end its process there instead, as a crash would. `--facade` trains through the C# façade's
+/// `DensityModel.FitShard` instead and writes the fitted model's mean log-density of the validation
+/// rows to `--out`/facade.txt.
 module Flows.Distributed.Worker
 
 open System
@@ -35,6 +37,22 @@ let private shard (rank: int) (ranks: int) (rows: Tensor) =
     let d = rows.shape[1]
     Tensor.ofArray(index |> Array.collect (fun i -> array[i * d .. i * d + d - 1]), [| index.Length; d |])
 
+let private toArray2D (x: Tensor) =
+    let v = x.toArray64()
+    Array2D.init x.shape[0] x.shape[1] (fun i j -> float32 v[i * x.shape[1] + j])
+
+// The same run through the C# façade: FitShard on this rank's rows.
+let private runFacade (world: Mpi) (rows: int) (train: Tensor) (validation: Tensor) (steps: int) (batch: int) (out: string) =
+    let options = Flows.CSharp.FitOptions(Steps = Nullable steps, BatchSize = Nullable batch, LearningRate = 5e-3, Seed = 3UL)
+    let fitted =
+        Flows.CSharp.DensityModel.CreateRealNvp(2, layers = 4, hidden = 16, seed = 5UL)
+            .FitShard(toArray2D (shard world.Rank world.Size train), rows, world, toArray2D (shard world.Rank world.Size validation), options)
+    if world.Rank = 0 then
+        Directory.CreateDirectory out |> ignore
+        let meanLogDensity = fitted.LogProb(toArray2D validation) |> Array.averageBy float
+        File.WriteAllLines(Path.Combine(out, "facade.txt"), [| meanLogDensity.ToString("R"); fitted.LastFit.FinalLoss.ToString("R") |])
+    0
+
 let private run (world: Mpi) (argv: string[]) =
     let rows = int (argument "rows" "301" argv)
     let held = int (argument "held" "61" argv)
@@ -47,6 +65,7 @@ let private run (world: Mpi) (argv: string[]) =
     if world.Rank = 0 then printfn $"training on {world.Size} ranks"
     let all = table (rows + held)
     let train, validation = all.narrow(0, 0, rows), all.narrow(0, rows, held)
+    if Array.contains "--facade" argv then runFacade world rows train validation steps batch out else
     let g = Generator 5UL
     let layers = [ for i in 0 .. 3 -> Coupling.realNvp g Dtype.Float64 2 [ 16; 16 ] (Coupling.Mask.Half(i % 2 = 1)) ]
     let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float64) layers
