@@ -222,7 +222,7 @@ public sealed partial class DensityModel
             outcome.IsDiverged,
             coreReport.Message,
             clock.Elapsed);
-        var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation, start.ContextStandardisation, start.Fitting), fitReport with
+        var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation, start.ContextStandardisation, start.Fitting, start.ColumnNames), fitReport with
         {
             StopReason = StopOf(coreReport.Stop),
             BestStep = FSharpInterop.NullableOf(coreReport.BestStep),

@@ -25,6 +25,6 @@ public sealed partial class DensityModel
         var options = Cnf.defaults;
         options = new CnfOptions(FSharpInterop.List(hidden, hidden), 1.0, 1e-5, options.ErrorMeasure, options.Trace, options.Gradient, options.OnSolve, 0);
         var flow = FlowMatching.create(options, new Generator(seed), Dtype.Float32, dimension);
-        return new DensityModel(new CoreModel(flow, 0, FSharpInterop.Option<Standardisation>(null), FSharpInterop.Option<Standardisation>(null), Fitting.NewFlowMatching(sigmaMin)));
+        return new DensityModel(new CoreModel(flow, 0, FSharpInterop.Option<Standardisation>(null), FSharpInterop.Option<Standardisation>(null), Fitting.NewFlowMatching(sigmaMin), FSharpInterop.List<string>()));
     }
 }
