@@ -152,8 +152,9 @@ public sealed partial class DensityModel
     /// <param name="width">Width of the potential's ResNet.</param>
     /// <param name="rank">Rank of the potential's quadratic term (capped at dimension + 1).</param>
     /// <param name="seed">Seed of the initial weights.</param>
-    public static DensityModel CreateOtFlow(int dimension, int width = 16, int rank = 10, ulong seed = 0) =>
-        Stack(1, seed, 0, (g, _) => Layer.OtFlow(g, dimension, width, rank, 1.0));
+    /// <param name="resnetLayers">Layers of the potential's ResNet (the paper uses 2).</param>
+    public static DensityModel CreateOtFlow(int dimension, int width = 16, int rank = 10, ulong seed = 0, int resnetLayers = 2) =>
+        Stack(1, seed, 0, (g, _) => Layer.OtFlow(g, dimension, width, rank, 1.0, resnetLayers));
 
     /// <summary>A stack of <paramref name="layers"/> fresh layers of the catalogue entry <paramref name="name"/>
     /// (its default hyperparameters), for any registered bijector; see <see cref="Layer.CatalogueNames"/>.</summary>

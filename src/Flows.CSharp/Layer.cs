@@ -295,18 +295,20 @@ public sealed class Layer
     /// <param name="rank">Rank of the potential's quadratic term (capped at dimension + 1).</param>
     /// <param name="endTime">Integration time T.</param>
     /// <param name="seed">Seed of the initial weights.</param>
-    public static Layer OtFlow(int dimension, int width = 16, int rank = 10, double endTime = 1.0, ulong seed = 0) =>
-        OtFlow(new Generator(seed), dimension, width, rank, endTime);
+    /// <param name="resnetLayers">Layers of the potential's ResNet: an opening layer, then residual blocks (the paper uses 2).</param>
+    public static Layer OtFlow(int dimension, int width = 16, int rank = 10, double endTime = 1.0, ulong seed = 0, int resnetLayers = 2) =>
+        OtFlow(new Generator(seed), dimension, width, rank, endTime, resnetLayers);
 
-    internal static Layer OtFlow(Generator generator, int dimension, int width, int rank, double endTime)
+    internal static Layer OtFlow(Generator generator, int dimension, int width, int rank, double endTime, int resnetLayers = 2)
     {
         Positive(dimension, nameof(dimension));
         Positive(width, nameof(width));
         Positive(rank, nameof(rank));
+        if (resnetLayers < 2) throw new ArgumentOutOfRangeException(nameof(resnetLayers), resnetLayers, "must be at least 2 (an opening layer and a residual block)");
         if (!(endTime > 0) || !double.IsFinite(endTime)) throw new ArgumentOutOfRangeException(nameof(endTime), endTime, "must be a finite number above 0");
         // float32 solves use at least Atol 1e-6 whatever is asked; 1e-5 keeps training affordable, as for Cnf
         var options = Continuous.OtFlow.defaults;
-        options = new OtFlowOptions(width, options.Layers, rank, endTime, 1e-5, options.Gradient, 0);
+        options = new OtFlowOptions(width, resnetLayers, rank, endTime, 1e-5, options.Gradient, 0);
         return new(Continuous.OtFlow.createWith(options, generator, Dtype.Float32, dimension));
     }
 
