@@ -32,7 +32,7 @@ public enum StepErrorNorm
 }
 
 /// <summary>How a continuous layer (<see cref="Layer.Cnf(int, int[], double, ulong, OdeOptions?)"/>,
-/// <see cref="Layer.OtFlow(int, int, int, double, ulong, OdeOptions?)"/>) solves its ODE; saved with the layer.</summary>
+/// <see cref="Layer.OtFlow(int, int, int, double, ulong, OdeOptions?, int)"/>) solves its ODE; saved with the layer.</summary>
 /// <param name="Gradient">How the solve is differentiated.</param>
 /// <param name="Tolerance">Dopri5's absolute and relative tolerance (float32 solves use at least 1e-6 and 1e-5).</param>
 /// <param name="ErrorNorm">How a step's error is measured over the batch.</param>

@@ -45,7 +45,7 @@ public sealed partial class DensityModel
         var validation = validationShard is null ? null
             : validationShard.GetLength(0) == 0 ? OnModel(TensorOf.doubles(Array.Empty<double>(), new[] { 0, Dimension }))
             : OnModel(ArrayConversions.ToRows(validationShard, Dimension, nameof(validationShard)));
-        var start = new CoreModel(model.Flow, 0, FSharpInterop.Option(standardisation), model.ContextStandardisation, model.Fitting);
+        var start = ModelModule.withStandardisation(FSharpInterop.Option(standardisation), model);
         var objective = Objective.NewForwardKl(DataSource.NewSharded(OnModel(held), FSharpInterop.Option<Tensor>(null), totalRows));
         return Run(start, objective, options, options.Steps ?? 1000, validation, progress, cancellationToken, collective);
     }

@@ -195,11 +195,11 @@ public sealed partial class DensityModel
         if (!start.Flow.Layers.Any(layer => layer.Name == "cnf"))
             throw new ArgumentException($"TraceEstimator {options.TraceEstimator} applies to CNF layers, and this model has none", nameof(options));
         var trace = CnfTrace.NewHutchinson(noise, new Generator(options.Seed));
-        return new CoreModel(Cnf.flowWithTrace(trace, start.Flow), start.ContextDim, start.Standardisation, start.ContextStandardisation, start.Fitting);
+        return ModelModule.withFlow(Cnf.flowWithTrace(trace, start.Flow), start);
     }
 
     private static CoreModel ExactTrace(CoreModel trained) =>
-        new(Cnf.flowWithTrace(CnfTrace.Exact, trained.Flow), trained.ContextDim, trained.Standardisation, trained.ContextStandardisation, trained.Fitting);
+        ModelModule.withFlow(Cnf.flowWithTrace(CnfTrace.Exact, trained.Flow), trained);
 
     private static FitStop StopOf(StopReason stop) => stop.Tag switch
     {
@@ -245,7 +245,7 @@ public sealed partial class DensityModel
             outcome.IsDiverged,
             coreReport.Message,
             clock.Elapsed);
-        var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation, start.ContextStandardisation, start.Fitting), fitReport with
+        var fitted = new DensityModel(ModelModule.withFlow(flow, start), fitReport with
         {
             StopReason = StopOf(coreReport.Stop),
             BestStep = FSharpInterop.NullableOf(coreReport.BestStep),

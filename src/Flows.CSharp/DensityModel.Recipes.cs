@@ -177,9 +177,11 @@ public sealed partial class DensityModel
     /// <param name="seed">Seed of the initial weights.</param>
     /// <param name="penalties">α_L and α_R; null: none.</param>
     /// <param name="ode">How the ODE is solved and differentiated (null: backpropagation, tolerance 1e-5).</param>
-    public static DensityModel CreateOtFlow(int dimension, int width = 16, int rank = 10, ulong seed = 0, OtFlowPenalties? penalties = null, OdeOptions? ode = null)
+    /// <param name="resnetLayers">Layers of the potential's ResNet (the paper uses 2).</param>
+    public static DensityModel CreateOtFlow(int dimension, int width = 16, int rank = 10, ulong seed = 0, OtFlowPenalties? penalties = null, OdeOptions? ode = null,
+        int resnetLayers = 2)
     {
-        var built = Stack(1, seed, 0, (g, _) => Layer.OtFlow(g, dimension, width, rank, 1.0, ode));
+        var built = Stack(1, seed, 0, (g, _) => Layer.OtFlow(g, dimension, width, rank, 1.0, ode, resnetLayers));
         if (penalties is null) return built;
         NonNegative(penalties.Transport, nameof(penalties), "Transport");
         NonNegative(penalties.Hjb, nameof(penalties), "Hjb");
@@ -192,7 +194,7 @@ public sealed partial class DensityModel
     }
 
     private DensityModel WithFitting(Fitting fitting) =>
-        new(new CoreModel(model.Flow, model.ContextDim, model.Standardisation, model.ContextStandardisation, fitting));
+        new(ModelModule.withFitting(fitting, model));
 
     /// <summary>A stack of <paramref name="layers"/> fresh layers of the catalogue entry <paramref name="name"/>
     /// (its default hyperparameters), for any registered bijector; see <see cref="Layer.CatalogueNames"/>.</summary>

@@ -299,19 +299,21 @@ public sealed class Layer
     /// <param name="seed">Seed of the initial weights.</param>
     /// <param name="ode">How the ODE is solved and differentiated (null: backpropagation, tolerance 1e-5; OT-Flow
     /// measures step errors with the max norm only).</param>
-    public static Layer OtFlow(int dimension, int width = 16, int rank = 10, double endTime = 1.0, ulong seed = 0, OdeOptions? ode = null) =>
-        OtFlow(new Generator(seed), dimension, width, rank, endTime, ode);
+    /// <param name="resnetLayers">Layers of the potential's ResNet: an opening layer, then residual blocks (the paper uses 2).</param>
+    public static Layer OtFlow(int dimension, int width = 16, int rank = 10, double endTime = 1.0, ulong seed = 0, OdeOptions? ode = null, int resnetLayers = 2) =>
+        OtFlow(new Generator(seed), dimension, width, rank, endTime, ode, resnetLayers);
 
-    internal static Layer OtFlow(Generator generator, int dimension, int width, int rank, double endTime, OdeOptions? ode)
+    internal static Layer OtFlow(Generator generator, int dimension, int width, int rank, double endTime, OdeOptions? ode, int resnetLayers = 2)
     {
         Positive(dimension, nameof(dimension));
         Positive(width, nameof(width));
         Positive(rank, nameof(rank));
+        if (resnetLayers < 2) throw new ArgumentOutOfRangeException(nameof(resnetLayers), resnetLayers, "must be at least 2 (an opening layer and a residual block)");
         if (!(endTime > 0) || !double.IsFinite(endTime)) throw new ArgumentOutOfRangeException(nameof(endTime), endTime, "must be a finite number above 0");
         ode = CheckedOde(ode);
         if (ode.ErrorNorm != StepErrorNorm.Max) throw new ArgumentException("OT-Flow measures step errors with the max norm only", nameof(ode));
         var options = Continuous.OtFlow.defaults;
-        options = new OtFlowOptions(width, options.Layers, rank, endTime, ode.Tolerance, Gradient(ode.Gradient), 0);
+        options = new OtFlowOptions(width, resnetLayers, rank, endTime, ode.Tolerance, Gradient(ode.Gradient), 0);
         return new(Continuous.OtFlow.createWith(options, generator, Dtype.Float32, dimension));
     }
 

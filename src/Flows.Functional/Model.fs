@@ -28,7 +28,9 @@ type Model =
       Standardisation: Standardisation option
       /// Applied to raw context rows before the flow sees them (conditional models).
       ContextStandardisation: Standardisation option
-      Fitting: Fitting }
+      Fitting: Fitting
+      /// The data columns' names (from a CSV header), so that samples can carry them; [] when unknown.
+      ColumnNames: string list }
 
 /// Density, sampling and the two maps of a model, on raw (unstandardised) rows.
 [<RequireQualifiedAccess>]
@@ -36,7 +38,16 @@ module Model =
 
     /// A model without standardisation, fitted by maximum likelihood.
     let ofFlow (contextDim: int) (flow: Flow) =
-        { Flow = flow; ContextDim = contextDim; Standardisation = None; ContextStandardisation = None; Fitting = Fitting.MaximumLikelihood }
+        { Flow = flow; ContextDim = contextDim; Standardisation = None; ContextStandardisation = None; Fitting = Fitting.MaximumLikelihood; ColumnNames = [] }
+
+    /// The model with `flow` in place of its own (standardisation, fitting and names kept).
+    let withFlow (flow: Flow) (model: Model) = { model with Flow = flow }
+
+    /// The model fitted by `fitting` from now on.
+    let withFitting (fitting: Fitting) (model: Model) = { model with Fitting = fitting }
+
+    /// The model with the standardisation of its data columns replaced.
+    let withStandardisation (standardisation: Standardisation option) (model: Model) = { model with Standardisation = standardisation }
 
     /// The model with its flow on `device` (the standardisation follows the rows it is applied to).
     let moveTo (device: Device) (model: Model) = { model with Flow = Flow.moveTo device model.Flow }
