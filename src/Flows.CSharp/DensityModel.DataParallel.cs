@@ -10,7 +10,7 @@ public sealed partial class DensityModel
 {
     /// <summary>Fits the model by maximum likelihood on this process's <paramref name="shard"/> of a table of
     /// <paramref name="totalRows"/> rows spread over the processes of <paramref name="collective"/> (for example
-    /// <c>Flows.Distributed.Mpi.Start()</c> under <c>mpirun -np N</c>): rank r holds the table's rows r, r + N, r + 2N, ….
+    /// <see cref="MpiWorld.Start"/> under <c>mpirun -np N</c>): rank r holds the table's rows r, r + N, r + 2N, ….
     /// Every rank draws the same global batches of <see cref="FitOptions.BatchSize"/> rows and gradients are summed
     /// across ranks, so N ranks train the model one process would train on the whole table with the same options.
     /// Unlike <see cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/> it trains the
@@ -25,10 +25,17 @@ public sealed partial class DensityModel
     /// <param name="progress">Receives progress reports (the same figures on every rank).</param>
     /// <param name="cancellationToken">Checked every step; a cancellation on any rank stops every rank.</param>
     /// <returns>The fitted model (the same on every rank).</returns>
-    public DensityModel FitShard(float[,] shard, int totalRows, ICollective collective, float[,]? validationShard = null, FitOptions? options = null,
+    public DensityModel FitShard(float[,] shard, int totalRows, MpiWorld collective, float[,]? validationShard = null, FitOptions? options = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(collective);
+        return FitShardOn(collective.Collective, shard, totalRows, validationShard, options, progress, cancellationToken);
+    }
+
+    // FitShard on any collective (the tests' single process too).
+    internal DensityModel FitShardOn(ICollective collective, float[,] shard, int totalRows, float[,]? validationShard, FitOptions? options,
+        IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
         if (ContextDimension > 0) throw new InvalidOperationException("FitShard fits unconditional models; this one is conditional");
         if (FitMethod != FitMethod.MaximumLikelihood) throw new InvalidOperationException($"FitShard fits by maximum likelihood; this model is fitted by {FitMethod}");
         options = Checked(options ?? new FitOptions());

@@ -46,7 +46,7 @@ let private runFacade (world: Mpi) (rows: int) (train: Tensor) (validation: Tens
     let options = Flows.CSharp.FitOptions(Steps = Nullable steps, BatchSize = Nullable batch, LearningRate = 5e-3, Seed = 3UL)
     let fitted =
         Flows.CSharp.DensityModel.CreateRealNvp(2, layers = 4, hidden = 16, seed = 5UL)
-            .FitShard(toArray2D (shard world.Rank world.Size train), rows, world, toArray2D (shard world.Rank world.Size validation), options)
+            .FitShard(toArray2D (shard world.Rank world.Size train), rows, Flows.CSharp.MpiWorld.Start(), toArray2D (shard world.Rank world.Size validation), options)
     if world.Rank = 0 then
         Directory.CreateDirectory out |> ignore
         let meanLogDensity = fitted.LogProb(toArray2D validation) |> Array.averageBy float
