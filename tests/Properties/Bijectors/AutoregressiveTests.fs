@@ -11,6 +11,7 @@ open Flows.Bijectors
 open Flows.Distributions
 open Flows.Nn
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 let private namesWhere (keep: Entry -> Bijector -> bool) : seq<obj[]> =

@@ -17,6 +17,7 @@ open Flows.Io
 open Flows.Ode
 open Flows.Tensors
 open Flows.Training
+open Flows.Laws
 open Flows.Properties.Support
 
 /// The conditional entries this issue adds.

@@ -5,6 +5,7 @@ open Xunit
 open Flows
 open Flows.Bijectors
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 [<Fact>]

@@ -12,6 +12,7 @@ open Flows.Bijectors
 open Flows.Distributions
 open Flows.Models
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 let private f64 = Dtype.Float64

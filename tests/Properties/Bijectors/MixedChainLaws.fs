@@ -7,6 +7,7 @@ open FsCheck.FSharp
 open Xunit
 open Flows
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// A random instance of an entry; a CNF is rebuilt from its settings with its solver tolerance

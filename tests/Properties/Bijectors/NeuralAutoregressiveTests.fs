@@ -9,6 +9,7 @@ open Flows
 open Flows.Bijectors
 open Flows.Bijectors.NeuralAutoregressive
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// The neural autoregressive entries and their stated tolerances.

@@ -9,6 +9,7 @@ open Xunit
 open Flows
 open Flows.Tensors
 open Flows.Transformers
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Durkan et al.'s spline one number at a time (eq. 4 and its derivative), with the knot recipe of
