@@ -21,6 +21,13 @@ internal static class FSharpInterop
     /// <summary>An F# function from a delegate.</summary>
     public static FSharpFunc<TIn, TOut> Function<TIn, TOut>(Func<TIn, TOut> f) => FuncConvert.FromFunc(f);
 
+    /// <summary>A curried F# function of two arguments from a delegate.</summary>
+    public static FSharpFunc<T1, FSharpFunc<T2, TOut>> Function<T1, T2, TOut>(Func<T1, T2, TOut> f) => FuncConvert.FromFunc(f);
+
+    /// <summary>A curried F# function of three arguments returning a pair, from a delegate.</summary>
+    public static FSharpFunc<T1, FSharpFunc<T2, FSharpFunc<T3, Tuple<TOut1, TOut2>>>> Function<T1, T2, T3, TOut1, TOut2>(Func<T1, T2, T3, (TOut1, TOut2)> f) =>
+        FuncConvert.FromFunc<T1, T2, T3, Tuple<TOut1, TOut2>>((a, b, c) => f(a, b, c).ToTuple());
+
     /// <summary>Saved settings from C# values: int, double, string, int[] and double[].</summary>
     public static FSharpMap<string, Setting> Settings(IReadOnlyDictionary<string, object> settings) =>
         MapModule.OfSeq(settings.Select(kv => Tuple.Create(kv.Key, kv.Value switch

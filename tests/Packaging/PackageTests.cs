@@ -29,7 +29,7 @@ public sealed class PackedFeed : IDisposable
         foreach (var project in new[] { "src/Flows.CSharp/Flows.CSharp.csproj", "examples/FlowsCli/FlowsCli.csproj" })
             Dotnet.Ok(sources, "pack", project, "-c", "Release", "-o", Feed, $"-p:VersionSuffix={suffix}", "-p:RepositoryUrl=https://example.invalid/flows");
         // packing the façade packed only it; its references are packed one by one
-        foreach (var project in new[] { "src/Flows.Distributed/Flows.Distributed.fsproj", "src/Flows.Functional/Flows.Functional.fsproj", "src/Flows.Tensors/Flows.Tensors.fsproj" })
+        foreach (var project in new[] { "src/Flows.Distributed/Flows.Distributed.fsproj", "src/Flows.Laws/Flows.Laws.fsproj", "src/Flows.Functional/Flows.Functional.fsproj", "src/Flows.Tensors/Flows.Tensors.fsproj" })
             Dotnet.Ok(sources, "pack", project, "-c", "Release", "--no-build", "-o", Feed, $"-p:VersionSuffix={suffix}", "-p:RepositoryUrl=https://example.invalid/flows");
     }
 
@@ -84,7 +84,7 @@ public sealed class PackageTests(PackedFeed feed)
     [Fact]
     public void Every_package_carries_its_licence_readme_metadata_and_symbols()
     {
-        foreach (var id in new[] { "Flows", "Flows.Distributed", "Flows.Functional", "Flows.Tensors", "Flows.Cli" })
+        foreach (var id in new[] { "Flows", "Flows.Distributed", "Flows.Functional", "Flows.Laws", "Flows.Tensors", "Flows.Cli" })
         {
             using var package = Open(id);
             var names = package.Entries.Select(e => e.FullName).ToArray();
@@ -100,7 +100,7 @@ public sealed class PackageTests(PackedFeed feed)
             Assert.Equal("https://example.invalid/flows", nuspec.Descendants().First(e => e.Name.LocalName == "repository").Attribute("url")!.Value);
             Assert.True(File.Exists(Path.Combine(feed.Feed, $"{id}.{feed.Version}.snupkg")), $"no symbol package for {id}");
         }
-        foreach (var id in new[] { "Flows", "Flows.Distributed", "Flows.Functional", "Flows.Tensors" })
+        foreach (var id in new[] { "Flows", "Flows.Distributed", "Flows.Functional", "Flows.Laws", "Flows.Tensors" })
         {
             using var package = Open(id);
             var names = package.Entries.Select(e => e.FullName).ToArray();
@@ -110,8 +110,9 @@ public sealed class PackageTests(PackedFeed feed)
         }
         using (var tensors = Open("Flows.Tensors"))
             Assert.Contains("buildTransitive/Flows.Tensors.props", tensors.Entries.Select(e => e.FullName));
-        // the C# package brings the rest at the same version: Flows → Flows.Distributed, Flows.Functional → Flows.Tensors
-        foreach (var (id, dependency) in new[] { ("Flows", "Flows.Functional"), ("Flows", "Flows.Distributed"), ("Flows.Distributed", "Flows.Functional"), ("Flows.Functional", "Flows.Tensors") })
+        // the C# package brings the rest at the same version: Flows → Flows.Functional → Flows.Tensors,
+        // Flows → Flows.Laws (BijectorLaws) → Flows.Functional, Flows → Flows.Distributed (MpiWorld) → Flows.Functional
+        foreach (var (id, dependency) in new[] { ("Flows", "Flows.Functional"), ("Flows", "Flows.Laws"), ("Flows", "Flows.Distributed"), ("Flows.Laws", "Flows.Functional"), ("Flows.Distributed", "Flows.Functional"), ("Flows.Functional", "Flows.Tensors") })
         {
             using var package = Open(id);
             var dependencies = XDocument.Load(package.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open())

@@ -69,21 +69,13 @@ let private rebuild (dtype: Dtype) (s: Settings) =
 let private entryFor (name: string) (build: Generator -> Dtype -> Spec -> Bijector) (spec: int -> Spec) : Entry =
     { Entry.exact name rebuild (fun g t d -> build g t (spec d)) (fun g t d -> build g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 1 .. 5 ]
-        ContextDim = (match (spec 1).ContextDim with 0 -> None | c -> Some c)
         IdentityAtInit = true }
 
-let private spec (order: Order) (contextDim: int) (dim: int) =
-    { Dim = dim; Hidden = [ 8; 8 ]; Order = order; Activation = Activation.Tanh; ResidualBlocks = 0; Clamp = 3.0; ContextDim = contextDim }
+let private spec (order: Order) (dim: int) =
+    { Dim = dim; Hidden = [ 8; 8 ]; Order = order; Activation = Activation.Tanh; ResidualBlocks = 0; Clamp = 3.0; ContextDim = 0 }
 
 [<CatalogueEntry>]
-let mafEntry = entryFor "maf" create (spec Order.Natural 0)
+let mafEntry = entryFor "maf" create (spec Order.Natural)
 
 [<CatalogueEntry>]
-let iafEntry = entryFor "iaf" iaf (spec Order.Reversed 0)
-
-[<CatalogueEntry>]
-let residualEntry =
-    entryFor "maf-residual" create (fun d -> { spec (Order.Random(17 + d)) 0 d with Hidden = [ 8 ]; ResidualBlocks = 2; Activation = Activation.Elu })
-
-[<CatalogueEntry>]
-let conditionalEntry = entryFor "conditional-maf" create (spec Order.Natural 3)
+let iafEntry = entryFor "iaf" iaf (spec Order.Reversed)

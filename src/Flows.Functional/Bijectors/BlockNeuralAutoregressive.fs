@@ -136,16 +136,11 @@ let private rebuild (dtype: Dtype) (s: Settings) =
     let contextDim = if s.ContainsKey "contextDim" then Settings.int "contextDim" s else 0
     create (Generator 0UL) dtype { Dim = Settings.int "dim" s; Hidden = List.ofArray (Settings.ints "hidden" s); ContextDim = contextDim }
 
-let private entryFor (name: string) (contextDim: int) =
-    let spec (d: int) = { Dim = d; Hidden = [ 4; 4 ]; ContextDim = contextDim }
+let private entryFor (name: string) =
+    let spec (d: int) = { Dim = d; Hidden = [ 4; 4 ]; ContextDim = 0 }
     { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 1 .. 3 ]
-        ContextDim = (if contextDim = 0 then None else Some contextDim)
         InverseKind = InverseKind.Iterative tolerance }
 
 [<CatalogueEntry>]
-let entry = entryFor "bnaf" 0
-
-/// B-NAF with a 3-wide context shifting its first layer.
-[<CatalogueEntry>]
-let conditionalEntry = entryFor "conditional-bnaf" 3
+let entry = entryFor "bnaf"

@@ -37,7 +37,7 @@ let ofLayers (layers: Bijector list) : Bijector =
     Guard.that (nameof layers) (not layers.IsEmpty) "a chain needs at least one layer"
     let event = layers.Head.Event
     layers |> List.iteri (fun i b ->
-        Guard.that (nameof layers) (Catalogue.tryFind b.Name).IsSome $"chain: layer {i} ('{b.Name}') has no catalogue entry, so the chain could not be rebuilt"
+        Guard.that (nameof layers) (Catalogue.tryFindCodec b.Name).IsSome $"chain: layer {i} ('{b.Name}') has no catalogue entry, so the chain could not be rebuilt"
         Guard.that (nameof layers) (b.Event = event) $"chain: layer {i} ('{b.Name}') maps events {Shape.show b.Event}, layer 0 {Shape.show event}")
     let width = contextDim layers
     let settings =

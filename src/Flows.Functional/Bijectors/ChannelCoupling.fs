@@ -70,17 +70,12 @@ let private shapes = [ [| 2; 2; 2 |]; [| 3; 2; 2 |]; [| 2; 3; 3 |]; [| 4; 2; 2 |
 
 let private rows (b: Bijector) = ImageRows.ofImages b.Event b.Event b
 
-let private entryFor (name: string) (contextDim: int) =
-    let spec (dim: int) = { Image = ImageRows.shapeFor shapes dim; Hidden = 4; ScaleMap = Coupling.ScaleMap.SoftClamp 2.0; ContextDim = contextDim }
+let private entryFor (name: string) =
+    let spec (dim: int) = { Image = ImageRows.shapeFor shapes dim; Hidden = 4; ScaleMap = Coupling.ScaleMap.SoftClamp 2.0; ContextDim = 0 }
     { Entry.exact name (fun t s -> rows (create (Generator 0UL) t (specOfSettings s))) (fun g t d -> rows (create g t (spec d)))
         (fun g t d -> rows (create g t (spec d)) |> Entry.perturb g 0.3) with
         Dims = shapes |> List.map Shape.numel
-        ContextDim = (if contextDim = 0 then None else Some contextDim)
         IdentityAtInit = true }
 
 [<CatalogueEntry>]
-let entry = entryFor "channel-coupling" 0
-
-/// A channel coupling whose conditioner reads a 3-wide context as a per-channel bias.
-[<CatalogueEntry>]
-let conditionalEntry = entryFor "conditional-channel-coupling" 3
+let entry = entryFor "channel-coupling"

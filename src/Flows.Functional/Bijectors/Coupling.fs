@@ -182,35 +182,16 @@ let private rebuild (dtype: Dtype) (s: Settings) =
         { Dim = Settings.int "dim" s; Mask = mask; Conditioner = Conditioner.ofSettings s; ScaleMap = scale; Affine = affine
           ContextDim = Settings.int "contextDim" s }
 
-let private entryFor (name: string) (spec: int -> Spec) (contextDim: int option) (identity: bool) : Entry =
+let private entryFor (name: string) (spec: int -> Spec) : Entry =
     { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 2 .. 8 ]
-        ContextDim = contextDim
-        IdentityAtInit = identity }
+        IdentityAtInit = true }
 
-let private spec (affine: bool) (scale: ScaleMap) (mask: Mask) (contextDim: int) (dim: int) =
-    { Dim = dim; Mask = mask; Conditioner = Conditioner.Mlp([ 8; 8 ], Activation.Tanh); ScaleMap = scale; Affine = affine; ContextDim = contextDim }
-
-[<CatalogueEntry>]
-let realNvpEntry = entryFor "affine-coupling" (spec true (ScaleMap.SoftClamp 2.0) (Mask.Half false) 0) None true
+let private spec (affine: bool) (scale: ScaleMap) (mask: Mask) (dim: int) =
+    { Dim = dim; Mask = mask; Conditioner = Conditioner.Mlp([ 8; 8 ], Activation.Tanh); ScaleMap = scale; Affine = affine; ContextDim = 0 }
 
 [<CatalogueEntry>]
-let expScaleEntry = entryFor "affine-coupling-exp" (spec true ScaleMap.Exp (Mask.Alternating true) 0) None true
+let realNvpEntry = entryFor "affine-coupling" (spec true (ScaleMap.SoftClamp 2.0) (Mask.Half false))
 
 [<CatalogueEntry>]
-let glowScaleEntry = entryFor "affine-coupling-sigmoid" (spec true ScaleMap.Sigmoid (Mask.Half true) 0) None false
-
-[<CatalogueEntry>]
-let niceEntry = entryFor "additive-coupling" (spec false ScaleMap.Exp (Mask.Alternating false) 0) None true
-
-[<CatalogueEntry>]
-let residualEntry =
-    entryFor "affine-coupling-residual"
-        (fun d -> { spec true (ScaleMap.SoftClamp 2.0) (Mask.Alternating false) 0 d with Conditioner = Conditioner.Residual(8, 2, Activation.Elu) }) None true
-
-[<CatalogueEntry>]
-let checkerboardEntry =
-    { entryFor "affine-coupling-checkerboard" (spec true (ScaleMap.SoftClamp 2.0) (Mask.Checkerboard(2, 2, false)) 0) None true with Dims = [ 4; 8 ] }
-
-[<CatalogueEntry>]
-let conditionalEntry = entryFor "conditional-affine-coupling" (spec true (ScaleMap.SoftClamp 2.0) (Mask.Half false) 3) (Some 3) true
+let niceEntry = entryFor "additive-coupling" (spec false ScaleMap.Exp (Mask.Alternating false))

@@ -104,14 +104,10 @@ let private rebuild (dtype: Dtype) (s: Settings) =
 let private entryFor (name: string) (spec: int -> Spec) : Entry =
     { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 1 .. 4 ]
-        ContextDim = (match (spec 1).ContextDim with 0 -> None | c -> Some c)
         InverseKind = InverseKind.Iterative AutoregressiveInverse.tolerance }
 
-let private spec (order: Order) (contextDim: int) (dim: int) =
-    { Dim = dim; Hidden = [ 8 ]; Order = order; Activation = Activation.Tanh; Units = 4; ContextDim = contextDim }
+let private spec (order: Order) (dim: int) =
+    { Dim = dim; Hidden = [ 8 ]; Order = order; Activation = Activation.Tanh; Units = 4; ContextDim = 0 }
 
 [<CatalogueEntry>]
-let entry = entryFor "naf" (spec Order.Reversed 0)
-
-[<CatalogueEntry>]
-let conditionalEntry = entryFor "conditional-naf" (spec (Order.Random 7) 3)
+let entry = entryFor "naf" (spec Order.Reversed)

@@ -337,17 +337,12 @@ let private small = { defaults with Hidden = [ 8 ] }
 let private rebuild (dtype: Dtype) (s: Settings) =
     createConditional (if s.ContainsKey "contextDim" then Settings.int "contextDim" s else 0) (optionsOf s) (Generator 0UL) dtype (Settings.int "dim" s)
 
-let private entryFor (name: string) (contextDim: int) =
-    let make (g: Generator) (t: Dtype) (d: int) = createConditional contextDim small g t d
+let private entryFor (name: string) =
+    let make (g: Generator) (t: Dtype) (d: int) = createConditional 0 small g t d
     { Entry.exact name rebuild make (fun g t d -> make g t d |> Entry.perturb g 1.0) with
         Dims = [ 1 .. 3 ]
-        ContextDim = (if contextDim = 0 then None else Some contextDim)
         InverseKind = InverseKind.Iterative defaults.Tolerance }
 
 /// The exact-log-det block (dimensions 1–3, one hidden layer of 8) for the law suite.
 [<CatalogueEntry>]
-let entry = entryFor "residual" 0
-
-/// The same block with g reading a 3-wide context.
-[<CatalogueEntry>]
-let conditionalEntry = entryFor "conditional-residual" 3
+let entry = entryFor "residual"

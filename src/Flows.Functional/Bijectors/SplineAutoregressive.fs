@@ -62,35 +62,28 @@ let private rebuild (dtype: Dtype) (s: Settings) =
           Spline = SplineKind.parse (Settings.text "spline" s); Bins = Settings.int "bins" s; Bound = Settings.float "bound" s
           ContextDim = made.ContextDim }
 
-let private entryFor (name: string) (spec: int -> Spec) (contextDim: int option) : Entry =
+let private entryFor (name: string) (spec: int -> Spec) : Entry =
     let d = spec 1
     { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 1 .. 4 ]
-        ContextDim = contextDim
         InverseKind = (SplineKind.transformer d.Bins d.Bound d.Spline).InverseKind
         IdentityAtInit = true }
 
-let private spec (spline: SplineKind) (order: Order) (contextDim: int) (dim: int) =
+let private spec (spline: SplineKind) (order: Order) (dim: int) =
     { Dim = dim; Hidden = [ 8; 8 ]; Order = order; Activation = Activation.Tanh; ResidualBlocks = 0; Spline = spline; Bins = 5; Bound = 3.0
-      ContextDim = contextDim }
+      ContextDim = 0 }
 
 [<CatalogueEntry>]
-let entry = entryFor "rq-spline-maf" (spec SplineKind.RationalQuadratic Order.Reversed 0) None
+let entry = entryFor "rq-spline-maf" (spec SplineKind.RationalQuadratic Order.Reversed)
 
 [<CatalogueEntry>]
-let conditionalEntry = entryFor "conditional-rq-spline-maf" (spec SplineKind.RationalQuadratic (Order.Random 5) 3) (Some 3)
+let linearEntry = entryFor "linear-fixed-spline-maf" (spec (SplineKind.Linear PiecewiseLinear.Widths.Fixed) Order.Reversed)
 
 [<CatalogueEntry>]
-let linearEntry = entryFor "linear-fixed-spline-maf" (spec (SplineKind.Linear PiecewiseLinear.Widths.Fixed) Order.Reversed 0) None
+let learntLinearEntry = entryFor "linear-spline-maf" (spec (SplineKind.Linear PiecewiseLinear.Widths.Learnt) Order.Natural)
 
 [<CatalogueEntry>]
-let learntLinearEntry = entryFor "linear-spline-maf" (spec (SplineKind.Linear PiecewiseLinear.Widths.Learnt) Order.Natural 0) None
+let quadraticEntry = entryFor "quadratic-spline-maf" (spec SplineKind.Quadratic Order.Reversed)
 
 [<CatalogueEntry>]
-let conditionalLinearEntry = entryFor "conditional-linear-spline-maf" (spec (SplineKind.Linear PiecewiseLinear.Widths.Learnt) (Order.Random 5) 3) (Some 3)
-
-[<CatalogueEntry>]
-let quadraticEntry = entryFor "quadratic-spline-maf" (spec SplineKind.Quadratic Order.Reversed 0) None
-
-[<CatalogueEntry>]
-let cubicEntry = entryFor "cubic-spline-maf" (spec SplineKind.Cubic Order.Reversed 0) None
+let cubicEntry = entryFor "cubic-spline-maf" (spec SplineKind.Cubic Order.Reversed)

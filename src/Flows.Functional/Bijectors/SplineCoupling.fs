@@ -69,41 +69,29 @@ let private rebuild (dtype: Dtype) (s: Settings) =
           Spline = SplineKind.parse (Settings.text "spline" s); Bins = Settings.int "bins" s; Bound = Settings.float "bound" s
           ContextDim = Settings.int "contextDim" s }
 
-// `scale`: the perturbation of Random, small enough that the random splines keep slopes above
-// about e^-6, where float64 round trips of composed layers still meet the laws' 1e-9
-let private entryFor (name: string) (scale: float) (spec: int -> Spec) (contextDim: int option) : Entry =
+// Random perturbs by 0.3, small enough that the random splines keep slopes above about e^-6,
+// where float64 round trips of composed layers still meet the laws' 1e-9
+let private entryFor (name: string) (spec: int -> Spec) : Entry =
     let d = spec 2
-    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g scale) with
+    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 2 .. 6 ]
-        ContextDim = contextDim
         InverseKind = (SplineKind.transformer d.Bins d.Bound d.Spline).InverseKind
         IdentityAtInit = true }
 
-let private spec (spline: SplineKind) (mask: Coupling.Mask) (contextDim: int) (dim: int) =
-    { Dim = dim; Mask = mask; Conditioner = Conditioner.Mlp([ 8; 8 ], Activation.Tanh); Spline = spline; Bins = 5; Bound = 3.0; ContextDim = contextDim }
+let private spec (spline: SplineKind) (mask: Coupling.Mask) (dim: int) =
+    { Dim = dim; Mask = mask; Conditioner = Conditioner.Mlp([ 8; 8 ], Activation.Tanh); Spline = spline; Bins = 5; Bound = 3.0; ContextDim = 0 }
 
 [<CatalogueEntry>]
-let entry = entryFor "rq-spline-coupling" 0.3 (spec SplineKind.RationalQuadratic (Coupling.Mask.Half false) 0) None
+let entry = entryFor "rq-spline-coupling" (spec SplineKind.RationalQuadratic (Coupling.Mask.Half false))
 
 [<CatalogueEntry>]
-let residualEntry =
-    entryFor "rq-spline-coupling-residual" 0.1
-        (fun d -> { spec SplineKind.RationalQuadratic (Coupling.Mask.Alternating true) 0 d with Conditioner = Conditioner.Residual(8, 1, Activation.Elu) }) None
+let linearEntry = entryFor "linear-spline-coupling" (spec (SplineKind.Linear PiecewiseLinear.Widths.Learnt) (Coupling.Mask.Half false))
 
 [<CatalogueEntry>]
-let conditionalEntry = entryFor "conditional-rq-spline-coupling" 0.3 (spec SplineKind.RationalQuadratic (Coupling.Mask.Half true) 3) (Some 3)
+let fixedLinearEntry = entryFor "linear-fixed-spline-coupling" (spec (SplineKind.Linear PiecewiseLinear.Widths.Fixed) (Coupling.Mask.Alternating true))
 
 [<CatalogueEntry>]
-let linearEntry = entryFor "linear-spline-coupling" 0.3 (spec (SplineKind.Linear PiecewiseLinear.Widths.Learnt) (Coupling.Mask.Half false) 0) None
+let quadraticEntry = entryFor "quadratic-spline-coupling" (spec SplineKind.Quadratic (Coupling.Mask.Alternating false))
 
 [<CatalogueEntry>]
-let fixedLinearEntry = entryFor "linear-fixed-spline-coupling" 0.3 (spec (SplineKind.Linear PiecewiseLinear.Widths.Fixed) (Coupling.Mask.Alternating true) 0) None
-
-[<CatalogueEntry>]
-let quadraticEntry = entryFor "quadratic-spline-coupling" 0.3 (spec SplineKind.Quadratic (Coupling.Mask.Alternating false) 0) None
-
-[<CatalogueEntry>]
-let conditionalQuadraticEntry = entryFor "conditional-quadratic-spline-coupling" 0.3 (spec SplineKind.Quadratic (Coupling.Mask.Half true) 3) (Some 3)
-
-[<CatalogueEntry>]
-let cubicEntry = entryFor "cubic-spline-coupling" 0.3 (spec SplineKind.Cubic (Coupling.Mask.Half true) 0) None
+let cubicEntry = entryFor "cubic-spline-coupling" (spec SplineKind.Cubic (Coupling.Mask.Half true))

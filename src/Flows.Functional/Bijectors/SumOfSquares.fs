@@ -153,15 +153,11 @@ let private rebuild (dtype: Dtype) (s: Settings) =
 let private entryFor (name: string) (spec: int -> Spec) : Entry =
     { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
         Dims = [ 1 .. 4 ]
-        ContextDim = (match (spec 1).ContextDim with 0 -> None | c -> Some c)
         InverseKind = InverseKind.Iterative AutoregressiveInverse.tolerance }
 
-let private spec (order: Order) (contextDim: int) (dim: int) =
+let private spec (order: Order) (dim: int) =
     { Dim = dim; Hidden = [ 8 ]; Order = order; Activation = Activation.Tanh; Degree = 2; Squares = 3
-      Bound = 4.0; Floor = 1e-3; ContextDim = contextDim }
+      Bound = 4.0; Floor = 1e-3; ContextDim = 0 }
 
 [<CatalogueEntry>]
-let entry = entryFor "sos" (spec Order.Reversed 0)
-
-[<CatalogueEntry>]
-let conditionalEntry = entryFor "conditional-sos" (spec (Order.Random 7) 3)
+let entry = entryFor "sos" (spec Order.Reversed)

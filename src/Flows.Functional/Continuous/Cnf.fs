@@ -265,13 +265,8 @@ module Cnf =
     let private entryFor (name: string) (options: CnfOptions) =
         { Entry.exact name build (createWith options) (fun g t d -> createWith options g t d |> Entry.perturb g 0.3) with
             Dims = [ 1; 2; 3 ]
-            ContextDim = (if options.ContextDim = 0 then None else Some options.ContextDim)
             InverseKind = InverseKind.Iterative options.Tolerance }
 
     /// The catalogue entry: exact trace, Dopri5 at 1e-8, dimensions 1–3.
     [<CatalogueEntry>]
     let entry = entryFor "cnf" lawOptions
-
-    /// A CNF whose dynamics read a 2-wide context, f(z, t, c).
-    [<CatalogueEntry>]
-    let conditionalEntry = entryFor "conditional-cnf" { lawOptions with ContextDim = 2 }

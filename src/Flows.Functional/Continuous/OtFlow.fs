@@ -150,13 +150,8 @@ module OtFlow =
     let private entryFor (name: string) (options: OtFlowOptions) =
         { Entry.exact name build (createWith options) (lawInstance options) with
             Dims = [ 1; 2; 3 ]
-            ContextDim = (if options.ContextDim = 0 then None else Some options.ContextDim)
             InverseKind = InverseKind.Iterative options.Tolerance }
 
     /// The catalogue entry: Dopri5 at 1e-7, dimensions 1–3.
     [<CatalogueEntry>]
     let entry = entryFor "ot-flow" lawOptions
-
-    /// OT-Flow whose potential reads a 2-wide context, Φ(x, t, c).
-    [<CatalogueEntry>]
-    let conditionalEntry = entryFor "conditional-ot-flow" { lawOptions with ContextDim = 2 }

@@ -26,6 +26,30 @@ type LogDetKind =
     | Estimated
     | Approximate of error: float
 
+/// How a saved bijector is rebuilt, and what a loader and the law suite must know of it: its
+/// name (the bijector's own `Name`), the builder from saved settings (parameters are then
+/// replaced by the saved ones), where its inverse's inputs may lie, and how it inverts and
+/// computes its log-det. Register one with `Catalogue.register` to save and load a new bijector.
+[<NoEquality; NoComparison>]
+type Codec =
+    { Name: string
+      Build: Dtype -> Settings -> Bijector
+      Domain: Domain
+      InverseKind: InverseKind
+      LogDetKind: LogDetKind }
+
+/// Codec presets.
+[<RequireQualifiedAccess>]
+module Codec =
+
+    /// A codec for a real-domain, exactly invertible bijector with an exact log-det.
+    let exact (name: string) (build: Dtype -> Settings -> Bijector) : Codec =
+        { Name = name
+          Build = build
+          Domain = Domain.Real
+          InverseKind = InverseKind.Exact
+          LogDetKind = LogDetKind.Exact }
+
 /// A catalogue entry: how to build a bijector by name and how to draw random instances for the
 /// law suite. Every bijector file ends with one, so a new bijector is tested when registered.
 [<NoEquality; NoComparison>]
@@ -44,6 +68,14 @@ type Entry =
       LogDetKind: LogDetKind
       /// True when `Create` promises the identity map.
       IdentityAtInit: bool }
+
+    /// What a loader needs of this entry.
+    member e.Codec : Codec =
+        { Name = e.Name
+          Build = e.Build
+          Domain = e.Domain
+          InverseKind = e.InverseKind
+          LogDetKind = e.LogDetKind }
 
 /// Marks a module-level `Entry` value for discovery.
 [<AttributeUsage(AttributeTargets.Property)>]
@@ -71,11 +103,12 @@ module Entry =
           LogDetKind = LogDetKind.Exact
           IdentityAtInit = false }
 
-/// Every registered bijector, discovered from the `[<CatalogueEntry>]` values of this assembly.
+/// Every bijector that can be rebuilt by name: the library's, discovered from the
+/// `[<CatalogueEntry>]` values of this assembly, and those other assemblies register.
 [<RequireQualifiedAccess>]
 module Catalogue =
 
-    /// All entries, sorted by name.
+    /// The library's entries, sorted by name.
     let all : Entry list =
         typeof<CatalogueEntryAttribute>.Assembly.GetTypes()
         |> Seq.collect (fun t -> t.GetProperties(BindingFlags.Public ||| BindingFlags.Static))
@@ -84,19 +117,50 @@ module Catalogue =
         |> Seq.sortBy (fun e -> e.Name)
         |> List.ofSeq
 
+    // codecs registered by other assemblies; a loader may run on any thread
+    let private registered = Collections.Concurrent.ConcurrentDictionary<string, Codec>(StringComparer.Ordinal)
+
     /// The entry called `name`, if there is one. Every bijector is named after the entry that
     /// rebuilds it (the law suite checks this), so a layer's name finds its entry.
     let tryFind (name: string) = all |> List.tryFind (fun e -> e.Name = name)
+
+    /// Every codec, the library's and the registered ones, sorted by name.
+    let codecs () : Codec list =
+        (all |> List.map (fun e -> e.Codec)) @ List.ofSeq registered.Values |> List.sortBy (fun c -> c.Name)
+
+    let private names () = String.Join(", ", codecs () |> List.map (fun c -> c.Name))
+
+    /// Makes bijectors named `codec.Name` saveable and loadable like the library's. Registering a
+    /// name again replaces its codec (a re-run script registers twice); a library name is refused.
+    let register (codec: Codec) =
+        Guard.that (nameof codec) (not (String.IsNullOrWhiteSpace codec.Name)) "a codec needs a name"
+        Guard.that (nameof codec) (tryFind codec.Name).IsNone $"'{codec.Name}' is the name of a library bijector; register under another name"
+        registered[codec.Name] <- codec
+
+    /// The codec called `name`, if one is known.
+    let tryFindCodec (name: string) : Codec option =
+        match tryFind name with
+        | Some e -> Some e.Codec
+        | None ->
+            match registered.TryGetValue name with
+            | true, codec -> Some codec
+            | _ -> None
 
     /// The entry called `name`, or an error listing the names there are.
     let find (name: string) =
         match tryFind name with
         | Some e -> e
-        | None -> invalidArg (nameof name) $"""no bijector '{name}' in the catalogue; have: {String.Join(", ", all |> List.map (fun e -> e.Name))}"""
+        | None -> invalidArg (nameof name) $"no bijector '{name}' in the catalogue; have: {names ()}"
 
-    /// A bijector rebuilt from its name and settings through the entry of that name, inverted when
-    /// the settings say so and Build did not (a generic `Bijector.invert` of any entry).
+    /// The codec called `name`, or an error listing the names there are.
+    let findCodec (name: string) =
+        match tryFindCodec name with
+        | Some c -> c
+        | None -> invalidArg (nameof name) $"no bijector '{name}' in the catalogue; have: {names ()}"
+
+    /// A bijector rebuilt from its name and settings through the codec of that name, inverted when
+    /// the settings say so and Build did not (a generic `Bijector.invert` of any bijector).
     let rebuild (dtype: Dtype) (name: string) (settings: Settings) =
-        let built = (find name).Build dtype settings
+        let built = (findCodec name).Build dtype settings
         if settings.ContainsKey "inverted" && not (built.Settings.ContainsKey "inverted") then { Bijector.invert built with Name = name }
         else built

@@ -113,7 +113,7 @@ let private resolveTarget (directory: string) =
 let save (directory: string) (model: Model) =
     Guard.that (nameof directory) (not (String.IsNullOrWhiteSpace directory)) "the model directory must be named"
     model.Flow.Layers |> List.iteri (fun i b ->
-        if (Catalogue.tryFind b.Name).IsNone then
+        if (Catalogue.tryFindCodec b.Name).IsNone then
             invalidArg (nameof model) $"layer {i} ('{b.Name}') has no catalogue entry, so it cannot be rebuilt from a file")
     let weights = weightsOf model
     match weights |> List.countBy fst |> List.tryFind (fun (_, n) -> n > 1) with

@@ -11,10 +11,11 @@ open Flows.Bijectors
 open Flows.Distributions
 open Flows.Nn
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 let private namesWhere (keep: Entry -> Bijector -> bool) : seq<obj[]> =
-    Catalogue.all
+    Fixtures.all
     |> Seq.filter (fun e -> keep e (e.Create (Generator 1UL) Dtype.Float64 (List.head e.Dims)))
     |> Seq.map (fun e -> [| box e.Name |])
 
@@ -110,7 +111,7 @@ let private checkPattern (what: string) (d: int) (allowed: int -> int -> bool) (
 
 [<Theory; MemberData(nameof autoregressiveNames)>]
 let ``autoregressive Jacobians are triangular in the declared order`` (name: string) =
-    LawCase.check 5 (Catalogue.find name) (fun case ->
+    LawCase.check 5 (Fixtures.find name) (fun case ->
         let degree = Settings.ints "order" case.Bijector.Settings
         Assert.Equal(case.Dim, degree.Length)
         // output i may read input j only when j comes no later in the order
@@ -136,7 +137,7 @@ let private conditioning (dim: int) (mask: string) =
 
 [<Theory; MemberData(nameof couplingNames)>]
 let ``coupling Jacobians are the identity on the conditioning features and diagonal on the rest`` (name: string) =
-    LawCase.check 5 (Catalogue.find name) (fun case ->
+    LawCase.check 5 (Fixtures.find name) (fun case ->
         let isA = conditioning case.Dim (Settings.text "mask" case.Bijector.Settings)
         Assert.True(Array.init case.Dim isA |> Array.exists id, "no conditioning feature")
         // rows of A are unit vectors; rows of B read A and their own feature only
@@ -189,7 +190,7 @@ let ``the IAF is the MAF run backwards, and inverting it again gives the MAF`` (
 
 [<Theory; MemberData(nameof conditionalNames)>]
 let ``conditional flows give different densities for different contexts and the same for the same`` (name: string) =
-    LawCase.check 5 (Catalogue.find name) (fun case ->
+    LawCase.check 5 (Fixtures.find name) (fun case ->
         let g = Generator(uint64 case.Seed + 3UL)
         let flow = Flow.create (Distribution.standardNormal [| case.Dim |] Dtype.Float64) [ case.Bijector ]
         // 32 rows, so that the share of rows a context leaves alone is measured, not a single row

@@ -10,6 +10,7 @@ open MathNet.Numerics.Statistics
 open Flows
 open Flows.Bijectors
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 open Xunit
 

@@ -17,6 +17,7 @@ open Flows.Io
 open Flows.Ode
 open Flows.Tensors
 open Flows.Training
+open Flows.Laws
 open Flows.Properties.Support
 
 /// The conditional entries this issue adds.
@@ -31,7 +32,7 @@ let rowNames : seq<obj[]> =
 
 // One random instance of an entry at its largest dimension, a batch of rows and a context width.
 let private instance (name: string) (seed: int) =
-    let entry = Catalogue.find name
+    let entry = Fixtures.find name
     let g = Draw.generator seed
     let dim = List.max entry.Dims
     let b = entry.Random g Dtype.Float64 dim
@@ -83,7 +84,7 @@ let private fold (name: string) (b: Bijector) (c: Tensor) : Bijector =
                   "b", p["b"].narrow(0, 0, inputs) + aS.transpose().matmul(aC.matmul(c.reshape [| -1; 1 |])).reshape [| -1 |] ], "ot-flow"
         | other -> failwith $"no fold for {other}"
     let settings = b.Settings |> Map.add "contextDim" (Setting.Int 0)
-    { (Catalogue.find twinName).Build Dtype.Float64 settings with Params = parameters; Buffers = b.Buffers }
+    { (Fixtures.find twinName).Build Dtype.Float64 settings with Params = parameters; Buffers = b.Buffers }
 
 /// The entries whose context enters as a first-layer bias.
 let foldNames : seq<obj[]> =
@@ -110,7 +111,7 @@ let ``for one fixed context the layer is its unconditional twin with the context
 
 [<Theory; MemberData(nameof rowNames)>]
 let ``the density for a fixed context integrates to one on the line`` (name: string) =
-    let entry = Catalogue.find name
+    let entry = Fixtures.find name
     for seed in [ 3; 4 ] do
         let g = Generator(uint64 seed)
         let flow = Flow.create (Distribution.standardNormal [| 1 |] Dtype.Float64) [ entry.Random g Dtype.Float64 1 ]

@@ -9,6 +9,7 @@ open System
 open Xunit
 open Flows.Tensors
 open Flows.Transformers
+open Flows.Laws
 open Flows.Properties.Support
 
 let private rows, features = 3, 2

@@ -9,6 +9,7 @@ open System
 open Xunit
 open Flows.Tensors
 open Flows.Transformers
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Knots of a random spline for `rows` × `features` values: x and y knots, knot derivatives, bound.

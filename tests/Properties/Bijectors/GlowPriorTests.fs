@@ -12,6 +12,7 @@ open Flows.Bijectors
 open Flows.Distributions
 open Flows.Models
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 let private f64 = Dtype.Float64
@@ -130,7 +131,7 @@ let ``Glow settings keep the prior, and settings saved before it existed rebuild
     let older = Glow.asRows (Generator 7UL) f64 { config with Prior = FactorOut.Prior.Standard } |> Entry.perturb (Generator 8UL) 0.3
     let oldSettings = older.Settings |> Map.remove "prior"
     Assert.Equal(FactorOut.Prior.Standard, (Glow.configOfSettings oldSettings).Prior)
-    let rebuilt = { (Catalogue.find "glow").Build f64 oldSettings with Params = older.Params; Buffers = older.Buffers }
+    let rebuilt = { (Fixtures.find "glow").Build f64 oldSettings with Params = older.Params; Buffers = older.Buffers }
     let x = (Generator 9UL).normal([| 3; 16 |], dtype = f64)
     let y, logDet = Bijector.forward Context.none x older
     let y', logDet' = Bijector.forward Context.none x rebuilt

@@ -14,6 +14,7 @@ open Flows.Distributions
 open Flows.Models
 open Flows.Tensors
 open Flows.Training
+open Flows.Laws
 open Flows.Properties.Support
 
 let private f64 = Dtype.Float64

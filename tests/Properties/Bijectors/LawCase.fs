@@ -2,11 +2,12 @@ namespace Flows.Properties.Bijectors
 
 open FsCheck.FSharp
 open Flows
+open Flows.Laws
 open Flows.Tensors
 open Flows.Properties.Support
 
-/// One drawn case of a bijector law: a random instance (float64), a base-side batch `X`, a
-/// data-side batch `Y` inside the entry's domain, and a context when the entry is conditional.
+/// One drawn case of a catalogue entry for the law suite: a random instance (float64) and the
+/// batch the public laws run on (`Flows.Laws`), with a context when the entry is conditional.
 type LawCase =
     { Entry: Entry
       Seed: int
@@ -16,18 +17,11 @@ type LawCase =
       Y: Tensor
       Context: Context }
 
-/// Drawing cases and the tolerances the laws use.
+/// Drawing cases and the options the public laws check them with.
 [<RequireQualifiedAccess>]
 module LawCase =
 
-    /// Points in a domain: the real line, the positive half-line or an open interval.
-    let inDomain (gen: Generator) (domain: Domain) (shape: int[]) =
-        match domain with
-        | Domain.Real -> gen.normal(shape, 0.0, 1.5, Dtype.Float64)
-        | Domain.Positive -> gen.normal(shape, 0.0, 1.0, Dtype.Float64).exp()
-        | Domain.Interval(low, high) -> gen.uniform(shape, low + 0.01 * (high - low), high - 0.01 * (high - low), Dtype.Float64)
-
-    /// The case for a seed: dimension from the entry's list, batch 1–64.
+    /// The case for a seed: dimension from the entry's list, batch 1–batchCap.
     let build (entry: Entry) (seed: int) (batchCap: int) =
         let gen = Generator(uint64 seed)
         let dims = Array.ofList entry.Dims
@@ -42,24 +36,33 @@ module LawCase =
           Dim = dim
           Bijector = entry.Random gen Dtype.Float64 dim
           X = gen.normal([| batch; dim |], 0.0, 1.5, Dtype.Float64)
-          Y = inDomain gen entry.Domain [| batch; dim |]
+          Y = LawSample.inDomain gen entry.Domain [| batch; dim |]
           Context = context }
 
-    /// How close a round trip must come back: float64 for exact inverses, the stated tolerance
-    /// (with room for the map's slope) for iterative ones.
-    let roundTrip (entry: Entry) =
-        match entry.InverseKind with
-        | InverseKind.Exact -> { Abs = 1e-9; Rel = 1e-8 }
-        | InverseKind.Iterative tolerance -> { Abs = 1e3 * tolerance; Rel = 1e-7 }
+    /// The entry's codec options, with its context width and a second random instance for the
+    /// composition law.
+    let options (case: LawCase) =
+        { LawOptions.forCodec case.Entry.Codec with
+            ContextDim = defaultArg case.Entry.ContextDim 0
+            Partner = Some(fun seed -> case.Entry.Random (Generator(uint64 seed + 1UL)) Dtype.Float64 case.Dim) }
 
-    /// How close two log-dets must agree: the stated error of an approximate log-det, else by the
-    /// inverse's kind.
-    let logDet (entry: Entry) =
-        match entry.LogDetKind, entry.InverseKind with
-        | LogDetKind.Approximate error, _ -> { Abs = error; Rel = 1e-6 }
-        | _, InverseKind.Exact -> { Abs = 1e-8; Rel = 1e-7 }
-        | _, InverseKind.Iterative tolerance -> { Abs = 1e3 * tolerance; Rel = 1e-6 }
+    /// The case's batch as the public laws take it.
+    let sample (case: LawCase) : LawSample = { Seed = case.Seed; X = case.X; Y = case.Y; Context = case.Context }
+
+    /// How close a round trip must come back, as the public laws allow for this entry.
+    let roundTrip (entry: Entry) = (LawOptions.forCodec entry.Codec).RoundTrip
+
+    /// How close two log-dets must agree, as the public laws allow for this entry.
+    let logDet (entry: Entry) = (LawOptions.forCodec entry.Codec).LogDet
 
     /// Runs `law` on `count` random cases of `entry` (replayable: the failing seed is printed).
     let check (count: int) (entry: Entry) (law: LawCase -> unit) =
         Gens.check count (Gen.choose (0, System.Int32.MaxValue)) (fun seed -> law (build entry seed 64))
+
+    /// Checks the public law on `count` random cases of `entry`; a law that does not apply fails,
+    /// since the suite only asks where it must.
+    let holds (count: int) (law: Law) (entry: Entry) =
+        check count entry (fun case ->
+            let report = Laws.runOn law (options case) [ sample case ] case.Bijector
+            LawReport.assertAll entry.Name [ report ]
+            if report.Verdict = Verdict.NotApplicable then failwith $"{entry.Name}: {Law.name law} did not apply")

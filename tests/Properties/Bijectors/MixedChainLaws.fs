@@ -7,14 +7,15 @@ open FsCheck.FSharp
 open Xunit
 open Flows
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// A random instance of an entry; a CNF is rebuilt from its settings with its solver tolerance
 /// at 1e-10, so the chain's errors are those of float64 rather than of the law suite's 1e-8.
 let private instance (seed: int) (dim: int) (name: string) =
-    let b = (Catalogue.find name).Random (Generator(uint64 seed)) Dtype.Float64 dim
+    let b = (Fixtures.find name).Random (Generator(uint64 seed)) Dtype.Float64 dim
     if name <> "cnf" then b
-    else { (Catalogue.find name).Build Dtype.Float64 (b.Settings.Add("tolerance", Setting.Float 1e-10)) with Params = b.Params; Buffers = b.Buffers }
+    else { (Fixtures.find name).Build Dtype.Float64 (b.Settings.Add("tolerance", Setting.Float 1e-10)) with Params = b.Params; Buffers = b.Buffers }
 
 let private chains =
     [ [ "affine-coupling"; "cnf"; "planar" ]

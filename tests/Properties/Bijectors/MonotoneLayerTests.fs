@@ -13,7 +13,7 @@ let names : seq<obj[]> = [ "sos"; "conditional-sos"; "umnn"; "conditional-umnn" 
 
 [<Theory; MemberData(nameof names)>]
 let ``each feature is strictly increasing in its own input along a grid, the other inputs fixed`` (name: string) =
-    LawCase.check 4 (Catalogue.find name) (fun case ->
+    LawCase.check 4 (Fixtures.find name) (fun case ->
         let dim = case.Dim
         let point = (Reference.row 0 case.Y).toArray64()
         let ctx = Reference.contextRow 0 case.Context

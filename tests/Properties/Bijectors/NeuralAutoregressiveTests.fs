@@ -9,6 +9,7 @@ open Flows
 open Flows.Bijectors
 open Flows.Bijectors.NeuralAutoregressive
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// The neural autoregressive entries and their stated tolerances.
@@ -65,7 +66,7 @@ let ``the DSF transformer and its log-derivative match the paper's formula compu
 
 [<Fact>]
 let ``each B-NAF feature is strictly increasing in its own input along a grid, the other inputs fixed`` () =
-    let entry = Catalogue.find "bnaf"
+    let entry = Fixtures.find "bnaf"
     Gens.check 10 Gens.seed (fun seed ->
         let g = Draw.generator seed
         let dim = 1 + abs seed % 3
@@ -81,7 +82,7 @@ let ``each B-NAF feature is strictly increasing in its own input along a grid, t
 
 [<Theory; MemberData(nameof names)>]
 let ``the bisection inverse brackets each feature's root within its stated tolerance`` (name: string) =
-    let entry = Catalogue.find name
+    let entry = Fixtures.find name
     let tol = tolerance entry
     LawCase.check 8 entry (fun case ->
         let x, _ = Bijector.forward case.Context case.X case.Bijector
@@ -100,7 +101,7 @@ let ``the bisection inverse brackets each feature's root within its stated toler
 
 [<Theory; MemberData(nameof names)>]
 let ``the inverse of the inverse is the forward`` (name: string) =
-    let entry = Catalogue.find name
+    let entry = Fixtures.find name
     LawCase.check 6 entry (fun case ->
         let flipped = Bijector.invert case.Bijector
         let x, logDet = Bijector.forward case.Context case.X case.Bijector

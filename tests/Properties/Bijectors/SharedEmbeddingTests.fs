@@ -11,6 +11,7 @@ open Flows.Distributions
 open Flows.Io
 open Flows.Nn
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 let private exact = { Abs = 1e-12; Rel = 1e-12 }

@@ -10,6 +10,7 @@ open System
 open Xunit
 open Flows.Tensors
 open Flows.Transformers
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Every spline kind by name.

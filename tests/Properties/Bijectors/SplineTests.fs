@@ -9,6 +9,7 @@ open Xunit
 open Flows
 open Flows.Tensors
 open Flows.Transformers
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Durkan et al.'s spline one number at a time (eq. 4 and its derivative), with the knot recipe of
@@ -203,13 +204,13 @@ let ``the inverse is finite in value and gradient at the points where a bin's qu
 
 /// Spline flows in the catalogue (their settings name the interval bound).
 let splineEntries : seq<obj[]> =
-    Catalogue.all
+    Fixtures.all
     |> Seq.filter (fun e -> (e.Create (Generator 1UL) Dtype.Float64 (List.head e.Dims)).Settings.ContainsKey "bound")
     |> Seq.map (fun e -> [| box e.Name |])
 
 [<Theory; MemberData(nameof splineEntries)>]
 let ``spline flows are exactly the identity where every input lies outside [-B, B]`` (name: string) =
-    LawCase.check 5 (Catalogue.find name) (fun case ->
+    LawCase.check 5 (Fixtures.find name) (fun case ->
         let bound = Settings.float "bound" case.Bijector.Settings
         let g = Generator(uint64 case.Seed)
         let outside = (Draw.awayFromZero g bound case.X.shape).toArray64() |> Array.map (fun v -> Math.BitIncrement(abs v) * float (sign v))
@@ -220,7 +221,7 @@ let ``spline flows are exactly the identity where every input lies outside [-B, 
 
 [<Theory; MemberData(nameof splineEntries)>]
 let ``spline flows start as the identity in both directions`` (name: string) =
-    LawCase.check 5 (Catalogue.find name) (fun case ->
+    LawCase.check 5 (Fixtures.find name) (fun case ->
         let b = case.Entry.Create (Generator(uint64 case.Seed)) Dtype.Float64 case.Dim
         for what, (out, logDet) in [ "forward", Bijector.forward case.Context case.X b; "inverse", Bijector.inverse case.Context case.Y b ] do
             let input = if what = "forward" then case.X else case.Y

@@ -8,6 +8,7 @@ module Flows.Properties.Bijectors.SumOfSquaresTests
 open Xunit
 open Flows.Bijectors.SumOfSquares
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Random transformer settings and raw coefficients for one feature: K squares of degree r, raw

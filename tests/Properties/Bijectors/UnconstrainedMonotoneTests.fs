@@ -11,6 +11,7 @@ open Flows
 open Flows.Nn
 open Flows.Bijectors.UnconstrainedMonotone
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// ∫_{−1}^{1} s^k ds in closed form.

@@ -11,6 +11,7 @@ open Flows.Distributions
 open Flows.Nn
 open Flows.Ode
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 // Tight tolerances: the two gradients are different discretisations of the same integral, so they

@@ -11,6 +11,7 @@ open Flows.Continuous
 open Flows.Nn
 open Flows.Ode
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 let private solver = Solver.Dopri5(Tolerances.uniform 1e-10)

@@ -10,6 +10,7 @@ open Flows.Continuous
 open Flows.Nn
 open Flows.Ode
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 open Flows.Properties.Ode.OdeReference
 

@@ -11,6 +11,7 @@ open Flows.Continuous
 open Flows.Distributions
 open Flows.Tensors
 open Flows.Training
+open Flows.Laws
 open Flows.Properties.Support
 
 // 64 rows of a shifted, squeezed Gaussian: a standard normal base fits them badly at the start.

@@ -13,6 +13,7 @@ open Flows.Distributions
 open Flows.Ode
 open Flows.Tensors
 open Flows.Training
+open Flows.Laws
 open Flows.Properties.Support
 
 let private log2Pi = log (2.0 * Math.PI)

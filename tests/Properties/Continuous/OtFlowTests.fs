@@ -12,6 +12,7 @@ open Flows.Continuous
 open Flows.Distributions
 open Flows.Ode
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 // A random potential for dimension `dim` with `layers` ResNet layers, away from its initial state.

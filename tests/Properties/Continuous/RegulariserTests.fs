@@ -13,6 +13,7 @@ open Flows.Distributions
 open Flows.Nn
 open Flows.Ode
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 open Flows.Properties.Ode.OdeReference
 

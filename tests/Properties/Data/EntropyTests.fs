@@ -8,6 +8,7 @@ open Xunit
 open Flows.Data
 open Flows.Distributions
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Fails unless `actual` is within `k` standard errors (plus `slack`) of `expected`.

@@ -8,6 +8,7 @@ open System.IO.Compression
 open Xunit
 open Flows.Data
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 let private tempFolder () =

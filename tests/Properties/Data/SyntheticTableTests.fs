@@ -10,6 +10,7 @@ open MathNet.Numerics
 open MathNet.Numerics.LinearAlgebra
 open Flows.Data
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Mean and standard error of the mean.

@@ -9,6 +9,7 @@ open Xunit
 open Flows.Data
 open Flows.Distributions
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Draws per moment check: standard errors are about 1/140 of the spread.

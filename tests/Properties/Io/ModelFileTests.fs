@@ -57,7 +57,7 @@ let ``the weights file has the safetensors layout`` () =
 
 [<Fact>]
 let ``every catalogue entry saved and reloaded gives bit-identical log-densities`` () =
-    for entry in Catalogue.all do
+    for entry in Fixtures.all do
         let case = LawCase.build entry 11 16
         let gen = Generator 5UL
         let baseDistribution = Distribution.diagonalNormal [| case.Dim |] Dtype.Float64
@@ -160,7 +160,7 @@ let ``the allocation budget refuses a tensor before its storage exists and ends 
 
 [<Fact>]
 let ``a conditional model keeps its context standardisation through save and load`` () =
-    let entry = Catalogue.all |> List.find (fun e -> e.ContextDim.IsSome)
+    let entry = Fixtures.all |> List.find (fun e -> e.ContextDim.IsSome)
     let case = LawCase.build entry 13 16
     let k = entry.ContextDim.Value
     let contextStandardisation = { Mean = Array.init k (fun j -> 0.5 * float j - 0.25); Scale = Array.init k (fun j -> 1.5 + float j) }

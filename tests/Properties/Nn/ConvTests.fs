@@ -7,6 +7,7 @@ open Xunit
 open Flows
 open Flows.Nn
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// A random convolution case: images [n; c; h; w], weight [out; c; k; k], bias [out].

@@ -8,6 +8,7 @@ open FsCheck.FSharp
 open Xunit
 open Flows.Ode
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 open Flows.Properties.Ode.OdeReference
 

@@ -1,30 +1,8 @@
 namespace Flows.Properties.Support
 
 open System
+open Flows.Laws
 open Flows.Tensors
-
-/// How far two numbers may differ: |actual − expected| ≤ Abs + Rel · max(|actual|, |expected|).
-type Tolerance = { Abs: float; Rel: float }
-
-/// Named tolerance presets.
-[<RequireQualifiedAccess>]
-module Tolerance =
-
-    /// Two float64 computations of the same value by different routes (a few ulps per operation).
-    let float64 = { Abs = 1e-10; Rel = 1e-9 }
-
-    /// Two float32 computations, or float32 against float64 (about 2^-23 per operation).
-    let float32 = { Abs = 1e-5; Rel = 1e-4 }
-
-    /// A central difference in float64 with step 1e-6 against an exact derivative: the rounding
-    /// error of f divided by the step dominates (about 1e-10 relative per element).
-    let centralDifference = { Abs = 1e-6; Rel = 1e-6 }
-
-    /// True when `actual` is within the tolerance of `expected`; equal infinities and two NaNs agree.
-    let allows (tolerance: Tolerance) (expected: float) (actual: float) =
-        expected = actual
-        || (Double.IsNaN expected && Double.IsNaN actual)
-        || abs (actual - expected) <= tolerance.Abs + tolerance.Rel * max (abs actual) (abs expected)
 
 /// Comparisons whose failure message says what differs, where, by how much, and what was allowed.
 [<RequireQualifiedAccess>]

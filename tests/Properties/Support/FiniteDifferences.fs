@@ -1,5 +1,6 @@
 namespace Flows.Properties.Support
 
+open Flows.Laws
 open Flows.Tensors
 
 /// Central differences in float64 and the JAX-style adjoint identity (jax check_vjp): for a random

@@ -10,6 +10,7 @@ open FsCheck.FSharp
 open Xunit
 open Flows.Tensors
 open Flows.Tensors.Backend
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Composite functions of a [rows; cols] tensor, mixing element-wise, reduction and matrix ops.

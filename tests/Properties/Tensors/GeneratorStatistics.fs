@@ -6,6 +6,7 @@ open FsCheck
 open FsCheck.FSharp
 open Xunit
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Draws per sample: standard errors are about 1/140 of the spread.

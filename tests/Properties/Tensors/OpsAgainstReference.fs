@@ -9,6 +9,7 @@ open FsCheck.FSharp
 open MathNet.Numerics.LinearAlgebra
 open Xunit
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 // ------------------------------------------------------------------ multi-index helpers

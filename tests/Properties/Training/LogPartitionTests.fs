@@ -11,6 +11,7 @@ open Flows
 open Flows.Distributions
 open Flows.Training
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// The draws logPartition makes (same generator seed) and their log-weights log p̃ − log q.

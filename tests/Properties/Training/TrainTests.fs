@@ -12,6 +12,7 @@ open Flows.Data
 open Flows.Distributions
 open Flows.Tensors
 open Flows.Training
+open Flows.Laws
 open Flows.Properties.Support
 
 let private flat (p: Params) = p.Values |> Array.collect _.toArray64()

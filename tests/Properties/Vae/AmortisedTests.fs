@@ -11,6 +11,7 @@ open Flows.Bijectors
 open Flows.Nn
 open Flows.Tensors
 open Flows.Vae
+open Flows.Laws
 open Flows.Properties.Support
 open Flows.Properties.Bijectors
 

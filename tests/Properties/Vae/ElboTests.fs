@@ -5,6 +5,7 @@ module Flows.Properties.Vae.ElboTests
 open Xunit
 open Flows.Tensors
 open Flows.Vae
+open Flows.Laws
 open Flows.Properties.Support
 
 let private repeatRows (times: int) (x: Tensor) =

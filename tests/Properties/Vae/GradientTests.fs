@@ -10,6 +10,7 @@ open Flows.Data
 open Flows.Nn
 open Flows.Tensors
 open Flows.Vae
+open Flows.Laws
 open Flows.Properties.Support
 
 let private imageSpec (posterior: string) (architecture: Architecture) (likelihood: Likelihood) =

@@ -5,6 +5,7 @@ module Flows.Properties.Vae.IwaeTests
 open Xunit
 open Flows.Tensors
 open Flows.Vae
+open Flows.Laws
 open Flows.Properties.Support
 
 [<Fact>]

@@ -7,6 +7,7 @@ open FsCheck
 open FsCheck.FSharp
 open Xunit
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 /// An element-wise op and where its inputs are drawn from.

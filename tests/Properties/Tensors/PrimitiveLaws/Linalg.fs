@@ -7,6 +7,7 @@ open FsCheck.FSharp
 open Xunit
 open Flows.Tensors
 open Flows.Tensors.Backend
+open Flows.Laws
 open Flows.Properties.Support
 
 /// Batch shapes that broadcast together (rank 0 to 2 each) and a matrix size.

@@ -6,6 +6,7 @@ open FsCheck
 open FsCheck.FSharp
 open Xunit
 open Flows.Tensors
+open Flows.Laws
 open Flows.Properties.Support
 
 // One input, outputs as an array (split and unstack have several).
