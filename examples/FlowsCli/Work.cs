@@ -27,6 +27,10 @@ internal static class Work
         if (!(request.LearningRate > 0)) throw new BadInputException($"--learning-rate must be above 0, got {request.LearningRate}");
         if (request.Validation is double v && !(v >= 0 && v < 1)) throw new BadInputException($"--validation must be in [0, 1), got {request.Validation}");
         OutputPaths.CheckModelFolder(request.Out, request.Force);
+        if (MpiWorld.Launched)
+            return DistributedTraining.Train(output, error, request,
+                (rows, columns, flow) => FlowKinds.Create(flow, rows, columns, request.Layers, request.Hidden, 0, request.Seed),
+                model => DeviceFor(request.Device, model), WriteSummary, cancel);
         var data = CsvTable.Read(request.Data, request.Header);
         var context = request.Context is null ? null : MatchingContext(CsvTable.Read(request.Context, request.Header), request.Context, data.Rows);
         cancel.ThrowIfCancellationRequested();
