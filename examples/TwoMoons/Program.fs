@@ -62,7 +62,7 @@ let private program (argv: string[]) =
     |> Figure.save output
     printfn $"wrote {output} (target | learned density | samples on [-3, 3]^2)"
     let lossPath = LossCurve.pathBeside output
-    LossCurve.save lossPath "two moons: training loss (negative log-likelihood per sample)" report.Losses report.Validations
+    LossCurve.save lossPath "two moons: training loss (NLL, nats per sample)" report.Losses report.Validations
     printfn $"wrote {lossPath}"
     let show (v: float) = v.ToString("F4", CultureInfo.InvariantCulture)
     printfn $"two-moons.heldout_nll {show nll} nats"

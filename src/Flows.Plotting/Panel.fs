@@ -70,6 +70,26 @@ module Panel =
         if series |> List.exists (fun s -> s.Label <> "") then plot.ShowLegend(Alignment.UpperRight) |> ignore
         plot |> titled title xLabel yLabel
 
+    /// 2-D paths (each [x0, y0, x1, y1, ...], in time order) as olive lines from a red start to a
+    /// blue end, in the window: the trajectories of a continuous flow.
+    let trajectories (title: string) (window: Window) (paths: float[][]) =
+        check (nameof paths) (paths |> Array.forall (fun p -> p.Length >= 4 && p.Length % 2 = 0)) "Panel.trajectories: every path needs at least two points (x, y)"
+        let plot = new Plot()
+        for path in paths do
+            let line = plot.Add.ScatterLine(Array.init (path.Length / 2) (fun k -> path[2 * k]), Array.init (path.Length / 2) (fun k -> path[2 * k + 1]))
+            line.Color <- Color.FromHex("#808000").WithAlpha(0.5)
+            line.LineWidth <- 1.0f
+        let ends (label: string) (colour: string) (at: float[] -> float * float) =
+            let points = paths |> Array.map at
+            let dots = plot.Add.ScatterPoints(Array.map fst points, Array.map snd points)
+            dots.Color <- Color.FromHex colour
+            dots.MarkerSize <- 3.0f
+            dots.LegendText <- label
+        ends "start (base sample)" "#dc0000" (fun p -> p[0], p[1])
+        ends "end (data space)" "#0000dc" (fun p -> p[p.Length - 2], p[p.Length - 1])
+        plot.ShowLegend(Alignment.UpperRight) |> ignore
+        plot |> titled title "x" "y" |> show window
+
     /// A histogram of `values` in `bins` equal bins over [low, high] (values outside are left out).
     let histogram (title: string) (xLabel: string) (low: float) (high: float) (bins: int) (values: float[]) =
         check (nameof bins) (bins >= 1) $"Panel.histogram: bins must be at least 1, got {bins}"
