@@ -120,7 +120,7 @@ let private program (argv: string[]) =
     let output = Cli.text "output" "glow-fashion.png" options
     let temperature = Cli.number "temperature" 0.7 options
     let shown = min 64 test.shape[0]
-    Figure.row "Fashion-MNIST" 560 620
+    Figure.row "Fashion-MNIST: test images, then each model's samples" 560 620
         (Array.ofList (panel $"{shown} test images" (test.narrow(0, 0, shown)) :: List.map2 (fun name (k, _) -> panel $"{name}: 64 samples, temperature {temperature}" k) models samples))
     |> Figure.save output
     let names = System.String.Join(" | ", models |> List.map (fun m -> $"{m} samples at temperature {temperature}"))
