@@ -50,7 +50,7 @@ internal static class Demos
         Plotting.Save(png, Plotting.Row($"{name}: {fitted.LastFit!.StepsRun} steps, held-out NLL {nll.ToString("F3", CultureInfo.InvariantCulture)} nats",
             Plotting.Scatter("5,000 held-out data points", window, First(heldOut, 5000)), Plotting.Density(fitted, window, 200, "learned density")));
         output.WriteLine($"wrote {png} (held-out data | learned density on [-4.5, 4.5]^2)");
-        WriteLossCurve(output, fitted, png);
+        WriteLossCurve(output, fitted, png, "NLL, nats per sample");
         return ExitCodes.Ok;
     }
 
@@ -63,7 +63,7 @@ internal static class Demos
         Plotting.Save(png, Plotting.Row($"planar flow by reverse KL, {fitted.LastFit!.StepsRun} steps",
             Plotting.Scatter("5,000 samples of the flow", window, fitted.Sample(5000, seed: 3)), Plotting.Density(fitted, window, 200, "learned density")));
         output.WriteLine($"wrote {png} (samples | learned density on [-5, 5]^2)");
-        WriteLossCurve(output, fitted, png);
+        WriteLossCurve(output, fitted, png, "reverse KL minus log Z, nats");
         return ExitCodes.Ok;
     }
 
@@ -76,10 +76,10 @@ internal static class Demos
         return fitted;
     }
 
-    private static void WriteLossCurve(TextWriter output, DensityModel fitted, string png)
+    private static void WriteLossCurve(TextWriter output, DensityModel fitted, string png, string units)
     {
         var path = LossCurve.pathBeside(png);
-        Plotting.WriteLossCurve(fitted.LastFit!, path);
+        Plotting.WriteLossCurve(fitted.LastFit!, path, units);
         output.WriteLine($"wrote {path} (loss curve)");
     }
 

@@ -39,11 +39,11 @@ internal static class Plotting
     public static Plot Scatter(string title, Window window, float[,] rows) => Panel.scatter(title, window, Column(rows, 0), Column(rows, 1));
 
     /// <summary>Writes the training loss of <paramref name="report"/> (and its validation loss, when the fit
-    /// held rows out) as a loss curve.</summary>
-    public static void WriteLossCurve(FitReport report, string path)
+    /// held rows out) as a loss curve; <paramref name="units"/> says what the loss is.</summary>
+    public static void WriteLossCurve(FitReport report, string path, string units = "NLL, nats per row of your data")
     {
         var validation = report.ValidationLosses.Select(v => Tuple.Create(v.Step, v.Loss)).ToArray();
-        var title = validation.Length > 0 ? "training and validation loss (NLL, nats per row of your data)" : "training loss (nats per row of your data)";
+        var title = validation.Length > 0 ? $"training and validation loss ({units})" : $"training loss ({units})";
         Save(path, Single(LossCurve.panel(title, report.Losses.ToArray(), validation), 900, 450));
     }
 

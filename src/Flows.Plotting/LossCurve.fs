@@ -2,6 +2,7 @@ namespace Flows.Plotting
 
 open System
 open System.IO
+open ScottPlot
 
 /// Training and validation loss against the optimiser step.
 [<RequireQualifiedAccess>]
@@ -39,6 +40,11 @@ module LossCurve =
                   { X = trainX; Y = trainY; Colour = "#1f77b4"; Label = "training" }
               if validX.Length > 0 then { X = validX; Y = validY; Colour = "#d62728"; Label = "validation" } ]
         let plot = Panel.lines title "step" "loss" series
+        // a dot at each check: validation may be measured only a few times
+        if validX.Length > 0 then
+            let dots = plot.Add.ScatterPoints(validX, validY)
+            dots.Color <- Color.FromHex "#d62728"
+            dots.MarkerSize <- 6.0f
         let skip = training.Length / 20
         let shown = Array.append (Array.zip trainX average |> Array.filter (fun (x, _) -> x > float skip) |> Array.map snd) validY
         let shown = if shown.Length > 0 then shown else average
