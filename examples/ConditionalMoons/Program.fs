@@ -201,7 +201,7 @@ let private program (argv: string[]) =
     let order = String.Join(", ", "exact" :: (rowsOfFigure |> List.map (fun (name, _, _) -> name)))
     printfn $"wrote {output} (rows: {order}; p(x | φ) on [-3, 3]² at φ = {angles}; 0°, 45°, 90° are training angles)"
     let lossPath = LossCurve.pathBeside output
-    LossCurve.saveAll lossPath [| for name, _, losses in rowsOfFigure -> $"{name}: training loss (nats; flow matching: squared error)", losses, [||] |]
+    LossCurve.saveAll lossPath [| for name, _, losses in rowsOfFigure -> $"""{name}: training loss ({if name = "flow-matching" then "squared error" else "NLL, nats"})""", losses, [||] |]
     printfn $"wrote {lossPath}"
     0
 
