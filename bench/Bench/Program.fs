@@ -4,10 +4,12 @@ module Program
 // One line per section: name on the command line, and what it runs.
 let private sections: (string * (unit -> unit)) list =
     [ "gemm", GemmBench.run; "mlp", MlpBench.run; "ops", OpsBench.run; "splines", SplineBench.run; "cnf", CnfBench.run; "adjoint-memory", AdjointMemoryBench.run
-      "tables", TablesBench.run ]
+      "tables", TablesBench.run; "distributed", DistributedBench.run ]
 
 [<EntryPoint>]
 let main argv =
+    // one rank of the distributed section, as that section launches it under mpirun
+    if argv = [| "distributed-rank" |] then DistributedBench.rank () else
     let unknown = argv |> Array.filter (fun name -> not (List.exists (fst >> (=) name) sections))
     if unknown.Length > 0 then
         eprintfn "unknown section(s): %s; known: %s" (String.concat ", " unknown) (sections |> List.map fst |> String.concat ", ")

@@ -41,8 +41,8 @@ internal static class Commands
         var context = Path("--context", "CSV file of context rows, one per data row (conditional flow)", required: false);
         var flow = Value("--flow", "flow family: " + string.Join(", ", FlowKinds.Names), "nsf");
         flow.AcceptOnlyFromAmong(FlowKinds.Names);
-        var layers = Value<int?>("--layers", "number of flow layers (default: from the training rows, clamp(round(log2(rows / 50)), 2, 8))", null);
-        var hidden = Value<int?>("--hidden", "units per hidden layer of each conditioner (default: clamp(sqrt(rows), 16, 256))", null);
+        var layers = Value<int?>("--layers", FlowKinds.LayersMeaning, null);
+        var hidden = Value<int?>("--hidden", FlowKinds.HiddenMeaning, null);
         var steps = Value<int?>("--steps", "optimiser steps (default: up to 1,000 epochs, at most 10,000 steps, stopped early on validation)", null);
         var batch = Value<int?>("--batch-size", "rows per step (default: clamp(rows / 8, 16, 256), 512 from 50,000 rows)", null);
         var rate = Value("--learning-rate", "AdamW learning rate (weight decay clamp(20 / rows, 1e-4, 0.1) pulls the flow towards the Gaussian)", 1e-3);

@@ -33,6 +33,8 @@ internal static class Work
         var context = request.Context is null ? null : MatchingContext(CsvTable.Read(request.Context, request.Header), request.Context, data.Rows);
         cancel.ThrowIfCancellationRequested();
         var model = DeviceFor(request.Device, FlowKinds.Create(request.Flow, data.Rows, data.Columns, request.Layers, request.Hidden, context?.Columns ?? 0, request.Seed));
+        // saved with the model, so that 'flows sample' writes the same header
+        if (data.Header is not null) model = model.WithColumnNames(data.Header);
         var options = FitOptionsFor(request);
         output.WriteLine($"training {request.Flow} ({model.ParameterCount:N0} parameters) on {data.Rows:N0} rows × {data.Columns} columns of {request.Data}, on {model.Device}");
         DensityModel fitted;
@@ -77,17 +79,18 @@ internal static class Work
     private static void WriteSummary(TextWriter output, FitReport report, string modelPath)
     {
         string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
-        var table = new Table().AddColumns("figure", "value");
-        table.AddRow("model kept", report.Chosen == FittedModel.Flow ? "the flow" : "the Gaussian (the flow was not better on validation beyond noise)");
         var why = report.StopReason switch
         {
-            FitStop.EarlyStopped => "early stop: validation stopped improving",
-            FitStop.Exploded => "validation rose far above its best",
-            FitStop.Diverged => "diverged (non-finite losses); kept the last finite parameters",
+            FitStop.EarlyStopped => "stopped early: validation stopped improving",
+            FitStop.Exploded => "stopped early: validation rose far above its best",
+            FitStop.Diverged => "stopped early: diverged (non-finite losses); kept the last finite parameters",
             FitStop.Cancelled => "cancelled",
             _ => "ran every step",
         };
-        table.AddRow("stopped", $"{why}, after {report.StepsRun} steps{(report.BestStep is int best ? $"; kept step {best}" : "")}");
+        // a line of its own, outside the table, so that logs and scripts find it whole
+        output.WriteLine($"{why}, after {report.StepsRun} steps{(report.BestStep is int best ? $"; kept step {best}" : "")}");
+        var table = new Table().AddColumns("figure", "value");
+        table.AddRow("model kept", report.Chosen == FittedModel.Flow ? "the flow" : "the Gaussian (the flow was not better on validation beyond noise)");
         table.AddRow("rows trained / held out", $"{report.TrainRows} / {report.ValidationRows}{(report.Refitted ? ", then refitted on all" : "")}");
         if (report.FlowValidationLoss is double f) table.AddRow("validation NLL of the flow (nats per row of your data)", F(f));
         if (report.GaussianValidationLoss is double g) table.AddRow("validation NLL of the Gaussian (nats per row of your data)", F(g));
@@ -157,6 +160,7 @@ internal static class Work
         AtomicFile.Write(request.Out, stream =>
         {
             using var writer = new StreamWriter(stream, Utf8, 1 << 16);
+            if (model.ColumnNames.Count > 0) writer.Write(string.Join(',', model.ColumnNames.Select(CsvField)) + "\n");
             long done = 0;
             for (long k = 0; done < request.Count; k++)
             {
@@ -263,6 +267,10 @@ internal static class Work
             writer.Write('\n');
         }
     }
+
+    // a name as one CSV field: quoted, with its quotes doubled, when it holds a separator, a quote or a line break
+    private static string CsvField(string name) =>
+        name.IndexOfAny([',', '"', '\n', '\r']) < 0 && name.Trim() == name ? name : $"\"{name.Replace("\"", "\"\"")}\"";
 
     private static readonly System.Text.UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 

@@ -13,7 +13,8 @@ namespace Flows.CSharp;
 public sealed partial class DensityModel
 {
     /// <summary>Fits the model to the rows of <paramref name="data"/> by its <see cref="FitMethod"/> (maximum
-    /// likelihood unless built for flow matching) and returns the fitted model.</summary>
+    /// likelihood unless built for flow matching) and returns the fitted model as a new model: this one is left
+    /// unchanged (as ML.NET's estimators do), so keep the result.</summary>
     /// <param name="data">Training rows of <see cref="Dimension"/> finite values.</param>
     /// <param name="options">Steps or epochs, batch size, learning rate, validation, early stopping, seed.</param>
     /// <param name="progress">Receives a report every <see cref="FitOptions.ReportEvery"/> steps.</param>
@@ -134,14 +135,14 @@ public sealed partial class DensityModel
         Tuple<CoreModel, DataFitReport> result;
         try
         {
-            result = DataFit.fit(fitOptions, rows, FSharpInterop.Option(context), model);
+            result = DataFit.fit(fitOptions, rows, FSharpInterop.Option(context), TrainingTrace(model, options));
         }
         catch (ArgumentException e) when (e.ParamName is "data" or "context")
         {
             // the core names its own parameter; the caller's is the same name, without F#'s suffix
             throw new ArgumentException(e.Message.Split(" (Parameter")[0], e.ParamName);
         }
-        var (fitted, core) = (result.Item1, result.Item2);
+        var (fitted, core) = (ExactTrace(result.Item1), result.Item2);
         var training = core.Training;
         var fitReport = new FitReport(
             training.StepsRun,
@@ -182,6 +183,26 @@ public sealed partial class DensityModel
         return report.Training.Message + choice + (report.Refitted ? "; refitted on every row" : "");
     }
 
+    // CNF layers estimate their divergence as the options say while training, and use the exact trace otherwise
+    private static CoreModel TrainingTrace(CoreModel start, FitOptions options)
+    {
+        var noise = options.TraceEstimator switch
+        {
+            null or TraceEstimator.Exact => null,
+            TraceEstimator.HutchinsonGaussian => Noise.Gaussian,
+            TraceEstimator.HutchinsonRademacher => Noise.Rademacher,
+            var other => throw new ArgumentOutOfRangeException(nameof(options), other, "TraceEstimator is not one of the enum's values"),
+        };
+        if (noise is null) return start;
+        if (!start.Flow.Layers.Any(layer => layer.Name == "cnf"))
+            throw new ArgumentException($"TraceEstimator {options.TraceEstimator} applies to CNF layers, and this model has none", nameof(options));
+        var trace = CnfTrace.NewHutchinson(noise, new Generator(options.Seed));
+        return ModelModule.withFlow(Cnf.flowWithTrace(trace, start.Flow), start);
+    }
+
+    private static CoreModel ExactTrace(CoreModel trained) =>
+        ModelModule.withFlow(Cnf.flowWithTrace(CnfTrace.Exact, trained.Flow), trained);
+
     private static FitStop StopOf(StopReason stop) => stop.Tag switch
     {
         StopReason.Tags.EarlyStopped => FitStop.EarlyStopped,
@@ -207,14 +228,16 @@ public sealed partial class DensityModel
         return options;
     }
 
-    private static DensityModel Run(CoreModel start, Objective objective, FitOptions options, int steps, Tensor? validation, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    private static DensityModel Run(CoreModel start, Objective objective, FitOptions options, int steps, Tensor? validation, IProgress<TrainingProgress>? progress,
+        CancellationToken cancellationToken, ICollective? collective = null)
     {
         Action<Progress>? report = progress is null ? null
             : p => progress.Report(new TrainingProgress(p.Step, steps, p.Loss, FSharpInterop.Validation(p), TimeSpan.FromSeconds(p.Seconds)));
-        var trainOptions = FSharpInterop.TrainOptions(options, steps, validation, report, () => cancellationToken.IsCancellationRequested);
+        var trainOptions = FSharpInterop.TrainOptions(options, steps, validation, report, () => cancellationToken.IsCancellationRequested, collective);
         var clock = Stopwatch.StartNew();
-        var outcome = Train.fit(trainOptions, objective, start.Flow);
+        var outcome = Train.fit(trainOptions, objective, TrainingTrace(start, options).Flow);
         var (flow, coreReport) = Train.result(outcome);
+        flow = Cnf.flowWithTrace(CnfTrace.Exact, flow);
         var validations = coreReport.Validations;
         var fitReport = new FitReport(
             coreReport.StepsRun,
@@ -224,7 +247,7 @@ public sealed partial class DensityModel
             outcome.IsDiverged,
             coreReport.Message,
             clock.Elapsed);
-        var fitted = new DensityModel(new CoreModel(flow, start.ContextDim, start.Standardisation, start.ContextStandardisation, start.Fitting), fitReport with
+        var fitted = new DensityModel(ModelModule.withFlow(flow, start), fitReport with
         {
             StopReason = StopOf(coreReport.Stop),
             BestStep = FSharpInterop.NullableOf(coreReport.BestStep),

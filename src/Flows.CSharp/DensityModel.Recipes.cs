@@ -1,4 +1,5 @@
 using Flows.Tensors;
+using CoreModel = Flows.Model;
 
 namespace Flows.CSharp;
 
@@ -138,22 +139,62 @@ public sealed partial class DensityModel
     public static DensityModel CreateResidual(int dimension, int blocks = 4, int hidden = 64, ulong seed = 0) =>
         Stack(2 * blocks, seed, 0, (g, i) => i % 2 == 0 ? Layer.ActNorm(dimension) : Layer.Residual(g, dimension, new[] { hidden }, 0.9));
 
-    /// <summary>A continuous normalising flow (FFJORD, Grathwohl et al. 2019) with the exact trace: costly per step, for a few columns.</summary>
+    /// <summary>A continuous normalising flow (FFJORD, Grathwohl et al. 2019), fitted by maximum likelihood; densities
+    /// use the exact trace (a fit can estimate it: <see cref="FitOptions.TraceEstimator"/>). Costly per step, for a few columns.</summary>
     /// <param name="dimension">Columns of the data.</param>
     /// <param name="blocks">CNF blocks in sequence.</param>
     /// <param name="hidden">Units in each of the two hidden layers of the dynamics.</param>
     /// <param name="seed">Seed of the initial weights.</param>
-    public static DensityModel CreateCnf(int dimension, int blocks = 1, int hidden = 32, ulong seed = 0) =>
-        Stack(blocks, seed, 0, (g, _) => Layer.Cnf(g, dimension, new[] { hidden, hidden }, 1.0));
+    /// <param name="ode">How the ODEs are solved and differentiated (null: backpropagation, tolerance 1e-5).</param>
+    public static DensityModel CreateCnf(int dimension, int blocks = 1, int hidden = 32, ulong seed = 0, OdeOptions? ode = null) =>
+        Stack(blocks, seed, 0, (g, _) => Layer.Cnf(g, dimension, new[] { hidden, hidden }, 1.0, ode));
 
-    /// <summary>OT-Flow (Onken et al. 2021): a CNF moving along the gradient of a learnt potential, with the
-    /// exact trace in closed form; fitted by maximum likelihood (without the paper's transport and HJB penalties).</summary>
+    /// <summary>RNODE (Finlay et al. 2020): one CNF block fitted by maximum likelihood plus penalties on the kinetic energy
+    /// and the Jacobian's Frobenius norm of its dynamics, which keep them straight and cheap to solve; with a STEER
+    /// half-width (Ghosh et al. 2020) each step integrates to a random end time. Saved with the model: refits use them too.</summary>
+    /// <param name="dimension">Columns of the data.</param>
+    /// <param name="hidden">Units in each of the two hidden layers of the dynamics.</param>
+    /// <param name="regularisation">λ_K, λ_J and STEER's half-width (null: the paper's 0.01 and 0.01, no STEER).</param>
+    /// <param name="ode">How the ODE is solved and differentiated (null: backpropagation, tolerance 1e-5).</param>
+    /// <param name="seed">Seed of the initial weights.</param>
+    public static DensityModel CreateRnode(int dimension, int hidden = 32, RnodeRegularisation? regularisation = null, OdeOptions? ode = null, ulong seed = 0)
+    {
+        regularisation ??= new RnodeRegularisation();
+        NonNegative(regularisation.Kinetic, nameof(regularisation), "Kinetic");
+        NonNegative(regularisation.Jacobian, nameof(regularisation), "Jacobian");
+        if (regularisation.SteerHalfWidth is double b && !(b > 0 && b < 1))
+            throw new ArgumentOutOfRangeException(nameof(regularisation), b, "SteerHalfWidth must lie in (0, T) = (0, 1)");
+        var built = CreateCnf(dimension, 1, hidden, seed, ode);
+        return built.WithFitting(Fitting.NewRnode(regularisation.Kinetic, regularisation.Jacobian, FSharpInterop.Option(regularisation.SteerHalfWidth)));
+    }
+
+    /// <summary>OT-Flow (Onken et al. 2021): a CNF moving along the gradient of a learnt potential, with the exact trace
+    /// in closed form. Fitted by maximum likelihood, or with the paper's transport-cost and HJB penalties when
+    /// <paramref name="penalties"/> is given (saved with the model: refits use them too).</summary>
     /// <param name="dimension">Columns of the data.</param>
     /// <param name="width">Width of the potential's ResNet.</param>
     /// <param name="rank">Rank of the potential's quadratic term (capped at dimension + 1).</param>
     /// <param name="seed">Seed of the initial weights.</param>
-    public static DensityModel CreateOtFlow(int dimension, int width = 16, int rank = 10, ulong seed = 0) =>
-        Stack(1, seed, 0, (g, _) => Layer.OtFlow(g, dimension, width, rank, 1.0));
+    /// <param name="penalties">α_L and α_R; null: none.</param>
+    /// <param name="ode">How the ODE is solved and differentiated (null: backpropagation, tolerance 1e-5).</param>
+    /// <param name="resnetLayers">Layers of the potential's ResNet (the paper uses 2).</param>
+    public static DensityModel CreateOtFlow(int dimension, int width = 16, int rank = 10, ulong seed = 0, OtFlowPenalties? penalties = null, OdeOptions? ode = null,
+        int resnetLayers = 2)
+    {
+        var built = Stack(1, seed, 0, (g, _) => Layer.OtFlow(g, dimension, width, rank, 1.0, ode, resnetLayers));
+        if (penalties is null) return built;
+        NonNegative(penalties.Transport, nameof(penalties), "Transport");
+        NonNegative(penalties.Hjb, nameof(penalties), "Hjb");
+        return built.WithFitting(Fitting.NewOtFlow(penalties.Transport, penalties.Hjb));
+    }
+
+    private static void NonNegative(double value, string parameter, string field)
+    {
+        if (!(value >= 0) || !double.IsFinite(value)) throw new ArgumentOutOfRangeException(parameter, value, $"{field} must be a finite number ≥ 0");
+    }
+
+    private DensityModel WithFitting(Fitting fitting) =>
+        new(ModelModule.withFitting(fitting, model));
 
     /// <summary>A stack of <paramref name="layers"/> fresh layers of the catalogue entry <paramref name="name"/>
     /// (its default hyperparameters), for any registered bijector; see <see cref="Layer.CatalogueNames"/>.</summary>

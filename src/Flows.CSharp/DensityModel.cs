@@ -11,20 +11,42 @@ namespace Flows.CSharp;
 /// Direction: <see cref="Forward"/> maps base points to data (sampling), <see cref="Inverse"/>
 /// maps data to base points (density). Conditional models take their context as a second array.
 /// </summary>
-public sealed partial class DensityModel
+public sealed partial class DensityModel : IDisposable
 {
-    private readonly CoreModel model;
+    private readonly CoreModel core;
+    private int disposed;
 
     private DensityModel(CoreModel model, FitReport? lastFit = null)
     {
-        this.model = model;
+        core = model;
         LastFit = lastFit;
         image = ImageShapeOf(model);
+        if (!model.Flow.Base.Device.IsCpu) DeviceModels.Register(this);
+    }
+
+    // the core of a model not yet disposed, for DeviceModels
+    internal CoreModel? CoreIfLive => disposed == 0 ? core : null;
+
+    private CoreModel model => disposed == 0 ? core : throw new ObjectDisposedException(nameof(DensityModel), "this model was disposed");
+
+    /// <summary>Returns the GPU memory of the model's parameters and buffers to the device's pool now, rather than
+    /// when the garbage collector finds the model unreachable (memory that another live model shares, such as the
+    /// model it was fitted from, stays). Afterwards the model cannot be used. For a CPU model it only marks it disposed.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 1) return;
+        if (!core.Flow.Base.Device.IsCpu) DeviceModels.Release(this, core);
     }
 
     /// <summary>How <see cref="Fit(float[,], FitOptions?, IProgress{TrainingProgress}?, CancellationToken)"/> trains
     /// this model; saved with it.</summary>
-    public FitMethod FitMethod => model.Fitting.IsFlowMatching ? FitMethod.FlowMatching : FitMethod.MaximumLikelihood;
+    public FitMethod FitMethod => model.Fitting.Tag switch
+    {
+        Fitting.Tags.FlowMatching => FitMethod.FlowMatching,
+        Fitting.Tags.Rnode => FitMethod.Rnode,
+        Fitting.Tags.OtFlow => FitMethod.OtFlow,
+        _ => FitMethod.MaximumLikelihood,
+    };
 
     /// <summary>Number of columns of the data this model describes.</summary>
     public int Dimension => model.Flow.Base.Event.Aggregate(1, (a, b) => a * b);
@@ -37,6 +59,10 @@ public sealed partial class DensityModel
 
     /// <summary>The layers' names, in forward (base → data) order.</summary>
     public IReadOnlyList<string> LayerNames => model.Flow.Layers.Select(b => b.Name).ToArray();
+
+    /// <summary>The model's layers in forward order (base → data), with their settings and parameter counts
+    /// (a fitted model's last layer may be the Gaussian stage it was fitted on).</summary>
+    public IReadOnlyList<Layer> Layers => model.Flow.Layers.Select(b => new Layer(b)).ToArray();
 
     /// <summary>Number of learnable scalars.</summary>
     public int ParameterCount => FlowModule.parameters(model.Flow).NumElements;

@@ -67,7 +67,7 @@ internal static class FSharpInterop
     }
 
     /// <summary>The core's training options for a fit of <paramref name="steps"/> steps.</summary>
-    public static TrainOptions TrainOptions(FitOptions options, int steps, Tensor? validation, Action<Progress>? progress, Func<bool> shouldStop)
+    public static TrainOptions TrainOptions(FitOptions options, int steps, Tensor? validation, Action<Progress>? progress, Func<bool> shouldStop, ICollective? collective = null)
     {
         var d = TrainOptionsModule.defaults;
         var optimiser = OptimiserOf(options.Optimiser) is { } chosen ? chosen.Value : d.Optimiser;
@@ -79,7 +79,7 @@ internal static class FSharpInterop
             options.Patience is int patience ? FSharpOption<int>.Some(patience) : FSharpOption<int>.None,
             d.MaxBadSteps, options.ReportEvery,
             progress is null ? FSharpOption<FSharpFunc<Progress, Unit>>.None : FSharpOption<FSharpFunc<Progress, Unit>>.Some(FuncConvert.FromAction(progress)),
-            FSharpOption<FSharpFunc<Unit, bool>>.Some(FuncConvert.FromFunc(shouldStop)));
+            FSharpOption<FSharpFunc<Unit, bool>>.Some(FuncConvert.FromFunc(shouldStop)), collective ?? d.Collective);
     }
 
     /// <summary>The core optimiser for a façade choice (weight decay 0: the fit sets its own); None for null.</summary>

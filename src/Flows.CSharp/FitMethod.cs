@@ -9,4 +9,10 @@ public enum FitMethod
     /// <summary>Conditional flow matching (Lipman et al. 2023): the squared error of the velocity field on
     /// straight paths from base points to rows; no ODE solve while training.</summary>
     FlowMatching,
+    /// <summary>Maximum likelihood plus RNODE's kinetic-energy and Jacobian penalties (Finlay et al. 2020), with STEER's
+    /// random end times if asked (<see cref="DensityModel.CreateRnode"/>).</summary>
+    Rnode,
+    /// <summary>Maximum likelihood plus OT-Flow's transport-cost and HJB penalties (Onken et al. 2021;
+    /// <see cref="DensityModel.CreateOtFlow"/> with penalties).</summary>
+    OtFlow,
 }

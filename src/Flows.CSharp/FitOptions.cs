@@ -29,6 +29,8 @@ namespace Flows.CSharp;
 /// <param name="Schedule">How the learning rate changes over the fit's planned steps.</param>
 /// <param name="GradientClipNorm">The largest global gradient norm a step uses (larger gradients are scaled down);
 /// null: 10 when fitting data, none for <see cref="DensityModel.FitToDensity"/>; <see cref="double.PositiveInfinity"/>: never clip.</param>
+/// <param name="TraceEstimator">For models with CNF layers: how the fit estimates their divergence (null: exactly).
+/// Hutchinson's estimators make each step cheaper for many columns; the fitted model scores densities with the exact trace.</param>
 public sealed record FitOptions(
     int? Steps = null,
     int? Epochs = null,
@@ -45,7 +47,8 @@ public sealed record FitOptions(
     ulong Seed = 0,
     FitOptimiser? Optimiser = null,
     LearningRateSchedule Schedule = LearningRateSchedule.Constant,
-    double? GradientClipNorm = null);
+    double? GradientClipNorm = null,
+    TraceEstimator? TraceEstimator = null);
 
 /// <summary>The optimisers a fit can use (PyTorch's default hyperparameters).</summary>
 public enum FitOptimiser

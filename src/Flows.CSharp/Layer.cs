@@ -269,22 +269,24 @@ public sealed class Layer
         return new(Bijectors.Residual.createWith(options, generator, Dtype.Float32, dimension));
     }
 
-    /// <summary>A continuous normalising flow block (FFJORD, Grathwohl et al. 2019) with the exact trace,
-    /// solved by Dopri5: expensive per step, for low dimensions.</summary>
+    /// <summary>A continuous normalising flow block (FFJORD, Grathwohl et al. 2019), solved by Dopri5: expensive per
+    /// step, for low dimensions. Its densities use the exact trace; a fit can estimate it instead
+    /// (<see cref="FitOptions.TraceEstimator"/>).</summary>
     /// <param name="dimension">Columns.</param>
     /// <param name="hidden">Hidden widths of the dynamics network (default 32, 32).</param>
     /// <param name="endTime">Integration time T.</param>
     /// <param name="seed">Seed of the initial weights.</param>
-    public static Layer Cnf(int dimension, int[]? hidden = null, double endTime = 1.0, ulong seed = 0) =>
-        Cnf(new Generator(seed), dimension, hidden, endTime);
+    /// <param name="ode">How the ODE is solved and differentiated (null: backpropagation, tolerance 1e-5).</param>
+    public static Layer Cnf(int dimension, int[]? hidden = null, double endTime = 1.0, ulong seed = 0, OdeOptions? ode = null) =>
+        Cnf(new Generator(seed), dimension, hidden, endTime, ode);
 
-    internal static Layer Cnf(Generator generator, int dimension, int[]? hidden, double endTime)
+    internal static Layer Cnf(Generator generator, int dimension, int[]? hidden, double endTime, OdeOptions? ode)
     {
         Positive(dimension, nameof(dimension));
-        if (!(endTime > 0)) throw new ArgumentOutOfRangeException(nameof(endTime), endTime, "must be above 0");
+        if (!(endTime > 0) || !double.IsFinite(endTime)) throw new ArgumentOutOfRangeException(nameof(endTime), endTime, "must be a finite number above 0");
+        ode = CheckedOde(ode);
         var d = Continuous.Cnf.defaults;
-        // float32 solves use at least Atol 1e-6 whatever is asked; 1e-5 keeps training affordable
-        var options = new CnfOptions(Hidden(hidden, 32, 32), endTime, 1e-5, d.ErrorMeasure, d.Trace, d.Gradient, d.OnSolve, 0);
+        var options = new CnfOptions(Hidden(hidden, 32, 32), endTime, ode.Tolerance, Measure(ode.ErrorNorm), d.Trace, Gradient(ode.Gradient), d.OnSolve, 0);
         return new(Continuous.Cnf.createWith(options, generator, Dtype.Float32, dimension));
     }
 
@@ -295,20 +297,46 @@ public sealed class Layer
     /// <param name="rank">Rank of the potential's quadratic term (capped at dimension + 1).</param>
     /// <param name="endTime">Integration time T.</param>
     /// <param name="seed">Seed of the initial weights.</param>
-    public static Layer OtFlow(int dimension, int width = 16, int rank = 10, double endTime = 1.0, ulong seed = 0) =>
-        OtFlow(new Generator(seed), dimension, width, rank, endTime);
+    /// <param name="ode">How the ODE is solved and differentiated (null: backpropagation, tolerance 1e-5; OT-Flow
+    /// measures step errors with the max norm only).</param>
+    /// <param name="resnetLayers">Layers of the potential's ResNet: an opening layer, then residual blocks (the paper uses 2).</param>
+    public static Layer OtFlow(int dimension, int width = 16, int rank = 10, double endTime = 1.0, ulong seed = 0, OdeOptions? ode = null, int resnetLayers = 2) =>
+        OtFlow(new Generator(seed), dimension, width, rank, endTime, ode, resnetLayers);
 
-    internal static Layer OtFlow(Generator generator, int dimension, int width, int rank, double endTime)
+    internal static Layer OtFlow(Generator generator, int dimension, int width, int rank, double endTime, OdeOptions? ode, int resnetLayers = 2)
     {
         Positive(dimension, nameof(dimension));
         Positive(width, nameof(width));
         Positive(rank, nameof(rank));
+        if (resnetLayers < 2) throw new ArgumentOutOfRangeException(nameof(resnetLayers), resnetLayers, "must be at least 2 (an opening layer and a residual block)");
         if (!(endTime > 0) || !double.IsFinite(endTime)) throw new ArgumentOutOfRangeException(nameof(endTime), endTime, "must be a finite number above 0");
-        // float32 solves use at least Atol 1e-6 whatever is asked; 1e-5 keeps training affordable, as for Cnf
+        ode = CheckedOde(ode);
+        if (ode.ErrorNorm != StepErrorNorm.Max) throw new ArgumentException("OT-Flow measures step errors with the max norm only", nameof(ode));
         var options = Continuous.OtFlow.defaults;
-        options = new OtFlowOptions(width, options.Layers, rank, endTime, 1e-5, options.Gradient, 0);
+        options = new OtFlowOptions(width, resnetLayers, rank, endTime, ode.Tolerance, Gradient(ode.Gradient), 0);
         return new(Continuous.OtFlow.createWith(options, generator, Dtype.Float32, dimension));
     }
+
+    private static OdeOptions CheckedOde(OdeOptions? ode)
+    {
+        ode ??= new OdeOptions();
+        if (!(ode.Tolerance > 0) || !double.IsFinite(ode.Tolerance)) throw new ArgumentOutOfRangeException(nameof(ode), ode.Tolerance, "Tolerance must be a finite number above 0");
+        return ode;
+    }
+
+    private static CnfGradient Gradient(OdeGradient gradient) => gradient switch
+    {
+        OdeGradient.Backpropagation => CnfGradient.Backprop,
+        OdeGradient.Adjoint => CnfGradient.Adjoint,
+        _ => throw new ArgumentOutOfRangeException(nameof(gradient), gradient, "not an OdeGradient"),
+    };
+
+    private static Ode.ErrorMeasure Measure(StepErrorNorm norm) => norm switch
+    {
+        StepErrorNorm.Max => Ode.ErrorMeasure.Max,
+        StepErrorNorm.RootMeanSquare => Ode.ErrorMeasure.RootMeanSquare,
+        _ => throw new ArgumentOutOfRangeException(nameof(norm), norm, "not a StepErrorNorm"),
+    };
 
     /// <summary>ActNorm (Glow): a per-column affine map initialised from the first batch it sees.</summary>
     /// <param name="dimension">Columns.</param>

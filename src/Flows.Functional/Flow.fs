@@ -23,6 +23,11 @@ module Flow =
             [ yield flow.Base.Params.Prefixed "base"
               for i, b in List.indexed flow.Layers -> b.Params.Prefixed $"layers.{i}" ]
 
+    /// Every tensor the flow holds by name: the parameters, then the layers' buffers.
+    let tensors (flow: Flow) =
+        [ yield! (parameters flow).Values
+          for b in flow.Layers do yield! b.Buffers.Values ]
+
     /// The flow with its learnable tensors replaced (same names, as from `parameters`).
     let withParameters (p: Params) (flow: Flow) =
         { Base = { flow.Base with Params = p.Scope "base" }

@@ -12,6 +12,11 @@ type Fitting =
     /// Conditional flow matching (Lipman et al. 2023) of a flow from `FlowMatching.create`, with the
     /// path width σ_min: the velocity field is regressed, densities still come from the CNF.
     | FlowMatching of sigmaMin: float
+    /// RNODE (Finlay et al. 2020) of a flow of one CNF layer: NLL + λ_K·kinetic energy + λ_J·Jacobian
+    /// Frobenius norm, with STEER's random end time T ± `steer` (Ghosh et al. 2020) when given.
+    | Rnode of kinetic: float * jacobian: float * steer: float option
+    /// OT-Flow (Onken et al. 2021) of a flow of one OT-Flow layer: NLL + α_L·transport cost + α_R·HJB penalty.
+    | OtFlow of transport: float * hjb: float
 
 /// A flow as it is saved and served: the flow, the width of its context (0 when unconditional),
 /// the standardisations of raw data and context columns it was fitted on, if any, and how it is fitted.
@@ -23,7 +28,9 @@ type Model =
       Standardisation: Standardisation option
       /// Applied to raw context rows before the flow sees them (conditional models).
       ContextStandardisation: Standardisation option
-      Fitting: Fitting }
+      Fitting: Fitting
+      /// The data columns' names (from a CSV header), so that samples can carry them; [] when unknown.
+      ColumnNames: string list }
 
 /// Density, sampling and the two maps of a model, on raw (unstandardised) rows.
 [<RequireQualifiedAccess>]
@@ -31,7 +38,16 @@ module Model =
 
     /// A model without standardisation, fitted by maximum likelihood.
     let ofFlow (contextDim: int) (flow: Flow) =
-        { Flow = flow; ContextDim = contextDim; Standardisation = None; ContextStandardisation = None; Fitting = Fitting.MaximumLikelihood }
+        { Flow = flow; ContextDim = contextDim; Standardisation = None; ContextStandardisation = None; Fitting = Fitting.MaximumLikelihood; ColumnNames = [] }
+
+    /// The model with `flow` in place of its own (standardisation, fitting and names kept).
+    let withFlow (flow: Flow) (model: Model) = { model with Flow = flow }
+
+    /// The model fitted by `fitting` from now on.
+    let withFitting (fitting: Fitting) (model: Model) = { model with Fitting = fitting }
+
+    /// The model with the standardisation of its data columns replaced.
+    let withStandardisation (standardisation: Standardisation option) (model: Model) = { model with Standardisation = standardisation }
 
     /// The model with its flow on `device` (the standardisation follows the rows it is applied to).
     let moveTo (device: Device) (model: Model) = { model with Flow = Flow.moveTo device model.Flow }

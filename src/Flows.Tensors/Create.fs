@@ -90,3 +90,6 @@ module TensorOf =
 
     /// The tensor on `device` (`moveTo`).
     let onDevice (device: Device) (t: Tensor) = t.moveTo device
+
+    /// The tensor in `dtype` (`cast`).
+    let inDtype (dtype: Dtype) (t: Tensor) = t.cast dtype

@@ -1,5 +1,6 @@
 namespace Flows.Tensors
 
+open System.Collections.Generic
 open Flows.Tensors.Backend.Cpu
 open Flows.Tensors.Backend.Cuda
 
@@ -33,3 +34,18 @@ module Memory =
             let pool = cuda.Gpu.Pool
             { InUse = pool.BytesInUse; Cached = pool.BytesCached; Rented = pool.BytesRented }
         | _ -> invalidArg (nameof device) $"{device} has no device memory pool: the CPU's buffers are managed arrays"
+
+    /// Returns the device memory of `tensors` to their device's pool now instead of when the GC
+    /// finds them unreachable, except storage that a tensor of `keep` shares (reshapes and models
+    /// built from one another share storage). A released tensor raises ObjectDisposedException
+    /// when used. CPU tensors are left to the GC. Returns the bytes released.
+    let release (keep: Tensor seq) (tensors: Tensor seq) : int64 =
+        let kept = HashSet<obj>(keep |> Seq.map _.Raw.Storage, HashIdentity.Reference)
+        let mutable bytes = 0L
+        for t in tensors do
+            match t.Raw.Storage with
+            | :? DeviceBuffer as buffer when not buffer.IsReleased && kept.Add buffer ->
+                buffer.Release()
+                bytes <- bytes + buffer.Bytes
+            | _ -> ()
+        bytes

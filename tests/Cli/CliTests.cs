@@ -136,7 +136,7 @@ public sealed class CliTests
         using var folder = new TempFolder();
         var train = GaussianCsv(folder, 100, 6);
         var model = Path.Combine(folder.Root, "model");
-        var trained = Run("train", "--data", train, "--flow", flow, "--layers", "1", "--hidden", "8", "--steps", "3", "--validation", "0", "--out", model);
+        var trained = Run("train", "--data", train, "--flow", flow, "--layers", "2", "--hidden", "8", "--steps", "3", "--validation", "0", "--out", model);
         Assert.True(trained.Code == ExitCodes.Ok, trained.Error);
         // (without validation there is no Gaussian to choose instead, so the family's own fitting is saved)
         Assert.Contains($"\"name\": \"{fitting}\"", File.ReadAllText(Path.Combine(model, "model.json")));

@@ -132,6 +132,32 @@ let ``The C# facade fits, scores, samples and saves a model on the device as on 
         if IO.Directory.Exists folder then IO.Directory.Delete(folder, true)
 
 [<EmulatorFact>]
+let ``Disposing a model on the device returns its memory now and keeps what a live model shares`` () =
+    let data = Array2D.init 300 3 (fun i j -> float32 (sin (float (i * (j + 1)) * 0.1)))
+    let options = Flows.CSharp.FitOptions(Steps = 3, BatchSize = 100, ValidationFraction = 0.0, GaussianFloor = false)
+    let built = Flows.CSharp.DensityModel.CreateMaf(3, layers = 2, hidden = 64, seed = 1UL).To("cuda:0")
+    let fitted = built.Fit(data, options)
+    let expected = fitted.LogProb(data)
+    let parameterBytes = int64 built.ParameterCount * 4L
+    // intermediates the program dropped count as in use until finalised: collect them first
+    let inUse () =
+        GC.Collect()
+        GC.WaitForPendingFinalizers()
+        (Memory.device gpu).InUse
+    let before = inUse ()
+    built.Dispose()
+    let afterBuilt = inUse ()
+    // the fitted model shares the built one's masks: they stay, and it scores as before
+    Assert.Equal<float32[]>(expected, fitted.LogProb(data))
+    Assert.Throws<ObjectDisposedException>(fun () -> built.LogProb(data) |> ignore) |> ignore
+    fitted.Dispose()
+    let afterFitted = inUse ()
+    // the built model's own parameters (not shared once fitted) came back at once, then the rest with the fitted one
+    Assert.True(before - afterBuilt >= parameterBytes, $"disposing the built model released {before - afterBuilt} bytes; its parameters take {parameterBytes}")
+    Assert.True(afterBuilt - afterFitted >= parameterBytes, $"disposing the fitted model released {afterBuilt - afterFitted} bytes")
+    fitted.Dispose() // twice is harmless
+
+[<EmulatorFact>]
 let ``Tensors larger than one grid take several grid-stride rounds, and eight dimensions is the most a strided kernel takes`` () =
     // 65,536 blocks of 256 threads cover 16,777,216 elements per round: 20 million need a second round
     let n = 20_000_000

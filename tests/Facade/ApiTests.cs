@@ -6,6 +6,19 @@ namespace Flows.Facade.Tests;
 public class ApiTests
 {
     [Fact]
+    public void A_disposed_model_refuses_to_be_used_and_disposing_twice_is_harmless()
+    {
+        float[,] rows = { { 0.1f, 0.2f }, { -0.3f, 0.4f } };
+        var model = DensityModel.CreateRealNvp(2, layers: 2);
+        using (var scoped = DensityModel.CreateRealNvp(2, layers: 2)) Assert.Equal(2, scoped.LogProb(rows).Length);
+        model.Dispose();
+        var e = Assert.Throws<ObjectDisposedException>(() => model.LogProb(rows));
+        Assert.Contains("disposed", e.Message);
+        Assert.Throws<ObjectDisposedException>(() => model.Sample(3));
+        model.Dispose();
+    }
+
+    [Fact]
     public void The_same_seed_gives_the_same_samples_and_another_seed_other_ones()
     {
         var model = DensityModel.CreateRealNvp(3, layers: 2, hidden: 8, seed: 5);

@@ -246,6 +246,19 @@ module Cnf =
     let build (dtype: Dtype) (settings: Settings) =
         createWith (optionsOf settings) (Generator 0UL) dtype (Settings.int "dim" settings)
 
+    /// The CNF layer `layer` with its divergence computed as `trace` says, the same parameters and
+    /// options otherwise; any other layer unchanged. For training with Hutchinson's estimator and
+    /// scoring the trained layer with the exact trace.
+    let withTrace (trace: CnfTrace) (layer: Bijector) =
+        if layer.Name <> "cnf" then layer
+        else
+            let options = { optionsOf layer.Settings with Trace = trace }
+            let rebuilt = createWith options (Generator 0UL) Dtype.Float64 (Settings.int "dim" layer.Settings)
+            { rebuilt with Params = layer.Params }
+
+    /// The flow with every CNF layer's divergence computed as `trace` says.
+    let flowWithTrace (trace: CnfTrace) (flow: Flow) = { flow with Layers = List.map (withTrace trace) flow.Layers }
+
     // The law suite's instance: small, and tight enough that log-dets match the autodiff Jacobian.
     let private lawOptions = { defaults with Hidden = [ 8 ] }
 

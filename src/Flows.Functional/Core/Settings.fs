@@ -9,6 +9,17 @@ type Setting =
     | Ints of int[]
     | Floats of float[]
 
+    /// The value as a user wrote it (messages never show the union's case names).
+    override s.ToString() =
+        let list (values: string seq) = "[" + String.concat ", " values + "]"
+        let number (v: float) = v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
+        match s with
+        | Int v -> $"the integer {v}"
+        | Float v -> $"the number {number v}"
+        | Text v -> $"the text \"{v}\""
+        | Ints vs -> $"the integers {vs |> Seq.map string |> list}"
+        | Floats vs -> $"the numbers {vs |> Seq.map number |> list}"
+
 /// The hyperparameters of a bijector, by name.
 type Settings = Map<string, Setting>
 

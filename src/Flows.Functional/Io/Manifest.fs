@@ -114,13 +114,18 @@ let readFitting (file: string) (root: JsonElement) =
             match f.TryGetProperty key with
             | true, v -> v
             | _ -> corrupt file $"\"fitting\" needs a \"{key}\" field"
+        let weight (key: string) =
+            let v = readFloat (field key)
+            if not (Double.IsFinite v && v >= 0.0) then corrupt file $"fitting.{key} is {v}; expected a finite number ≥ 0"
+            v
         match field("name").GetString() with
         | "maximum-likelihood" -> Fitting.MaximumLikelihood
-        | "flow-matching" ->
-            let sigmaMin = readFloat (field "sigmaMin")
-            if not (Double.IsFinite sigmaMin && sigmaMin >= 0.0) then corrupt file $"fitting.sigmaMin is {sigmaMin}; expected a finite number ≥ 0"
-            Fitting.FlowMatching sigmaMin
-        | other -> corrupt file $"unknown fitting '{other}'; expected maximum-likelihood or flow-matching"
+        | "flow-matching" -> Fitting.FlowMatching(weight "sigmaMin")
+        | "rnode" ->
+            let steer = match f.TryGetProperty "steer" with | true, _ -> Some(weight "steer") | _ -> None
+            Fitting.Rnode(weight "kinetic", weight "jacobian", steer)
+        | "ot-flow" -> Fitting.OtFlow(weight "transport", weight "hjb")
+        | other -> corrupt file $"unknown fitting '{other}'; expected maximum-likelihood, flow-matching, rnode or ot-flow"
 
 // ---- the seal: "manifestSha256" is the SHA-256 of the file with its own 64 hex digits as zeros ----
 

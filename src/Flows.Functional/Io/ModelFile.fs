@@ -65,7 +65,25 @@ let private manifestBytes (model: Model) (checksum: string) =
             json.WriteString("name", "flow-matching")
             json.WritePropertyName "sigmaMin"
             writeFloat json sigmaMin
+        | Fitting.Rnode(kinetic, jacobian, steer) ->
+            json.WriteString("name", "rnode")
+            json.WritePropertyName "kinetic"
+            writeFloat json kinetic
+            json.WritePropertyName "jacobian"
+            writeFloat json jacobian
+            steer |> Option.iter (fun halfWidth -> json.WritePropertyName "steer"; writeFloat json halfWidth)
+        | Fitting.OtFlow(transport, hjb) ->
+            json.WriteString("name", "ot-flow")
+            json.WritePropertyName "transport"
+            writeFloat json transport
+            json.WritePropertyName "hjb"
+            writeFloat json hjb
         json.WriteEndObject()
+        // written only when known, so that a model without names keeps the manifest older readers know
+        if not model.ColumnNames.IsEmpty then
+            json.WriteStartArray "columns"
+            for name in model.ColumnNames do json.WriteStringValue name
+            json.WriteEndArray()
         json.WriteStartObject "weights"
         json.WriteString("file", weightsName)
         json.WriteString("sha256", checksum)
@@ -144,6 +162,16 @@ let private settingSlack = 65536L
 // bytes a rebuild may allocate beyond a few times the weights file (masks, initial draws, temporaries)
 let private budgetSlack = 64L * 1024L * 1024L
 
+// the optional "columns" field: one name per data column (files written before it have none)
+let private readColumnNames (file: string) (columns: int) (root: JsonElement) =
+    match root.TryGetProperty "columns" with
+    | false, _ -> []
+    | true, names when names.ValueKind = JsonValueKind.Array ->
+        let listed = [ for n in names.EnumerateArray() -> if n.ValueKind = JsonValueKind.String then n.GetString() else corrupt file "\"columns\" holds a value that is not a name" ]
+        if listed.Length <> columns then corrupt file $"\"columns\" names {listed.Length} columns; the model has {columns}"
+        listed
+    | true, _ -> corrupt file "\"columns\" must be an array of names"
+
 // the model of one version of a folder's two files
 let private fromBytes (directory: string) (manifestBytes: byte[]) (weightBytes: byte[]) : Model =
     let manifestPath = Path.Combine(directory, manifestName)
@@ -209,6 +237,7 @@ let private fromBytes (directory: string) (manifestBytes: byte[]) (weightBytes: 
             | true, s -> readStandardisation manifestPath "contextStandardisation" contextDim s
             | false, _ -> None
         let fitting = readFitting manifestPath root
+        let columnNames = readColumnNames manifestPath columns root
         let layers =
             AllocationBudget.Within(budget, fun () ->
                 [ for i, name, settings in layerSpecs ->
@@ -229,7 +258,8 @@ let private fromBytes (directory: string) (manifestBytes: byte[]) (weightBytes: 
           ContextDim = contextDim
           Standardisation = standardisation
           ContextStandardisation = contextStandardisation
-          Fitting = fitting }
+          Fitting = fitting
+          ColumnNames = columnNames }
     // JsonElement getters throw these for a field of the wrong kind (text for a number, ...)
     with e when (e :? InvalidOperationException || e :? FormatException || e :? ArgumentException || e :? Collections.Generic.KeyNotFoundException) ->
         corrupt manifestPath $"unexpected content ({e.Message})"

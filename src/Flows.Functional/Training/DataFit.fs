@@ -261,7 +261,8 @@ module DataFit =
         // NLLs of the layers' rows become NLLs of the user's rows by adding the whitening's and the
         // standardisation's log-dets
         let standardOffset = model.Standardisation |> Option.map Standardisation.logScale |> Option.defaultValue 0.0
-        let maximumLikelihood = model.Fitting = Fitting.MaximumLikelihood
+        // the training loss is an NLL (plus penalties) of the layers' rows, except flow matching's regression
+        let likelihoodLoss = not model.Fitting.IsFlowMatching
         let joined (xs: Tensor) (cs: Tensor option) =
             match cs with
             | Some cs -> Tensor.cat([| onModel xs; onModel cs |], 1)
@@ -274,6 +275,8 @@ module DataFit =
             match model.Fitting with
             | Fitting.MaximumLikelihood -> Objective.ForwardKl source
             | Fitting.FlowMatching sigmaMin -> FlowMatching.objective sigmaMin source
+            | Fitting.Rnode(kinetic, jacobian, steer) -> CnfTraining.rnode { Kinetic = kinetic; Jacobian = jacobian } steer None None source
+            | Fitting.OtFlow(transport, hjb) -> CnfTraining.otFlow { Transport = transport; Hjb = hjb } None None source
         let heldContext = match cHeld with Some cs -> Context.ofCondition (onModel cs) | None -> Context.none
         let heldNll (offset: float) (rows: Tensor) (f: Flow) =
             (Flow.logProb heldContext (onModel rows) f).toArray64() |> Array.map (fun lp -> offset - lp)
@@ -299,7 +302,7 @@ module DataFit =
         let train (layout: Layout) =
             let xs, logDet = rowsFor layout stage x
             let offset = logDet + standardOffset
-            let lossOffset = if maximumLikelihood then offset else 0.0
+            let lossOffset = if likelihoodLoss then offset else 0.0
             let xTrain, xHeld = rows trainIndex xs, rows heldIndex xs
             let before = stepsBefore.Value
             let trainOptions =

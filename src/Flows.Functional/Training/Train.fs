@@ -16,6 +16,11 @@ type DataSource =
     | Sampler of (Generator -> int -> Tensor)
     /// Rows [n; d] with their context rows [n; c] (conditional flows), batched together.
     | Conditional of data: Tensor * context: Tensor
+    /// This rank's shard of a table of `total` rows spread over the ranks of `TrainOptions.Collective`:
+    /// global rows rank, rank + size, rank + 2·size, … (with their context rows, if any). Every rank
+    /// draws the same global batches and trains on the rows it holds, so N ranks follow the run of one
+    /// process with the whole table and the same batch size and seed.
+    | Sharded of rows: Tensor * context: Tensor option * total: int
 
 /// What training minimises.
 [<RequireQualifiedAccess>]
@@ -57,7 +62,10 @@ type TrainOptions =
       ReportEvery: int
       Progress: (Progress -> unit) option
       /// Asked before every step; true stops training there with the current (last good) flow.
-      ShouldStop: (unit -> bool) option }
+      ShouldStop: (unit -> bool) option
+      /// The processes training together (data parallelism): gradients, losses and validation sums
+      /// are summed over them every step, and the parameters start as rank 0's.
+      Collective: ICollective }
 
 /// Why training stopped.
 [<RequireQualifiedAccess>]
@@ -110,7 +118,8 @@ module TrainOptions =
           MaxBadSteps = 20
           ReportEvery = 100
           Progress = None
-          ShouldStop = None }
+          ShouldStop = None
+          Collective = Collective.single }
 
 /// The training loop: mini-batches or a sampler, validation and early stopping, and a guard that
 /// skips non-finite steps and stops after repeated ones, keeping the last good parameters.
@@ -140,6 +149,7 @@ module Train =
                 pending <- Tasks.Task.Run(fun () -> drawAt next)
                 batch
         | DataSource.Conditional(data, context) -> batches seed gen batchSize (DataSource.Dataset(Tensor.cat([| data; context |], 1)))
+        | DataSource.Sharded _ -> invalidArg (nameof source) "a sharded source is batched with its collective (Train.shardBatches)"
         | DataSource.Dataset data ->
             let n = data.shape[0]
             Guard.that (nameof source) (n > 0) "the data set is empty"
@@ -157,6 +167,31 @@ module Train =
                 let shaped = index.reshape(Array.append [| size |] (Array.create (data.dim - 1) 1)).expand(Array.append [| size |] data.shape[1..])
                 data.gather(0, shaped)
 
+    /// The batches of this rank's shard of `total` rows: every rank draws the same permutation of the
+    /// global rows each epoch (from a generator of its own, so noise drawn elsewhere cannot make the
+    /// ranks disagree), takes the next `batchSize` of them and gathers those it holds. Each call gives
+    /// the local rows ([x | c] for a conditional shard; possibly none) and the global batch size.
+    let shardBatches (seed: uint64) (collective: ICollective) (batchSize: int) (rows: Tensor) (context: Tensor option) (total: int) : unit -> Tensor * int =
+        let data = match context with Some c -> Tensor.cat([| rows; c |], 1) | None -> rows
+        let rank, ranks = collective.Rank, collective.Size
+        Guard.that (nameof total) (total > 0) "the table is empty"
+        let held = (total - rank + ranks - 1) / ranks
+        Guard.that (nameof rows) (data.shape[0] = held)
+            $"rank {rank} of {ranks} should hold {held} of the {total} rows (every {ranks}th from row {rank}), got {data.shape[0]}"
+        let size = min batchSize total
+        let gen = Generator(seed ^^^ 0x5A4D0UL)
+        let mutable order = gen.permutation(total).toArrayInt()
+        let mutable at = 0
+        fun () ->
+            if at + size > total then
+                order <- gen.permutation(total).toArrayInt()
+                at <- 0
+            let local = [| for i in at .. at + size - 1 do if order[i] % ranks = rank then order[i] / ranks |]
+            at <- at + size
+            let shape = Array.append [| local.Length |] data.shape[1..]
+            let index = Tensor.ofArray(local, device = data.device).reshape(Array.append [| local.Length |] (Array.create (data.dim - 1) 1)).expand shape
+            data.gather(0, index), size
+
     // Rows [x | c] as x and a context holding c; plain rows when there is no context.
     let private splitContext (contextDim: int) (ctx: Context) (rows: Tensor) =
         if contextDim = 0 || rows.numel = 0 then rows, ctx
@@ -164,9 +199,37 @@ module Train =
             let d = rows.shape[1] - contextDim
             rows.narrow(1, 0, d), { ctx with Condition = Some(rows.narrow(1, d, contextDim)) }
 
-    let private validationNll (contextDim: int) (flow: Flow) (rows: Tensor) =
+    // The mean NLL of held-out rows; under several ranks, of every rank's rows (a rank may hold none).
+    let private validationNll (collective: ICollective) (contextDim: int) (flow: Flow) (rows: Tensor) =
         let x, ctx = splitContext contextDim Context.none rows
-        -((Flow.logProb ctx x flow).mean().toScalar())
+        if collective.Size = 1 then -((Flow.logProb ctx x flow).mean().toScalar())
+        else
+            let sums = [| (if rows.shape[0] > 0 then -((Flow.logProb ctx x flow).sum().toScalar()) else 0.0); float rows.shape[0] |]
+            collective.SumInPlace sums
+            sums[0] / sums[1]
+
+    // Tensors shaped like `like` from consecutive values of `buffer`.
+    let private unflatten (like: Tensor[]) (buffer: float[]) =
+        let mutable at = 0
+        like |> Array.map (fun g ->
+            let values = buffer[at .. at + g.numel - 1]
+            at <- at + g.numel
+            (Tensor.ofArray(values, g.shape).cast g.dtype).moveTo g.device)
+
+    // Under several ranks: every rank's weighted loss and gradients (and whether any rank was asked to
+    // stop) summed in one reduction of one float64 buffer.
+    let private reduceStep (collective: ICollective) (weight: float) (loss: float) (stopAsked: bool) (grads: Tensor[]) =
+        let buffer = Array.concat [ yield! grads |> Array.map (fun g -> g.toArray64() |> Array.map (fun v -> v * weight)); [| loss * weight; (if stopAsked then 1.0 else 0.0) |] ]
+        collective.SumInPlace buffer
+        let n = buffer.Length - 2
+        buffer[n], buffer[n + 1] > 0.0, unflatten grads buffer[.. n - 1]
+
+    // Rank 0's parameters on every rank.
+    let private broadcastParameters (collective: ICollective) (flow: Flow) =
+        let p = Flow.parameters flow
+        let buffer = p.Values |> Array.collect _.toArray64()
+        collective.Broadcast buffer
+        Flow.withParameters (p.WithValues(unflatten p.Values buffer)) flow
 
     /// Fits `flow` to `objective`.
     let fit (options: TrainOptions) (objective: Objective) (flow: Flow) : FitOutcome =
@@ -174,20 +237,47 @@ module Train =
         Guard.positive (nameof options.BatchSize) options.BatchSize
         Guard.positiveFloat (nameof options.LearningRate) options.LearningRate
         let clock = Stopwatch.StartNew()
-        let gen = Generator options.Seed
-        let next =
+        let collective = options.Collective
+        let distributed = collective.Size > 1
+        // several ranks draw noise (reverse-KL samples, probes, sampler rows) of their own
+        let seed = if distributed then Counter.bits options.Seed (uint64 collective.Rank) else options.Seed
+        let gen = Generator seed
+        let source =
             match objective with
             | Objective.ForwardKl source
-            | Objective.BatchLoss(source, _) -> batches options.Seed gen options.BatchSize source
-            | Objective.ReverseKl _ -> fun () -> Tensor.zeros [| 0 |]
+            | Objective.BatchLoss(source, _) -> Some source
+            | Objective.ReverseKl _ -> None
+        // each call: the batch and this rank's share of the step's mean (1 for one process)
+        let next : unit -> Tensor * float =
+            match source with
+            | Some(DataSource.Sharded(rows, context, total)) ->
+                let draw = shardBatches options.Seed collective options.BatchSize rows context total
+                fun () -> let batch, globalRows = draw () in batch, float batch.shape[0] / float globalRows
+            | Some((DataSource.Dataset _ | DataSource.Conditional _) as whole) ->
+                Guard.that (nameof objective) (not distributed)
+                    $"{collective.Size} ranks train together: pass each rank's rows as DataSource.Sharded"
+                let draw = batches seed gen options.BatchSize whole
+                fun () -> draw (), 1.0
+            | Some sampler ->
+                let draw = batches seed gen options.BatchSize sampler
+                fun () -> draw (), 1.0 / float collective.Size
+            | None -> fun () -> Tensor.zeros [| 0 |], 1.0 / float collective.Size
         let contextDim =
-            match objective with
-            | Objective.ForwardKl(DataSource.Conditional(data, context))
-            | Objective.BatchLoss(DataSource.Conditional(data, context), _) ->
+            match source with
+            | Some(DataSource.Conditional(data, context)) ->
                 Guard.that (nameof objective) (context.dim = 2 && context.shape[0] = data.shape[0])
                     $"the context needs one row per data row: data {Shape.show data.shape}, context {Shape.show context.shape}"
                 context.shape[1]
+            | Some(DataSource.Sharded(rows, Some context, _)) ->
+                Guard.that (nameof objective) (context.dim = 2 && context.shape[0] = rows.shape[0])
+                    $"the context needs one row per data row: rows {Shape.show rows.shape}, context {Shape.show context.shape}"
+                context.shape[1]
             | _ -> 0
+        // ranks that each initialised data-dependent layers on their own rows would train different models
+        let observing = flow.Layers |> List.filter (fun b -> b.Observe.IsSome) |> List.map _.Name |> String.concat "; "
+        Guard.that (nameof flow) (not distributed || observing = "")
+            $"layers that learn from the batches they see ({observing}) cannot train on several ranks"
+        let flow = if distributed then broadcastParameters collective flow else flow
         let loss (p: Params) (batch: Tensor) (flow: Flow) =
             match objective with
             | Objective.ForwardKl _ ->
@@ -214,8 +304,11 @@ module Train =
         // a validation this far above its best counts towards stopping a finite but exploding fit
         let farAboveBest (nll: float) (bestNll: float) = not (Double.IsFinite nll) || nll > bestNll + max 1.0 (0.5 * abs bestNll)
         let bestStep () = best |> Option.map (fun (_, _, step) -> step)
-        while t < options.Steps && stop.IsNone && not (options.ShouldStop |> Option.exists (fun shouldStop -> shouldStop ())) do
-            let batch = next ()
+        let mutable cancelled = false
+        let askedToStop () = options.ShouldStop |> Option.exists (fun shouldStop -> shouldStop ())
+        // one process stops before a step; several agree on it through the step's reduction
+        while t < options.Steps && stop.IsNone && not cancelled && not (not distributed && askedToStop ()) do
+            let batch, share = next ()
             // Data-dependent layers see the batch before the step (ActNorm's initialisation, running
             // statistics), in a candidate flow that is kept only if the step turns out finite.
             let candidate =
@@ -224,8 +317,19 @@ module Train =
                     Flow.observe ctx x flow
                 else flow
             let candidateParameters = if obj.ReferenceEquals(candidate, flow) then parameters else Flow.parameters candidate
-            let value, grads = Ad.fgradNReusing (fun values -> loss (candidateParameters.WithValues values) batch candidate) candidateParameters.Values
-            let lossValue = value.toScalar()
+            let lossValue, grads =
+                if distributed && batch.shape[0] = 0 && source.IsSome then
+                    // this rank holds none of the step's rows: it adds nothing but takes part in the sum
+                    0.0, candidateParameters.Values |> Array.map (fun v -> v.zerosLike())
+                else
+                    let value, grads = Ad.fgradNReusing (fun values -> loss (candidateParameters.WithValues values) batch candidate) candidateParameters.Values
+                    value.toScalar(), grads
+            let lossValue, grads =
+                if not distributed then lossValue, grads
+                else
+                    let summed, stopAsked, grads = reduceStep collective share lossValue (askedToStop ()) grads
+                    cancelled <- stopAsked
+                    summed, grads
             let grads, norm = Optimiser.clipIfAsked options.ClipNorm grads
             losses.Add lossValue
             if Double.IsFinite lossValue && Double.IsFinite norm then
@@ -252,7 +356,7 @@ module Train =
             let validation =
                 match options.Validation with
                 | Some v when stop.IsNone && ((t + 1) % options.ValidateEvery = 0 || t + 1 = options.Steps) ->
-                    let nll = validationNll contextDim flow v
+                    let nll = validationNll collective contextDim flow v
                     validations.Add((t + 1, nll))
                     match best with
                     | Some(_, bestNll, _) when not (nll < bestNll) ->

@@ -8,6 +8,7 @@ open System.Text.Json
 open Xunit
 open Flows
 open Flows.Bijectors
+open Flows.Continuous
 open Flows.Data
 open Flows.Distributions
 open Flows.Io
@@ -172,3 +173,9 @@ let ``a conditional model keeps its context standardisation through save and loa
     // and the standardisation matters: without it the log-densities differ
     let unstandardised = Model.logProb case.Context case.Y { loaded with ContextStandardisation = None }
     Assert.NotEqual<int64[]>(bits (Model.logProb case.Context case.Y loaded), bits unstandardised)
+
+[<Fact>]
+let ``RNODE, STEER and OT-Flow fittings are saved with their weights and read back exactly`` () =
+    let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float64) [ Cnf.create (Generator 3UL) Dtype.Float64 2 ]
+    for fitting in [ Fitting.Rnode(0.01, 0.02, None); Fitting.Rnode(0.1, 0.0, Some 0.25); Fitting.OtFlow(1.0 / 3.0, 5.0) ] do
+        Assert.Equal(fitting, (roundTrip { Model.ofFlow 0 flow with Fitting = fitting }).Fitting)

@@ -15,10 +15,23 @@ type internal IBufferReturn =
 [<Sealed; AllowNullLiteral>]
 type internal DeviceBuffer(pointer: uint64, bytes: int64, owner: IBufferReturn) =
     do GC.AddMemoryPressure bytes
-    /// The device address.
-    member _.Pointer = pointer
+    let mutable released = 0
+    /// The device address; a released buffer refuses to give it, so its block, reused by then, is never touched.
+    member _.Pointer =
+        if released <> 0 then
+            raise (ObjectDisposedException("tensor", "this tensor's device memory was released (the model that held it was disposed)"))
+        pointer
     /// The block's size (the size class, at least the request).
     member _.Bytes = bytes
+    /// Whether `Release` has run.
+    member _.IsReleased = released <> 0
+
+    /// Returns the block to its pool now rather than at finalisation (once; later calls do nothing).
+    member this.Release() =
+        if Threading.Interlocked.Exchange(&released, 1) = 0 then
+            GC.SuppressFinalize this
+            GC.RemoveMemoryPressure bytes
+            owner.Enqueue(pointer, bytes)
 
     override _.Finalize() =
         GC.RemoveMemoryPressure bytes

@@ -1,0 +1,98 @@
+/// One rank of a data-parallel training run for the distributed tests: a generated table of `--rows`
+/// rows (the same on every rank), this rank's shard of it, a small RealNVP trained by Train.fit on the
+/// world communicator. Rank 0 writes the step losses and validation NLLs to `--out`/losses.txt and the
+/// model to `--out`/model. `--fail-rank r --fail-step k` makes rank r throw at step k; `--kill` makes it
+/// end its process there instead, as a crash would. `--facade` trains through the C# façade's
+/// `DensityModel.FitShard` instead and writes the fitted model's mean log-density of the validation
+/// rows to `--out`/facade.txt.
+module Flows.Distributed.Worker
+
+open System
+open System.IO
+open Flows
+open Flows.Bijectors
+open Flows.Distributed
+open Flows.Distributions
+open Flows.Io
+open Flows.Tensors
+open Flows.Training
+
+let private argument (name: string) (fallback: string) (argv: string[]) =
+    match Array.tryFindIndex ((=) $"--{name}") argv with
+    | Some i when i + 1 < argv.Length -> argv[i + 1]
+    | _ -> fallback
+
+// Two moons-like rows, float64, from a fixed generator: every rank makes the same table.
+let private table (n: int) =
+    let g = Generator 17UL
+    let t = g.uniform([| n; 1 |], dtype = Dtype.Float64) * Math.PI
+    let upper = g.uniform([| n; 1 |], dtype = Dtype.Float64)
+    let side = (upper - 0.5).sign()
+    let x = Tensor.cat([| t.cos() * side + (side - 1.0) * -0.5; t.sin() * side - (side - 1.0) * 0.25 |], 1)
+    x + g.normal([| n; 2 |], dtype = Dtype.Float64) * 0.1
+
+let private shard (rank: int) (ranks: int) (rows: Tensor) =
+    let index = [| for i in rank .. ranks .. rows.shape[0] - 1 -> i |]
+    let array = rows.toArray64()
+    let d = rows.shape[1]
+    Tensor.ofArray(index |> Array.collect (fun i -> array[i * d .. i * d + d - 1]), [| index.Length; d |])
+
+let private toArray2D (x: Tensor) =
+    let v = x.toArray64()
+    Array2D.init x.shape[0] x.shape[1] (fun i j -> float32 v[i * x.shape[1] + j])
+
+// The same run through the C# façade: FitShard on this rank's rows.
+let private runFacade (world: Mpi) (rows: int) (train: Tensor) (validation: Tensor) (steps: int) (batch: int) (out: string) =
+    let options = Flows.CSharp.FitOptions(Steps = Nullable steps, BatchSize = Nullable batch, LearningRate = 5e-3, Seed = 3UL)
+    let fitted =
+        Flows.CSharp.DensityModel.CreateRealNvp(2, layers = 4, hidden = 16, seed = 5UL)
+            .FitShard(toArray2D (shard world.Rank world.Size train), rows, world, toArray2D (shard world.Rank world.Size validation), options)
+    if world.Rank = 0 then
+        Directory.CreateDirectory out |> ignore
+        let meanLogDensity = fitted.LogProb(toArray2D validation) |> Array.averageBy float
+        File.WriteAllLines(Path.Combine(out, "facade.txt"), [| meanLogDensity.ToString("R"); fitted.LastFit.FinalLoss.ToString("R") |])
+    0
+
+let private run (world: Mpi) (argv: string[]) =
+    let rows = int (argument "rows" "301" argv)
+    let held = int (argument "held" "61" argv)
+    let steps = int (argument "steps" "50" argv)
+    let batch = int (argument "batch" "64" argv)
+    let out = argument "out" "." argv
+    let failRank = int (argument "fail-rank" "-1" argv)
+    let failStep = int (argument "fail-step" "-1" argv)
+    let kill = Array.contains "--kill" argv
+    if world.Rank = 0 then printfn $"training on {world.Size} ranks"
+    let all = table (rows + held)
+    let train, validation = all.narrow(0, 0, rows), all.narrow(0, rows, held)
+    if Array.contains "--facade" argv then runFacade world rows train validation steps batch out else
+    let g = Generator 5UL
+    let layers = [ for i in 0 .. 3 -> Coupling.realNvp g Dtype.Float64 2 [ 16; 16 ] (Coupling.Mask.Half(i % 2 = 1)) ]
+    let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float64) layers
+    let mutable step = 0
+    let options =
+        { TrainOptions.defaults with
+            Steps = steps
+            BatchSize = batch
+            LearningRate = 5e-3
+            Seed = 3UL
+            Validation = Some(shard world.Rank world.Size validation)
+            ValidateEvery = 10
+            ReportEvery = 1
+            Collective = world
+            Progress =
+                Some(fun _ ->
+                    step <- step + 1
+                    if world.Rank = failRank && step = failStep then
+                        if kill then Environment.Exit 9 else failwith $"rank {failRank} was told to fail at step {failStep}") }
+    let objective = Objective.ForwardKl(DataSource.Sharded(shard world.Rank world.Size train, None, rows))
+    let trained, report = Train.result (Train.fit options objective flow)
+    if world.Rank = 0 then
+        Directory.CreateDirectory out |> ignore
+        File.WriteAllLines(Path.Combine(out, "losses.txt"),
+            [| yield! report.Losses |> Array.map (fun v -> v.ToString("R")); for step, v in report.Validations -> $"validation {step} {v:R}" |])
+        ModelFile.save (Path.Combine(out, "model")) (Model.ofFlow 0 trained)
+    0
+
+[<EntryPoint>]
+let main argv = Mpi.Run(fun world -> run world argv)

@@ -1,0 +1,42 @@
+/// Shards of a table spread over ranks (without MPI: each rank's view built from its index): every
+/// rank draws the same global batches, and the ranks' rows together are each global batch exactly once.
+module Flows.Properties.Training.ShardTests
+
+open Xunit
+open Flows.Tensors
+open Flows.Training
+
+// The collective of rank `rank` of `ranks`, for batching only (batching never communicates).
+let private rankOf (rank: int) (ranks: int) =
+    { new ICollective with
+        member _.Rank = rank
+        member _.Size = ranks
+        member _.SumInPlace _ = failwith "batching does not sum"
+        member _.Broadcast _ = failwith "batching does not broadcast" }
+
+[<Theory>]
+[<InlineData(301, 2, 64)>]
+[<InlineData(301, 3, 64)>]
+[<InlineData(7, 4, 5)>]
+[<InlineData(50, 3, 50)>]
+let ``the ranks' rows of each step are the one-process batch, every row exactly once`` (total: int, ranks: int, batch: int) =
+    // row i holds the value i, so rows are told apart by value
+    let table = Tensor.arange(total, Dtype.Float64).reshape [| total; 1 |]
+    let shardOf rank = Tensor.ofArray([| for i in rank .. ranks .. total - 1 -> float i |], [| (total - rank + ranks - 1) / ranks; 1 |])
+    let whole = Train.shardBatches 9UL Collective.single batch table None total
+    let shards = [ for r in 0 .. ranks - 1 -> Train.shardBatches 9UL (rankOf r ranks) batch (shardOf r) None total ]
+    // three epochs' worth of steps, so that reshuffles are crossed
+    for _ in 1 .. 3 * (total + batch - 1) / batch do
+        let expected, size = whole ()
+        Assert.Equal(min batch total, size)
+        let parts = shards |> List.map (fun draw -> draw ())
+        for _, globalRows in parts do Assert.Equal(size, globalRows)
+        let got = parts |> List.collect (fun (rows, _) -> List.ofArray (rows.toArray64())) |> List.sort
+        Assert.Equal<float list>(List.sort (List.ofArray (expected.toArray64())), got)
+        Assert.Equal(size, List.length (List.distinct got))
+
+[<Fact>]
+let ``a shard of the wrong size names the rank and what it should hold`` () =
+    let e = Assert.Throws<System.ArgumentException>(fun () ->
+        Train.shardBatches 1UL (rankOf 1 2) 8 (Tensor.zeros [| 10; 1 |]) None 301 |> ignore)
+    Assert.Contains("rank 1 of 2 should hold 150 of the 301 rows", e.Message)
