@@ -16,11 +16,13 @@ internal static class Plotting
     public static string Write(DensityModel model, string path, int resolution, int[]? columns)
     {
         var samples = model.Sample(Samples, seed: 1);
+        // the training data's column names where the model kept them
+        var names = model.ColumnNames.Count == model.Dimension ? model.ColumnNames.ToArray() : Enumerable.Range(1, model.Dimension).Select(j => $"x{j}").ToArray();
         var (figure, what) = model.Dimension switch
         {
-            1 => (Single(Histogram(Column(samples, 0))), "histogram of samples"),
-            2 => (Single(Density(model, WindowModule.around(Column(samples, 0), Column(samples, 1)), resolution)), "density on the samples' range"),
-            _ => Pairwise(samples, columns ?? PairwiseMarginals.firstColumns(model.Dimension)),
+            1 => (Single(Histogram(Column(samples, 0), names[0])), "histogram of samples"),
+            2 => (Single(Labelled(Density(model, WindowModule.around(Column(samples, 0), Column(samples, 1)), resolution), names)), "density on the samples' range"),
+            _ => Pairwise(samples, names, columns ?? PairwiseMarginals.firstColumns(model.Dimension)),
         };
         Save(path, figure);
         return what;
@@ -59,13 +61,20 @@ internal static class Plotting
 
     private static Figure Single(Plot panel, int width = 620, int height = 520) => FigureModule.row("", width, height, [panel]);
 
-    private static Plot Histogram(double[] x)
+    private static Plot Histogram(double[] x, string name)
     {
         var (low, high) = WindowModule.range(x);
-        return Panel.histogram($"{x.Length:N0} samples of the model", "x1", low, high, 60, x);
+        return Panel.histogram($"{x.Length:N0} samples of the model", name, low, high, 60, x);
     }
 
-    private static (Figure, string) Pairwise(float[,] samples, int[] columns)
+    private static Plot Labelled(Plot plot, string[] names)
+    {
+        plot.XLabel(names[0]);
+        plot.YLabel(names[1]);
+        return plot;
+    }
+
+    private static (Figure, string) Pairwise(float[,] samples, string[] names, int[] columns)
     {
         int n = samples.GetLength(0), d = samples.GetLength(1);
         var rows = new double[n][];
@@ -74,7 +83,6 @@ internal static class Plotting
             rows[i] = new double[d];
             for (int j = 0; j < d; j++) rows[i][j] = samples[i, j];
         }
-        var names = Enumerable.Range(1, d).Select(j => $"x{j}").ToArray();
         var shown = columns.Length == d ? "all columns" : $"columns {string.Join(", ", columns.Select(j => names[j]))} of {d}";
         return (PairwiseMarginals.figure(names, columns, rows), $"pairwise marginals of {Samples:N0} samples, columns standardised: {shown}");
     }
