@@ -4,7 +4,8 @@
 /// (maximum likelihood through the ODE, or conditional flow matching). Training sees only the 16
 /// angles k·22.5°; the report gives each family's held-out conditional NLL at those angles and at the
 /// unseen angles halfway between them (rotation keeps the entropy, 1.571), and the PNG has a row per
-/// family (the exact density on top) at seen and unseen angles.
+/// family (the exact density on top) at seen and unseen angles; the loss curves, a panel per family,
+/// go beside it (conditional-moons.loss.png).
 /// `--families a,b,…` picks a subset, `--steps n` overrides every family's step count.
 module ConditionalMoons.Program
 
@@ -15,7 +16,7 @@ open Flows.Continuous
 open Flows.Data
 open Flows.Distributions
 open Flows.Nn
-open Flows.Plot
+open Flows.Plotting
 open Flows.Tensors
 open Flows.Transformers
 open Flows.Training
@@ -125,6 +126,7 @@ let private fit (family: Family) (steps: int) (batch: int) (seed: uint64) =
     let mutable parameters = Flow.parameters flow
     let mutable state = Optimiser.init parameters
     let clock = Diagnostics.Stopwatch.StartNew()
+    let losses = Array.zeroCreate steps
     for t in 0 .. steps - 1 do
         // step t draws from its own generator, as in Train.fit
         let gen = Generator(Backend.Counter.bits seed (uint64 t))
@@ -136,9 +138,10 @@ let private fit (family: Family) (steps: int) (batch: int) (seed: uint64) =
         let p, s = Optimiser.step Optimiser.adam (family.LearningRate * Schedule.factor schedule t) state parameters grads
         parameters <- p
         state <- s
+        losses[t] <- loss.toScalar()
         if (t + 1) % max 1 (steps / 4) = 0 then
-            printfn $"  {family.Name} step {t + 1,5}  loss {Cli.show 4 (loss.toScalar())}  {Cli.show 1 clock.Elapsed.TotalSeconds} s"
-    Flow.withParameters parameters flow, clock.Elapsed.TotalSeconds
+            printfn $"  {family.Name} step {t + 1,5}  loss {Cli.show 4 losses[t]}  {Cli.show 1 clock.Elapsed.TotalSeconds} s"
+    Flow.withParameters parameters flow, clock.Elapsed.TotalSeconds, losses
 
 /// Held-out conditional NLL on `rows` fresh rows and the paired gap log p − log q, each with its
 /// standard error.
@@ -169,29 +172,37 @@ let private program (argv: string[]) =
     let rows = Cli.int "rows" 5000 options
     let output = Cli.text "output" "conditional-moons.png" options
     let seed = Cli.seed 17UL options
-    let n, window = 96, 3.0
-    let points = Figure.grid n window
-    let shown = [ 0.0; 45.0; 90.0; 11.25; 200.0 ]
-    let panels (density: float -> float[]) = Figure.beside [ for degrees in shown -> Figure.heatMap n (density (degrees * Math.PI / 180.0)) ]
+    let n, window = 96, Window.square 3.0
+    let points = Grid.points n window
+    let shown = [| 0.0; 45.0; 90.0; 11.25; 200.0 |]
+    let panels (name: string) (density: float -> float[]) =
+        [| for degrees in shown ->
+               let seen = if List.contains degrees [ 0.0; 45.0; 90.0 ] then "" else ", unseen"
+               Panel.heatMap $"{name}: φ = {degrees}°{seen}" window n (density (degrees * Math.PI / 180.0)) |]
     let exact (angle: float) = (exactLogDensity (Array.create (n * n) angle) points).exp().toArray64()
     let total = Diagnostics.Stopwatch.StartNew()
     let rowsOfFigure =
         [ for family in chosen options do
               let steps = Cli.int "steps" family.Steps options
-              let trained, seconds = fit family steps batch seed
+              let trained, seconds, losses = fit family steps batch seed
               let (nll, nllSe), (gap, gapSe) = score rows seenAngles trained
               let (unseen, unseenSe), _ = score rows unseenAngles trained
               printfn $"conditional_moons.{family.Name}.heldout_nll {Cli.show 4 nll}"
               printfn $"  ± {Cli.show 4 nllSe} nats over {rows} fresh rows at the seen angles, gap to the entropy {Cli.show 4 gap} ± {Cli.show 4 gapSe}; unseen angles {Cli.show 4 unseen} ± {Cli.show 4 unseenSe}; {steps} steps of batch {batch} in {Cli.show 1 seconds} s"
               let learned (angle: float) =
                   (Flow.logProb (Context.ofCondition (contextOf (Array.create (n * n) angle))) (points.cast Dtype.Float32) trained).exp().toArray64()
-              yield family.Name, panels learned ]
+              yield family.Name, panels family.Name learned, losses ]
     printfn $"conditional_moons.entropy {Cli.show 4 (Entropy.twoMoons.Force())} nats (the same at every angle)"
     printfn $"conditional_moons.total_seconds {Cli.show 1 total.Elapsed.TotalSeconds} (shared machine, rough)"
-    Png.save output (Figure.above (panels exact :: List.map snd rowsOfFigure))
-    let angles = String.Join(", ", shown |> List.map (fun d -> $"{d}°"))
-    let order = String.Join(", ", "exact" :: List.map fst rowsOfFigure)
-    printfn $"wrote {output} (rows: {order}; p(x | φ) on [-3, 3]² at φ = {angles}; 0°, 45°, 90° were trained on)"
+    Figure.create "conditional two moons p(x | φ): exact, then each family (trained on the angles k·22.5°)" 380 320
+        (Array.ofList (panels "exact" exact :: (rowsOfFigure |> List.map (fun (_, row, _) -> row))))
+    |> Figure.save output
+    let angles = String.Join(", ", shown |> Array.map (fun d -> $"{d}°"))
+    let order = String.Join(", ", "exact" :: (rowsOfFigure |> List.map (fun (name, _, _) -> name)))
+    printfn $"wrote {output} (rows: {order}; p(x | φ) on [-3, 3]² at φ = {angles}; 0°, 45°, 90° are training angles)"
+    let lossPath = LossCurve.pathBeside output
+    LossCurve.saveAll lossPath [| for name, _, losses in rowsOfFigure -> $"""{name}: training loss ({if name = "flow-matching" then "squared error" else "NLL, nats"})""", losses, [||] |]
+    printfn $"wrote {lossPath}"
     0
 
 [<EntryPoint>]

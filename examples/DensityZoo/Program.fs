@@ -2,7 +2,8 @@
 /// linear + affine coupling) fitted by maximum likelihood to fresh samples of two moons, 8 Gaussians,
 /// checkerboard and pinwheel. Prints held-out NLL per model and data set beside the data law's
 /// entropy (the best NLL possible) and the gap between them, and draws a PNG grid of the learned
-/// densities (rows: data sets; columns: data histogram, then the models).
+/// densities (rows: data sets; columns: data samples, then the models) with the loss curves of
+/// every fit beside it (density-zoo.loss.png).
 /// `--target` runs only the issue's target instead: an RQ-NSF coupling flow on two moons that
 /// should come within 0.01 nats of the entropy 1.571 in under a minute. `--device cuda:N` trains on a GPU.
 module DensityZoo.Program
@@ -14,7 +15,7 @@ open Flows.Bijectors
 open Flows.Data
 open Flows.Distributions
 open Flows.Nn
-open Flows.Plot
+open Flows.Plotting
 open Flows.Tensors
 open Flows.Transformers
 open Flows.Training
@@ -108,9 +109,10 @@ let private fitOn (d: Dataset) (options: TrainOptions) (flow: Flow) =
     | Converged _ -> ()
     trained, report
 
-let private panel (n: int) (window: float) (flow: Flow) =
-    let points = ((Figure.grid n window).cast Dtype.Float32).moveTo flow.Base.Device
-    Figure.heatMap n ((Flow.logProb Context.none points flow).exp().toArray64())
+let private panel (title: string) (n: int) (window: float) (flow: Flow) =
+    let square = Window.square window
+    let points = ((Grid.points n square).cast Dtype.Float32).moveTo flow.Base.Device
+    Panel.heatMap title square n ((Flow.logProb Context.none points flow).exp().toArray64())
 
 /// The issue's target: RQ-NSF coupling on two moons, held-out NLL within 0.01 nats of 1.571 in
 /// under a minute of training.
@@ -157,18 +159,23 @@ let private zoo (options: Cli.Options) =
     let rows =
         [ for d in data ->
               let x = heldOut d 20000
-              let dataPanel = Figure.histogram n d.Window ((d.Sample (Generator 1UL) 50000 Dtype.Float64).toArray64())
+              let dataPanel = Panel.scatterRows $"{d.Name}: 5,000 data points" (Window.square d.Window) ((d.Sample (Generator 1UL) 5000 Dtype.Float64).toArray64())
               let results =
                   [ for name, build in models ->
                         let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float32) (build (Generator seed)) |> Flow.moveTo (device options)
                         let trained, report = fitOn d train flow
                         let (nll, nllSe), gap = score d x trained
                         printfn $"  {d.Name,-12} {name,-7} NLL {Cli.show 3 nll} ± {Cli.show 3 nllSe}  ({Cli.show 1 report.Seconds} s)"
-                        name, nll, gap, panel n d.Window trained ]
-              d, results, Figure.beside (dataPanel :: (results |> List.map (fun (_, _, _, p) -> p))) ]
-    Png.save output (Figure.above (rows |> List.map (fun (_, _, image) -> image)))
+                        name, nll, gap, panel $"{name}, NLL {Cli.show 3 nll}" n d.Window trained, report ]
+              d, results, Array.ofList (dataPanel :: (results |> List.map (fun (_, _, _, p, _) -> p))) ]
+    Figure.create $"density zoo: data, then each model's density ({steps} steps each)" 340 300 (rows |> List.map (fun (_, _, panels) -> panels) |> Array.ofList)
+    |> Figure.save output
+    let lossPath = LossCurve.pathBeside output
+    LossCurve.saveAll lossPath
+        [| for d, results, _ in rows do
+               for name, _, _, _, (report: Report) in results -> $"{d.Name}: {name} (NLL, nats)", report.Losses, report.Validations |]
     let names (xs: string list) = String.Join(", ", xs)
-    printfn $"wrote {output} (rows: {names (data |> List.map _.Name)}; columns: data, {names (models |> List.map fst)})"
+    printfn $"wrote {output} (rows: {names (data |> List.map _.Name)}; columns: data, {names (models |> List.map fst)}) and {lossPath}"
     printfn ""
     printfn $"""held-out NLL (nats, 20,000 samples; {steps} steps of batch {train.BatchSize} per model)"""
     let header = String.Join("", models |> List.map (fun (m, _) -> $"{m,10}"))
@@ -179,13 +186,13 @@ let private zoo (options: Cli.Options) =
             | Some(h, se, _) when se > 0.0 -> $"{Cli.show 3 h} ± {Cli.show 3 se}"
             | Some(h, _, _) -> Cli.show 3 h
             | None -> "unknown"
-        let cells = String.Join("", results |> List.map (fun (_, nll, _, _) -> $"{Cli.show 3 nll,10}"))
+        let cells = String.Join("", results |> List.map (fun (_, nll, _, _, _) -> $"{Cli.show 3 nll,10}"))
         printfn $"{d.Name,-13}{entropy,18}{cells}"
     printfn ""
     printfn "gap = NLL − entropy (the KL divergence from the data law; paired log p − log q where p is known)"
     for d, results, _ in rows do
         let cell (gap: (float * float) option) = (match gap with Some(g, _) -> Cli.show 3 g | None -> "-").PadLeft 10
-        let cells = String.Join("", results |> List.map (fun (_, _, gap, _) -> cell gap))
+        let cells = String.Join("", results |> List.map (fun (_, _, gap, _, _) -> cell gap))
         printfn $"""{d.Name,-13}{"",18}{cells}"""
     for d in data do
         match d.Entropy with

@@ -51,15 +51,16 @@ internal static class Commands
         var device = Value("--device", "where to train: cpu, cuda or cuda:N", "cpu");
         var outDir = Path("--out", "folder to write the model to (new, empty, or a model folder with --force); checked before training, written atomically; Ctrl+C saves the best model so far there");
         var force = new Option<bool>("--force") { Description = "replace the model already in the --out folder" };
+        var plotLoss = Path("--plot-loss", "PNG file to write the loss curve to: training loss per step, and validation loss when rows are held out", required: false);
         var header = HeaderOptions();
         var command = new Command("train", "Fit a normalising flow to the rows of a CSV file (columns are standardised; the model stores that).")
         {
-            data, context, flow, layers, hidden, steps, batch, rate, validation, seed, device, outDir, force, header.Header, header.NoHeader,
+            data, context, flow, layers, hidden, steps, batch, rate, validation, seed, device, outDir, force, plotLoss, header.Header, header.NoHeader,
         };
         command.SetAction(r => Work.Train(output, error, new TrainRequest(
             r.GetValue(data)!, r.GetValue(context), r.GetValue(flow)!, r.GetValue(layers), r.GetValue(hidden),
             r.GetValue(steps), r.GetValue(batch), r.GetValue(rate), r.GetValue(validation), r.GetValue(seed), r.GetValue(device)!, r.GetValue(outDir)!,
-            HeaderFrom(r, header), r.GetValue(force)), cancel));
+            HeaderFrom(r, header), r.GetValue(force), r.GetValue(plotLoss)), cancel));
         return command;
     }
 
@@ -98,9 +99,10 @@ internal static class Commands
     {
         var model = Path("--model", "model directory written by 'flows train'");
         var outFile = Value("--out", "PNG file to write", "density.png");
-        var resolution = Value("--resolution", "pixels per side of each panel", 200);
-        var command = new Command("plot", "Plot the model's density (2-D) or its pairwise marginals from samples (more columns).") { model, outFile, resolution };
-        command.SetAction(r => Work.Plot(output, r.GetValue(model)!, r.GetValue(outFile)!, r.GetValue(resolution)));
+        var resolution = Value("--resolution", "grid points per side of the density heat map (2-D models)", 200);
+        var columns = Path("--columns", "columns of a pairwise plot, numbered from 1, comma-separated, at most 8 (default: the first 8)", required: false);
+        var command = new Command("plot", "Plot the model's density (2-D) or its pairwise marginals from samples (more columns).") { model, outFile, resolution, columns };
+        command.SetAction(r => Work.Plot(output, r.GetValue(model)!, r.GetValue(outFile)!, r.GetValue(resolution), r.GetValue(columns)));
         return command;
     }
 

@@ -1,9 +1,8 @@
 using System.Globalization;
 using Flows.CSharp;
 using Flows.Data;
-using Flows.Plot;
+using Flows.Plotting;
 using Flows.Tensors;
-using Microsoft.FSharp.Collections;
 
 namespace Flows.Cli;
 
@@ -34,7 +33,9 @@ internal static class Demos
         var demo = All[name];
         if (steps < 0) throw new BadInputException($"--steps must be positive, got {steps}");
         output.WriteLine($"{name}: {demo.Description}");
-        return demo.Run(output, steps == 0 ? demo.DefaultSteps : steps, png.Length == 0 ? $"{name}.png" : png);
+        var path = png.Length == 0 ? $"{name}.png" : png;
+        OutputPaths.CheckFile(path);
+        return demo.Run(output, steps == 0 ? demo.DefaultSteps : steps, path);
     }
 
     private static int FitData(TextWriter output, string name, Func<Generator, int, Dtype, Tensor> draw, DensityModel model, int steps, string png)
@@ -45,8 +46,11 @@ internal static class Demos
         var fitted = Timed(output, () => model.Fit(train, options));
         var nll = -fitted.LogProb(heldOut).Average();
         output.WriteLine($"{name}.heldout_nll {nll.ToString("F4", CultureInfo.InvariantCulture)} nats");
-        SaveBeside(png, Figure.histogram(200, 4.5, Flat(heldOut)), Plotting.DensityOn(fitted, 4.5, 200));
+        var window = WindowModule.square(4.5);
+        Plotting.Save(png, Plotting.Row($"{name}: {fitted.LastFit!.StepsRun} steps, held-out NLL {nll.ToString("F3", CultureInfo.InvariantCulture)} nats",
+            Plotting.Scatter("5,000 held-out data points", window, First(heldOut, 5000)), Plotting.Density(fitted, window, 200, "learned density")));
         output.WriteLine($"wrote {png} (held-out data | learned density on [-4.5, 4.5]^2)");
+        WriteLossCurve(output, fitted, png, "NLL, nats per sample");
         return ExitCodes.Ok;
     }
 
@@ -55,8 +59,11 @@ internal static class Demos
         var options = new FitOptions(Steps: steps, BatchSize: 256, LearningRate: 1e-3, Seed: 7);
         var fitted = Timed(output, () => model.FitToDensity(target, options));
         output.WriteLine($"planar.reverse_kl {fitted.LastFit!.FinalLoss.ToString("F4", CultureInfo.InvariantCulture)} nats (up to log Z)");
-        SaveBeside(png, Figure.histogram(200, 5.0, Flat(fitted.Sample(50_000, seed: 3))), Plotting.DensityOn(fitted, 5.0, 200));
+        var window = WindowModule.square(5.0);
+        Plotting.Save(png, Plotting.Row($"planar flow by reverse KL, {fitted.LastFit!.StepsRun} steps",
+            Plotting.Scatter("5,000 samples of the flow", window, fitted.Sample(5000, seed: 3)), Plotting.Density(fitted, window, 200, "learned density")));
         output.WriteLine($"wrote {png} (samples | learned density on [-5, 5]^2)");
+        WriteLossCurve(output, fitted, png, "reverse KL minus log Z, nats");
         return ExitCodes.Ok;
     }
 
@@ -69,8 +76,19 @@ internal static class Demos
         return fitted;
     }
 
-    private static void SaveBeside(string png, Image left, Image right) =>
-        AtomicFile.Write(png, stream => stream.Write(Png.encode(Figure.beside(ListModule.OfSeq(new[] { left, right })))));
+    private static void WriteLossCurve(TextWriter output, DensityModel fitted, string png, string units)
+    {
+        var path = LossCurve.pathBeside(png);
+        Plotting.WriteLossCurve(fitted.LastFit!, path, units);
+        output.WriteLine($"wrote {path} (loss curve)");
+    }
+
+    private static float[,] First(float[,] rows, int count)
+    {
+        var first = new float[Math.Min(count, rows.GetLength(0)), rows.GetLength(1)];
+        Buffer.BlockCopy(rows, 0, first, 0, first.Length * sizeof(float));
+        return first;
+    }
 
     private static float[,] Rows(Tensor t)
     {
@@ -80,6 +98,4 @@ internal static class Demos
         Buffer.BlockCopy(flat, 0, rows, 0, flat.Length * sizeof(float));
         return rows;
     }
-
-    private static double[] Flat(float[,] rows) => rows.Cast<float>().Select(v => (double)v).ToArray();
 }

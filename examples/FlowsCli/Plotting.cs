@@ -1,102 +1,92 @@
 using Flows.CSharp;
-using Flows.Plot;
-using Microsoft.FSharp.Collections;
+using Flows.Plotting;
+using ScottPlot;
 
 namespace Flows.Cli;
 
-/// <summary>PNG pictures of a model: the density itself in 2-D, pairwise marginals of samples above that.</summary>
+/// <summary>PNG pictures of a model and of its fit: the density itself in 2-D, pairwise marginals of
+/// samples above that, and the loss curve of a training run. Every file is written atomically.</summary>
 internal static class Plotting
 {
     private const int Samples = 20_000;
 
-    /// <summary>Writes the picture to <paramref name="path"/> atomically; returns what it shows, in words.</summary>
-    public static string Write(DensityModel model, string path, int resolution)
+    /// <summary>Writes the picture of <paramref name="model"/> to <paramref name="path"/>; <paramref name="columns"/>
+    /// (0-based, at most <see cref="PairwiseMarginals.maxColumns"/>) picks the columns of a pairwise plot,
+    /// null the first ones. Returns what it shows, in words.</summary>
+    public static string Write(DensityModel model, string path, int resolution, int[]? columns)
     {
         var samples = model.Sample(Samples, seed: 1);
-        var (image, what) = model.Dimension switch
+        // the training data's column names where the model kept them
+        var names = model.ColumnNames.Count == model.Dimension ? model.ColumnNames.ToArray() : Enumerable.Range(1, model.Dimension).Select(j => $"x{j}").ToArray();
+        var (figure, what) = model.Dimension switch
         {
-            1 => (Histogram(Column(samples, 0), resolution), "histogram of samples"),
-            2 => (Density(model, samples, resolution), "density on the samples' range"),
-            _ => (PairwiseMarginals(samples, Math.Max(64, resolution / 2)), $"pairwise marginals of {Samples:N0} samples, columns standardised"),
+            1 => (Single(Histogram(Column(samples, 0), names[0])), "histogram of samples"),
+            2 => (Single(Labelled(Density(model, WindowModule.around(Column(samples, 0), Column(samples, 1)), resolution), names)), "density on the samples' range"),
+            _ => Pairwise(samples, names, columns ?? PairwiseMarginals.firstColumns(model.Dimension)),
         };
-        AtomicFile.Write(path, stream => stream.Write(Png.encode(image)));
+        Save(path, figure);
         return what;
     }
 
-    private static Image Density(DensityModel model, float[,] samples, int n) =>
-        DensityOn(model, Window(Column(samples, 0)), Window(Column(samples, 1)), n);
-
-    /// <summary>The density of a 2-D model on the square [−bound, bound]², n × n pixels.</summary>
-    public static Image DensityOn(DensityModel model, double bound, int n) => DensityOn(model, (-bound, bound), (-bound, bound), n);
-
-    private static Image DensityOn(DensityModel model, (double Low, double High) x, (double Low, double High) y, int n)
+    /// <summary>The density of a 2-D model on a window, as a heat map with axes and a colour bar.</summary>
+    public static Plot Density(DensityModel model, Window window, int n, string title = "density of the model")
     {
+        var points = Grid.points(n, window).toArray64();
         var grid = new float[n * n, 2];
-        for (int row = 0; row < n; row++)
-            for (int col = 0; col < n; col++)
-            {
-                grid[row * n + col, 0] = (float)(x.Low + (x.High - x.Low) * col / (n - 1));
-                grid[row * n + col, 1] = (float)(y.Low + (y.High - y.Low) * row / (n - 1));
-            }
-        return Figure.heatMap(n, model.LogProb(grid).Select(v => Math.Exp(v)).ToArray());
+        for (int k = 0; k < n * n; k++) { grid[k, 0] = (float)points[2 * k]; grid[k, 1] = (float)points[2 * k + 1]; }
+        return Panel.heatMap(title, window, n, model.LogProb(grid).Select(v => Math.Exp(v)).ToArray());
     }
 
-    private static Image PairwiseMarginals(float[,] samples, int n)
+    /// <summary>A scatter plot of the first two columns of <paramref name="rows"/>.</summary>
+    public static Plot Scatter(string title, Window window, float[,] rows) => Panel.scatter(title, window, Column(rows, 0), Column(rows, 1));
+
+    /// <summary>Writes the training loss of <paramref name="report"/> (and its validation loss, when the fit
+    /// held rows out) as a loss curve; <paramref name="units"/> says what the loss is.</summary>
+    public static void WriteLossCurve(FitReport report, string path, string units = "NLL, nats per row of your data")
     {
-        int d = samples.GetLength(1);
-        var columns = Enumerable.Range(0, d).Select(j => Standardised(Column(samples, j))).ToArray();
-        var rows = new List<Image>();
-        for (int i = 0; i < d; i++)
+        var validation = report.ValidationLosses.Select(v => Tuple.Create(v.Step, v.Loss)).ToArray();
+        var title = validation.Length > 0 ? $"training and validation loss ({units})" : $"training loss ({units})";
+        Save(path, Single(LossCurve.panel(title, report.Losses.ToArray(), validation), 900, 450));
+    }
+
+    /// <summary>Panels side by side under a title.</summary>
+    public static Figure Row(string title, params Plot[] panels) => FigureModule.row(title, 560, 500, panels);
+
+    /// <summary>Writes <paramref name="figure"/> as a PNG through a temporary file.</summary>
+    public static void Save(string path, Figure figure)
+    {
+        var bytes = FigureModule.png(figure);
+        AtomicFile.Write(path, stream => stream.Write(bytes));
+    }
+
+    private static Figure Single(Plot panel, int width = 620, int height = 520) => FigureModule.row("", width, height, [panel]);
+
+    private static Plot Histogram(double[] x, string name)
+    {
+        var (low, high) = WindowModule.range(x);
+        return Panel.histogram($"{x.Length:N0} samples of the model", name, low, high, 60, x);
+    }
+
+    private static Plot Labelled(Plot plot, string[] names)
+    {
+        plot.XLabel(names[0]);
+        plot.YLabel(names[1]);
+        return plot;
+    }
+
+    private static (Figure, string) Pairwise(float[,] samples, string[] names, int[] columns)
+    {
+        int n = samples.GetLength(0), d = samples.GetLength(1);
+        var rows = new double[n][];
+        for (int i = 0; i < n; i++)
         {
-            var panels = new List<Image>();
-            for (int j = 0; j < d; j++)
-                panels.Add(i == j ? Histogram(columns[i], n) : Scatter(columns[j], columns[i], n));
-            rows.Add(Figure.beside(ListModule.OfSeq(panels)));
+            rows[i] = new double[d];
+            for (int j = 0; j < d; j++) rows[i][j] = samples[i, j];
         }
-        return Figure.above(ListModule.OfSeq(rows));
-    }
-
-    private static Image Scatter(double[] x, double[] y, int n)
-    {
-        var points = new double[2 * x.Length];
-        for (int k = 0; k < x.Length; k++) { points[2 * k] = x[k]; points[2 * k + 1] = y[k]; }
-        return Figure.histogram(n, 3.5, points);
-    }
-
-    /// <summary>A 1-D histogram drawn as bars (a 2-D histogram whose y is spread over the bar height).</summary>
-    private static Image Histogram(double[] x, int n)
-    {
-        var (lo, hi) = Window(x);
-        var counts = new double[n];
-        foreach (var v in x)
-        {
-            int bin = (int)((v - lo) / (hi - lo) * n);
-            if (bin >= 0 && bin < n) counts[bin]++;
-        }
-        var top = counts.Max();
-        var values = new double[n * n];
-        for (int col = 0; col < n; col++)
-            for (int row = 0; row < (int)(counts[col] / top * (n - 1)); row++)
-                values[row * n + col] = 1.0;
-        return Figure.heatMap(n, values);
+        var shown = columns.Length == d ? "all columns" : $"columns {string.Join(", ", columns.Select(j => names[j]))} of {d}";
+        return (PairwiseMarginals.figure(names, columns, rows), $"pairwise marginals of {Samples:N0} samples, columns standardised: {shown}");
     }
 
     private static double[] Column(float[,] rows, int j) =>
         Enumerable.Range(0, rows.GetLength(0)).Select(i => (double)rows[i, j]).ToArray();
-
-    private static double[] Standardised(double[] x)
-    {
-        var mean = x.Average();
-        var scale = Math.Sqrt(x.Select(v => (v - mean) * (v - mean)).Average());
-        return x.Select(v => (v - mean) / (scale > 0 ? scale : 1.0)).ToArray();
-    }
-
-    /// <summary>The central 99.5% of the values, widened by 15% on each side.</summary>
-    private static (double Low, double High) Window(double[] x)
-    {
-        var sorted = x.OrderBy(v => v).ToArray();
-        double lo = sorted[(int)(0.0025 * (sorted.Length - 1))], hi = sorted[(int)(0.9975 * (sorted.Length - 1))];
-        var margin = Math.Max(0.15 * (hi - lo), 1e-3);
-        return (lo - margin, hi + margin);
-    }
 }

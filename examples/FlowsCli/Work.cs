@@ -7,7 +7,8 @@ namespace Flows.Cli;
 /// <summary>What 'flows train' was asked to do.</summary>
 internal sealed record TrainRequest(
     string Data, string? Context, string Flow, int? Layers, int? Hidden, int? Steps, int? BatchSize,
-    double LearningRate, double? Validation, ulong Seed, string Device, string Out, HeaderMode Header = HeaderMode.Auto, bool Force = false);
+    double LearningRate, double? Validation, ulong Seed, string Device, string Out, HeaderMode Header = HeaderMode.Auto, bool Force = false,
+    string? PlotLoss = null);
 
 /// <summary>What 'flows logprob' was asked to do.</summary>
 internal sealed record LogProbRequest(string Model, string Data, string? Context, string Out, HeaderMode Header = HeaderMode.Auto);
@@ -31,6 +32,7 @@ internal static class Work
             return DistributedTraining.Train(output, error, request,
                 (rows, columns, flow) => FlowKinds.Create(flow, rows, columns, request.Layers, request.Hidden, 0, request.Seed),
                 model => DeviceFor(request.Device, model), WriteSummary, cancel);
+        if (request.PlotLoss is not null) OutputPaths.CheckFile(request.PlotLoss);
         var data = CsvTable.Read(request.Data, request.Header);
         var context = request.Context is null ? null : MatchingContext(CsvTable.Read(request.Context, request.Header), request.Context, data.Rows);
         cancel.ThrowIfCancellationRequested();
@@ -65,6 +67,11 @@ internal static class Work
             throw new InvalidOperationException($"training diverged: {report.Message}; nothing written to {request.Out}");
         fitted.Save(request.Out);
         WriteSummary(output, report, request.Out);
+        if (request.PlotLoss is not null)
+        {
+            Plotting.WriteLossCurve(report, request.PlotLoss);
+            output.WriteLine($"wrote the loss curve to {request.PlotLoss}");
+        }
         return ExitCodes.Ok;
     }
 
@@ -178,14 +185,27 @@ internal static class Work
         return ExitCodes.Ok;
     }
 
-    public static int Plot(TextWriter output, string modelPath, string outPath, int resolution)
+    public static int Plot(TextWriter output, string modelPath, string outPath, int resolution, string? columns = null)
     {
         if (resolution < 16 || resolution > 2000) throw new BadInputException($"--resolution must be in [16, 2000], got {resolution}");
+        OutputPaths.CheckFile(outPath);
         var model = Load(modelPath);
         if (model.ContextDimension > 0) throw new BadInputException($"{modelPath} is a conditional model; 'flows plot' draws unconditional models");
-        var what = Plotting.Write(model, outPath, resolution);
+        var what = Plotting.Write(model, outPath, resolution, columns is null ? null : ColumnsOf(columns, model.Dimension));
         output.WriteLine($"wrote {outPath} ({what})");
         return ExitCodes.Ok;
+    }
+
+    // "--columns 1,5,9" as 0-based indices, checked against the model's dimension and the pairwise plot's limit.
+    private static int[] ColumnsOf(string text, int dimension)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var limit = Flows.Plotting.PairwiseMarginals.maxColumns;
+        if (parts.Length < 1 || parts.Length > limit)
+            throw new BadInputException($"--columns must name 1 to {limit} columns, got '{text}'");
+        return parts.Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out var j) && j >= 1 && j <= dimension
+            ? j - 1
+            : throw new BadInputException($"--columns: '{p}' is not a column number in [1, {dimension}]")).ToArray();
     }
 
     private static DensityModel Load(string path)

@@ -3,7 +3,8 @@
 /// 28×28 grey images at 256 levels, two squeeze levels (28 = 4·7, so no padding), uniform
 /// dequantisation, maximum likelihood with Adam at Glow's 1e-3 after a linear warm-up, scored on the
 /// 10,000 test images in bits/dim (Objectives.dequantisedBitsPerDim has the derivation). Prints
-/// progress and s/step, the test bits/dim, and draws test images beside samples at temperature T.
+/// progress and s/step, the test bits/dim, and draws test images beside samples at temperature T,
+/// with the training and held-out loss curves beside the picture (glow-fashion.loss.png).
 /// Defaults (2 levels × 4 steps, 64 hidden channels, batch 32, 3000 steps, 300 warm-up steps) were
 /// set from short runs on the shared 2-core machine: 0.21 s per step when it was idle, 0.33–0.99
 /// under other builds and tests; 10,000 test images in 21–38 s. One model: about 11 minutes on an
@@ -17,7 +18,7 @@ open System.Diagnostics
 open Flows
 open Flows.Data
 open Flows.Models
-open Flows.Plot
+open Flows.Plotting
 open Flows.Tensors
 open Flows.Training
 open Examples
@@ -31,7 +32,8 @@ let private heldOutCount = 500
 /// Test images scored per forward pass.
 let private evalChunk = 250
 
-/// Trains one model and reports its test bits/dim; returns its samples at the temperature.
+/// Trains one model and reports its test bits/dim; returns its samples at the temperature and its
+/// loss curve (training and held-out bits/dim).
 let private run (name: string) (config: Glow.Config) (options: Cli.Options) (device: Device) (train: Tensor) (heldOut: Tensor) (test: Tensor) =
     let steps, batch, seed = Cli.int "steps" 3000 options, Cli.int "batch" 32 options, Cli.seed 1UL options
     let warmup = Cli.int "warmup" (max 1 (steps / 10)) options
@@ -78,7 +80,8 @@ let private run (name: string) (config: Glow.Config) (options: Cli.Options) (dev
     printfn $"{name}.fashion_mnist.train_seconds {Cli.show 1 report.Seconds}"
     printfn $"{name}.fashion_mnist.eval_seconds {Cli.show 1 evalSeconds}"
     printfn $"{name}.fashion_mnist.eval_cpu_seconds {Cli.show 1 evalCpu}"
-    ImageDensity.sample (Generator(seed + 4UL)) levels temperature 64 trained
+    let curve = $"{name}: training and held-out loss (bits/dim)", Array.map bits report.Losses, report.Validations |> Array.map (fun (step, v) -> step, bits v)
+    ImageDensity.sample (Generator(seed + 4UL)) levels temperature 64 trained, curve
 
 let private program (argv: string[]) =
     let options =
@@ -113,12 +116,18 @@ let private program (argv: string[]) =
         [ for name in models ->
               let modelConfig = if name = "realnvp" then Glow.Config.realNvp config else config
               run name modelConfig options device train heldOut test ]
-    let panel (k: Tensor) = Figure.imageGrid 8 2 side side ((k / float (levels - 1)).toArray64())
+    let panel (title: string) (k: Tensor) = Panel.images title 8 side side ((k / float (levels - 1)).toArray64())
     let output = Cli.text "output" "glow-fashion.png" options
-    Png.save output (Figure.beside (panel (test.narrow(0, 0, min 64 test.shape[0])) :: List.map panel samples))
     let temperature = Cli.number "temperature" 0.7 options
+    let shown = min 64 test.shape[0]
+    Figure.row "Fashion-MNIST: test images, then each model's samples" 560 620
+        (Array.ofList (panel $"{shown} test images" (test.narrow(0, 0, shown)) :: List.map2 (fun name (k, _) -> panel $"{name}: 64 samples, temperature {temperature}" k) models samples))
+    |> Figure.save output
     let names = System.String.Join(" | ", models |> List.map (fun m -> $"{m} samples at temperature {temperature}"))
     printfn $"wrote {output} (test images | {names})"
+    let lossPath = LossCurve.pathBeside output
+    LossCurve.saveAll lossPath (samples |> List.map snd |> Array.ofList)
+    printfn $"wrote {lossPath}"
     0
 
 [<EntryPoint>]

@@ -3,11 +3,12 @@
 /// at atol = rtol = 1e-4 with torchdiffeq's RMS error measure (`--error-measure max` for every row);
 /// gradients by the adjoint method; AdamW 2e-3 (weight decay 1e-5), batch 1024.
 /// Prints the loss, forward and backward NFE and seconds per iteration, the held-out NLL, and draws
-/// density | trajectories. `--data two-moons` trains the same model on fresh two-moons samples (not
-/// z-scored) against document 003's target entropy 1.571 nats. `--regulariser rnode` trains the same
-/// CNF on RNODE's NLL + λ_K·K + λ_J·J (λ_K = λ_J = 0.01 as in Finlay et al. 2020; `--steer b` draws
-/// end times from U(1 − b, 1 + b)); `--regulariser ot-flow` trains an OT-Flow potential (width 32)
-/// on NLL + α_L·L + α_R·R (0.01, 0.05) instead. Both go through Train.fit with CnfTraining's objectives.
+/// density | trajectories, with the loss curve beside the picture. `--data two-moons` trains the same
+/// model on fresh two-moons samples (not z-scored) against document 003's target entropy 1.571 nats.
+/// `--regulariser rnode` trains the same CNF on RNODE's NLL + λ_K·K + λ_J·J (λ_K = λ_J = 0.01 as in
+/// Finlay et al. 2020; `--steer b` draws end times from U(1 − b, 1 + b)); `--regulariser ot-flow`
+/// trains an OT-Flow potential (width 32) on NLL + α_L·L + α_R·R (0.01, 0.05) instead. Both go
+/// through Train.fit with CnfTraining's objectives.
 /// `--trace hutchinson` (or `hutchinson-rademacher`) trains with FFJORD's Hutchinson estimator, one
 /// probe per solve shared by the adjoint's backward solve; the held-out NLL is then scored with the
 /// exact trace as well.
@@ -23,33 +24,10 @@ open Flows.Continuous
 open Flows.Data
 open Flows.Distributions
 open Flows.Ode
-open Flows.Plot
+open Flows.Plotting
 open Flows.Tensors
 open Flows.Training
 open Examples
-
-// A white panel with each path as an olive polyline from a red start to a blue end (document 000's
-// figure), in the window [−bound, bound]².
-let private trajectories (n: int) (bound: float) (paths: float[][]) : Image =
-    let image = Png.blank n n (255uy, 255uy, 255uy)
-    let plot (x: float, y: float) (r: byte, g: byte, b: byte) =
-        let col = int ((x + bound) / (2.0 * bound) * float n)
-        let row = n - 1 - int ((y + bound) / (2.0 * bound) * float n)
-        if col >= 0 && col < n && row >= 0 && row < n then
-            let at = 3 * (row * n + col)
-            image.Pixels[at] <- r
-            image.Pixels[at + 1] <- g
-            image.Pixels[at + 2] <- b
-    for path in paths do
-        let points = path.Length / 2
-        for k in 0 .. points - 2 do
-            for s in 0 .. 7 do
-                let u = float s / 8.0
-                plot ((1.0 - u) * path[2 * k] + u * path[2 * k + 2], (1.0 - u) * path[2 * k + 1] + u * path[2 * k + 3]) (128uy, 128uy, 0uy)
-    for path in paths do
-        plot (path[0], path[1]) (220uy, 0uy, 0uy)
-        plot (path[path.Length - 2], path[path.Length - 1]) (0uy, 0uy, 220uy)
-    image
 
 // log p of z-scored hexagon rows under the true mixture: 6 equal Gaussians at (c − mean)/std with
 // standard deviation 0.5/std, in plain floats.
@@ -173,17 +151,24 @@ let private program (argv: string[]) =
             Some(-((Flow.logProb Context.none heldOut { trained with Layers = [ exact ] }).mean().toScalar()))
         | _ -> None
     let n = 150
-    let density = (Flow.logProb Context.none (((Figure.grid n bound).cast dtype).moveTo device) trained).exp().toArray64()
+    let window = Window.square bound
+    let density = (Flow.logProb Context.none (((Grid.points n window).cast dtype).moveTo device) trained).exp().toArray64()
     let layer = trained.Layers.Head
-    let z0 = Generator 11UL |> fun g -> g.normal([| 1000; 2 |], dtype = dtype, device = device)
+    let z0 = Generator 11UL |> fun g -> g.normal([| 300; 2 |], dtype = dtype, device = device)
     // base → data: the CNF runs its field from 0 to 1; OT-Flow runs −∇Φ (data → base) from 1 back to 0
     let field, t0, t1 = if regulariser = "ot-flow" then OtFlow.velocity layer.Params, 1.0, 0.0 else Cnf.dynamics layer.Params, 0.0, 1.0
     let times = Array.init 20 (fun i -> t0 + (t1 - t0) * float (i + 1) / 20.0)
     let solution = Ode.solve (Cnf.solverFor dtype tolerance) SolverOptions.defaults field z0 t0 t1 times
     let states = Array.append [| z0.toArray64() |] (solution.Outputs |> Array.map _.toArray64())
-    let paths = Array.init 1000 (fun i -> states |> Array.collect (fun s -> [| s[2 * i]; s[2 * i + 1] |]))
-    Png.save output (Figure.beside [ Figure.heatMap n density; trajectories n bound paths ])
-    printfn $"wrote {output} (learned density | 1000 trajectories from N(0, I), red → blue, on [-{bound}, {bound}]^2)"
+    let paths = Array.init 300 (fun i -> states |> Array.collect (fun s -> [| s[2 * i]; s[2 * i + 1] |]))
+    Figure.row $"{data} CNF (regulariser {regulariser}, trace {traceName}), {report.StepsRun} iterations" 560 500
+        [| Panel.heatMap "learned density" window n density
+           Panel.trajectories "300 trajectories from N(0, I)" window paths |]
+    |> Figure.save output
+    printfn $"wrote {output} (learned density | 300 trajectories from N(0, I), red → blue, on [-{bound}, {bound}]^2)"
+    let lossPath = LossCurve.pathBeside output
+    LossCurve.save lossPath $"{data} CNF: training loss (NLL in nats, plus regularisers)" report.Losses report.Validations
+    printfn $"wrote {lossPath}"
     let units = if data = "hexagon" then ", z-scored units" else ""
     printfn $"{data}-cnf.heldout_nll {Cli.show 4 nll} nats (regulariser {regulariser}, trace {traceName}, {heldOut.shape[0]} held-out rows{units})"
     exactNll |> Option.iter (fun v -> printfn $"{data}-cnf.heldout_nll_exact_trace {Cli.show 4 v} nats (the same model scored with the exact trace)")

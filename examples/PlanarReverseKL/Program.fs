@@ -2,7 +2,8 @@
 /// fitted by reverse KL to the unnormalised two-mode ring (radius 4, width 0.4, modes at z₁ = ±2)
 /// with Adam at 1e-2 and 500 fresh base samples per step. Prints progress, the reverse-KL loss,
 /// log Z by importance sampling (with its effective sample size) and by quadrature, and draws
-/// true density | histogram of flow samples on [−5, 5]².
+/// target | learned density | flow samples on [−5, 5]², and the loss curve beside the picture.
+///   PlanarReverseKL [--output planar-reverse-kl.png] [--steps 10000]
 module PlanarReverseKL.Program
 
 open System
@@ -11,13 +12,16 @@ open System.Globalization
 open Flows
 open Flows.Bijectors
 open Flows.Distributions
-open Flows.Plot
+open Flows.Plotting
 open Flows.Tensors
 open Flows.Training
 open Examples
 
 let private program (argv: string[]) =
-    let output = Cli.text "output" "planar-reverse-kl.png" (Cli.parse [ "output" ] [] argv)
+    let options = Cli.parse [ "output"; "steps" ] [] argv
+    let output = Cli.text "output" "planar-reverse-kl.png" options
+    let steps = Cli.int "steps" 10000 options
+    if steps < 1 then raise (Cli.UsageError $"--steps must be at least 1, got {steps}")
     let clock = Stopwatch.StartNew()
     let dtype = Dtype.Float64
     let gen = Generator 2015UL
@@ -28,12 +32,12 @@ let private program (argv: string[]) =
     // falling between 6,000 and 9,000 steps (−2.06 → −2.25 nats), so fewer steps would stop short.
     let options =
         { TrainOptions.defaults with
-            Steps = 10000
+            Steps = steps
             BatchSize = 500
             LearningRate = 1e-2
             Optimiser = Optimiser.adam
             Seed = 11UL
-            ReportEvery = 1000
+            ReportEvery = max 1 (steps / 10)
             Progress = Some(fun p -> printfn $"step {p.Step,5}  loss {p.Loss,8:F4} nats  {float p.Step / p.Seconds,6:F0} it/s") }
     let outcome = Train.fit options (Objective.ReverseKl Targets.twoModeRing) flow
     let trained, report = Train.result outcome
@@ -53,11 +57,20 @@ let private program (argv: string[]) =
     printfn $"log Z by importance sampling       = {logZIs:F4} nats (ESS {ess:F0} of 20,000)"
     printfn $"log Z by quadrature on [-7, 7]^2   = {logZ:F4} nats"
     printfn $"KL(q || p) = loss + log Z          = {kl:F4} nats"
-    let n, bound = 250, 5.0
-    let truth = (Targets.twoModeRing (Figure.grid n bound)).exp().toArray64()
-    let samples = (Flow.sample Context.none (Generator 101UL) 100000 trained).toArray64()
-    Png.save output (Figure.beside [ Figure.heatMap n truth; Figure.histogram n bound samples ])
-    printfn $"wrote {output} (true unnormalised density | histogram of 100,000 flow samples on [-5, 5]^2)"
+    let n, window = 250, Window.square 5.0
+    let points = Grid.points n window
+    let truth = (Targets.twoModeRing points).exp().toArray64()
+    let learned = (Flow.logProb Context.none points trained).exp().toArray64()
+    let samples = (Flow.sample Context.none (Generator 101UL) 5000 trained).toArray64()
+    Figure.row $"planar flow (16 layers) by reverse KL, {report.StepsRun} steps" 520 460
+        [| Panel.heatMap "target: unnormalised two-mode ring" window n truth
+           Panel.heatMap "learned density" window n learned
+           Panel.scatterRows "5,000 samples of the flow" window samples |]
+    |> Figure.save output
+    printfn $"wrote {output} (target | learned density | 5,000 flow samples on [-5, 5]^2)"
+    let lossPath = LossCurve.pathBeside output
+    LossCurve.save lossPath "planar flow: training loss E_q[log q - log p~] = KL - log Z (nats)" report.Losses report.Validations
+    printfn $"wrote {lossPath}"
     printfn $"total run time {clock.Elapsed.TotalSeconds:F1} s"
     let show (v: float) = v.ToString("F4", CultureInfo.InvariantCulture)
     printfn $"planar.kl {show kl} nats"

@@ -12,7 +12,7 @@ open Flows.Bijectors
 open Flows.Bijectors.Residual
 open Flows.Data
 open Flows.Distributions
-open Flows.Plot
+open Flows.Plotting
 open Flows.Tensors
 open Flows.Training
 open Examples
@@ -77,12 +77,19 @@ let private run (name: string) (sample: Generator -> int -> Dtype -> Tensor) (lo
     let exact = withLogDet ResidualLogDet.Exact (Generator 0UL) trained
     let exactNll, exactSe = chunkedNll 20 x exact
     let n = 160
-    let points = Figure.grid n window
+    let square = Window.square window
+    let points = Grid.points n square
     let target = (logDensity points).exp().toArray64()
     let learned = (Flow.logProb Context.none (points.cast Dtype.Float32) exact).exp().toArray64()
     let output = $"""{Cli.text "output" "residual-flow" options}-{name}.png"""
-    Png.save output (Figure.beside [ Figure.heatMap n target; Figure.heatMap n learned ])
+    Figure.row $"residual flow on {name}, {report.StepsRun} steps" 520 460
+        [| Panel.heatMap "target density" square n target
+           Panel.heatMap "learned density (exact log-det)" square n learned |]
+    |> Figure.save output
     printfn $"wrote {output} (target | learned density, exact log-det, on [-{window}, {window}]²)"
+    let lossPath = LossCurve.pathBeside output
+    LossCurve.save lossPath $"residual flow on {name}: training loss (NLL in nats, Russian-roulette log-det)" report.Losses report.Validations
+    printfn $"wrote {lossPath}"
     printfn $"{name}.train_seconds {Cli.show 1 report.Seconds} ({report.StepsRun} steps of batch {train.BatchSize}; shared machine, rough)"
     printfn $"{name}.heldout_nll.roulette {Cli.show 4 rouletteNll} ± {Cli.show 4 rouletteSe} nats"
     printfn $"{name}.heldout_nll.exact    {Cli.show 4 exactNll} ± {Cli.show 4 exactSe} nats"

@@ -1,8 +1,9 @@
 /// Document 003's two-moons example (normflows): two affine coupling blocks with MLP [1, 64, 64, 2]
 /// conditioners (last layer zero), swap permutations, a learnable diagonal Gaussian base, Adam 5e-4
 /// with weight decay 1e-5, batch 512, 3201 iterations of fresh exact samples. Prints progress, the
-/// held-out NLL on 20,000 fresh samples and the training speed, and draws target | learned density.
-///   TwoMoons [output.png] [--device cpu|cuda:N]
+/// held-out NLL on 20,000 fresh samples and the training speed, and draws target | learned density
+/// beside samples of the flow, and the loss curve beside the picture (two-moons.loss.png).
+///   TwoMoons [--output two-moons.png] [--steps 3201] [--device cpu|cuda:N]
 module TwoMoons.Program
 
 open System
@@ -12,15 +13,17 @@ open Flows.Bijectors
 open Flows.Data
 open Flows.Distributions
 open Flows.Nn
-open Flows.Plot
+open Flows.Plotting
 open Flows.Tensors
 open Flows.Training
 open Examples
 
 let private program (argv: string[]) =
-    let options = Cli.parse [ "output"; "device" ] [] argv
+    let options = Cli.parse [ "output"; "steps"; "device" ] [] argv
     let output = Cli.text "output" "two-moons.png" options
     let device = Cli.device options
+    let steps = Cli.int "steps" 3201 options
+    if steps < 1 then raise (Cli.UsageError $"--steps must be at least 1, got {steps}")
     let gen = Generator 1234UL
     let block () =
         [ Coupling.create gen Dtype.Float32
@@ -30,12 +33,12 @@ let private program (argv: string[]) =
     let flow = Flow.create (Distribution.diagonalNormal [| 2 |] Dtype.Float32) (block () @ block ()) |> Flow.moveTo device
     let options =
         { TrainOptions.defaults with
-            Steps = 3201
+            Steps = steps
             BatchSize = 512
             LearningRate = 5e-4
             Optimiser = Optimiser.Adam(0.9, 0.999, 1e-8, 1e-5)
             Seed = 7UL
-            ReportEvery = 800
+            ReportEvery = max 1 (steps / 4)
             Progress = Some(fun p -> printfn $"iteration {p.Step,5}  loss {p.Loss:F4}  {float p.Step / p.Seconds:F0} it/s") }
     let sampler = DataSource.Sampler(fun g n -> (Toy.twoMoons g n Dtype.Float32).moveTo device)
     let outcome = Train.fit options (Objective.ForwardKl sampler) flow
@@ -47,12 +50,20 @@ let private program (argv: string[]) =
     let heldOut = (Toy.twoMoons (Generator 2024UL) 20000 Dtype.Float32).moveTo device
     let nll = -((Flow.logProb Context.none heldOut trained).mean().toScalar())
     printfn $"final training loss {report.Losses[report.Losses.Length - 1]:F4} nats"
-    let n, bound = 200, 3.0
-    let points = Figure.grid n bound
+    let n, window = 200, Window.square 3.0
+    let points = Grid.points n window
     let target = (Toy.twoMoonsLogDensity points).exp().toArray64()
     let learned = (Flow.logProb Context.none ((points.cast Dtype.Float32).moveTo device) trained).exp().toArray64()
-    Png.save output (Figure.beside [ Figure.heatMap n target; Figure.heatMap n learned ])
-    printfn $"wrote {output} (target | learned density on [-3, 3]^2)"
+    let samples = (Flow.sample Context.none (Generator 99UL) 5000 trained).toArray64()
+    Figure.row $"two moons: RealNVP, {report.StepsRun} steps" 520 460
+        [| Panel.heatMap "target density" window n target
+           Panel.heatMap "learned density" window n learned
+           Panel.scatterRows "5,000 samples of the flow" window samples |]
+    |> Figure.save output
+    printfn $"wrote {output} (target | learned density | samples on [-3, 3]^2)"
+    let lossPath = LossCurve.pathBeside output
+    LossCurve.save lossPath "two moons: training loss (NLL, nats per sample)" report.Losses report.Validations
+    printfn $"wrote {lossPath}"
     let show (v: float) = v.ToString("F4", CultureInfo.InvariantCulture)
     printfn $"two-moons.heldout_nll {show nll} nats"
     let speedText = speed.ToString("F1", CultureInfo.InvariantCulture)

@@ -3,7 +3,8 @@
 /// features — planar, radial and Sylvester O/H/T layers amortised by a hypernetwork, IAF layers by
 /// concatenation (Rezende & Mohamed 2015, van den Berg et al. 2018, Kingma et al. 2016). One VAE per
 /// posterior: Adam with KL warm-up, then the test ELBO and the importance-weighted NLL estimate
-/// (IWAE with k samples) on the test images, and a PNG of test images | reconstructions | samples.
+/// (IWAE with k samples) on the test images, and a PNG of test images | reconstructions | samples
+/// with the training loss curve beside it (vae-NAME.png, vae-NAME.loss.png).
 /// Options: --steps, --posterior <name|all>, --latent, --k, --hidden, --arch <mlp|conv>, --batch,
 /// --train, --test, --seed, --output <folder>. Default: 4000 steps of batch 100 (6.7 epochs) per posterior,
 /// IWAE with k = 10: at 1600 steps every posterior was within noise of the Gaussian; at 4000 planar-16
@@ -15,7 +16,7 @@ open System.IO
 open Flows
 open Flows.Data
 open Flows.Nn
-open Flows.Plot
+open Flows.Plotting
 open Flows.Tensors
 open Flows.Vae
 open Examples
@@ -68,10 +69,17 @@ let private program (argv: string[]) =
         printfn $"vae.{name}.test_elbo {Cli.show 2 elbo}"
         printfn $"vae.{name}.test_nll {Cli.show 2 nll}"
         let shown = test.narrow(0, 0, 32)
-        let grid (images: Tensor) = Figure.imageGrid 8 2 28 28 (images.toArray64())
+        let grid (title: string) (images: Tensor) = Panel.images title 8 28 28 (images.toArray64())
         let path = Path.Combine(out, $"vae-{name}.png")
-        Png.save path (Figure.beside [ grid shown; grid (Vae.reconstruct (Generator(seed + 4UL)) shown trained); grid (Vae.sample (Generator(seed + 5UL)) 32 trained) ])
+        Figure.row $"VAE with a {name} posterior, {report.StepsRun} steps: test ELBO {Cli.show 2 elbo}, IWAE NLL {Cli.show 2 nll} nats" 560 330
+            [| grid "32 test images" shown
+               grid "their reconstructions" (Vae.reconstruct (Generator(seed + 4UL)) shown trained)
+               grid "32 samples (Bernoulli means)" (Vae.sample (Generator(seed + 5UL)) 32 trained) |]
+        |> Figure.save path
         printfn $"  wrote {path} (test images | reconstructions | samples, as Bernoulli means)"
+        let lossPath = LossCurve.pathBeside path
+        LossCurve.save lossPath $"VAE ({name} posterior): training loss (negative β-weighted ELBO, nats per image)" report.Losses [||]
+        printfn $"  wrote {lossPath}"
     0
 
 [<EntryPoint>]

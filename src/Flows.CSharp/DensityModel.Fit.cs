@@ -162,6 +162,8 @@ public sealed partial class DensityModel
             ValidationRows = core.ValidationRows,
             Refitted = core.Refitted,
             Warnings = core.Warnings.ToArray(),
+            Losses = training.Losses,
+            ValidationLosses = FSharpInterop.ValidationLosses(training.Validations),
         };
         var fittedModel = new DensityModel(fitted, fitReport);
         if (cancellationToken.IsCancellationRequested)
@@ -249,6 +251,8 @@ public sealed partial class DensityModel
         {
             StopReason = StopOf(coreReport.Stop),
             BestStep = FSharpInterop.NullableOf(coreReport.BestStep),
+            Losses = coreReport.Losses,
+            ValidationLosses = FSharpInterop.ValidationLosses(validations),
         });
         if (cancellationToken.IsCancellationRequested && coreReport.StepsRun < steps)
             throw new FitCancelledException(fitted, cancellationToken);

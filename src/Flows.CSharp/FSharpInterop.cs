@@ -107,6 +107,10 @@ internal static class FSharpInterop
         _ => throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "not a schedule"),
     };
 
+    /// <summary>The core's (step, validation NLL) tuples as the façade's records.</summary>
+    public static ValidationLoss[] ValidationLosses(Tuple<int, double>[] validations) =>
+        validations.Select(v => new ValidationLoss(v.Item1, v.Item2)).ToArray();
+
     /// <summary>The validation loss of a progress report, or null.</summary>
     public static double? Validation(Progress p) => FSharpOption<double>.get_IsSome(p.Validation) ? p.Validation.Value : null;
 }

@@ -61,7 +61,18 @@ public sealed record FitReport(int StepsRun, double FinalLoss, double? BestValid
 
     /// <summary>Things the caller should know (for example float32 data that has lost digits).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>The training loss of every step run, in the units of <see cref="FinalLoss"/>: the loss curve.</summary>
+    public IReadOnlyList<double> Losses { get; init; } = [];
+
+    /// <summary>The validation loss at each step it was measured, when validating (nats per row of the caller's data).</summary>
+    public IReadOnlyList<ValidationLoss> ValidationLosses { get; init; } = [];
 }
+
+/// <summary>A validation loss and the optimiser step it was measured after.</summary>
+/// <param name="Step">Steps run when it was measured.</param>
+/// <param name="Loss">Mean held-out NLL per row, in nats of the caller's data.</param>
+public readonly record struct ValidationLoss(int Step, double Loss);
 
 /// <summary>A fit was cancelled through its token. Derives from <see cref="OperationCanceledException"/>,
 /// so ordinary cancellation handling works; <see cref="LastModel"/> holds the model as trained so far.</summary>

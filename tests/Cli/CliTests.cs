@@ -66,6 +66,40 @@ public sealed class CliTests
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
     }
 
+    // A PNG's width and height, from its header chunk (big-endian, after the signature and chunk head).
+    private static (int Width, int Height) PngSize(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+        int At(int offset) => (bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3];
+        return (At(16), At(20));
+    }
+
+    [Fact]
+    public void Train_with_plot_loss_writes_the_loss_curve_as_a_png()
+    {
+        using var folder = new TempFolder();
+        var data = GaussianCsv(folder, 400, 3);
+        var png = Path.Combine(folder.Root, "loss.png");
+        var trained = Run("train", "--data", data, "--flow", "realnvp", "--layers", "2", "--hidden", "8", "--steps", "40",
+            "--out", Path.Combine(folder.Root, "model"), "--plot-loss", png);
+        Assert.True(trained.Code == ExitCodes.Ok, trained.Error);
+        Assert.Equal((900, 450), PngSize(png));
+        Assert.Empty(Directory.GetFiles(folder.Root, "*.tmp"));
+    }
+
+    [Fact]
+    public void Plot_columns_out_of_range_is_bad_input_naming_the_option()
+    {
+        using var folder = new TempFolder();
+        var model = Path.Combine(folder.Root, "model");
+        Assert.Equal(ExitCodes.Ok, Run("train", "--data", GaussianCsv(folder, 200, 4), "--flow", "realnvp", "--layers", "2", "--hidden", "8", "--steps", "5", "--out", model).Code);
+        var plotted = Run("plot", "--model", model, "--out", Path.Combine(folder.Root, "p.png"), "--columns", "1,3");
+        Assert.Equal(ExitCodes.BadInput, plotted.Code);
+        Assert.Contains("--columns", plotted.Error);
+        Assert.False(File.Exists(Path.Combine(folder.Root, "p.png")));
+    }
+
     private static double Covariance(double[,] v, int a, int b)
     {
         int n = v.GetLength(0);
