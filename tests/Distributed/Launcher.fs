@@ -21,13 +21,15 @@ type MpiFactAttribute() as this =
         if mpirun.Value.IsNone then
             this.Skip <- "NOT RUN: mpirun was not found; install OpenMPI with `apt-get install -y openmpi-bin libopenmpi3`"
 
-/// The exit code and the output of `mpirun -np ranks dotnet Worker.dll arguments`.
-let run (ranks: int) (arguments: string list) =
-    let worker = Path.Combine(AppContext.BaseDirectory, "Worker.dll")
+/// The exit code and the output of `mpirun -np ranks dotnet program arguments` for a program beside the tests.
+let runProgram (program: string) (ranks: int) (arguments: string list) =
+    let worker = Path.Combine(AppContext.BaseDirectory, program)
     let start = ProcessStartInfo(mpirun.Value.Value, RedirectStandardOutput = true, RedirectStandardError = true)
     for a in [ "--allow-run-as-root"; "--oversubscribe"; "-np"; string ranks; "dotnet"; worker ] @ arguments do
         start.ArgumentList.Add a
     start.Environment["OMPI_MCA_rmaps_base_oversubscribe"] <- "1"
+    // no terminal control sequences in the captured output
+    start.Environment["TERM"] <- "dumb"
     use p = Process.Start start
     let output = p.StandardOutput.ReadToEndAsync()
     let error = p.StandardError.ReadToEndAsync()
@@ -41,3 +43,6 @@ let freshFolder () =
     let folder = Path.Combine(Path.GetTempPath(), $"flows-mpi-{Guid.NewGuid():N}")
     Directory.CreateDirectory folder |> ignore
     folder
+
+/// `runProgram` on the test worker.
+let run (ranks: int) (arguments: string list) = runProgram "Worker.dll" ranks arguments

@@ -13,9 +13,11 @@ public sealed class CliChunkingTests(TrainedModels models, ITestOutputHelper log
     private static double[] Column(string csv) =>
         File.ReadLines(csv).Skip(1).Select(l => double.Parse(l, CultureInfo.InvariantCulture)).ToArray();
 
+    // The numbers of a CSV that 'flows sample' wrote: after the training data's header, when it had one.
     private static float[,] Rows(string csv)
     {
         var lines = File.ReadAllLines(csv);
+        if (!float.TryParse(lines[0].Split(',')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _)) lines = lines[1..];
         var columns = lines[0].Split(',').Length;
         var rows = new float[lines.Length, columns];
         for (int i = 0; i < lines.Length; i++)

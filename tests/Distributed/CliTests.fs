@@ -1,0 +1,49 @@
+/// `mpirun -np 2 flows train`: one model from two ranks' shards, written once by rank 0; a bad table
+/// ends the job with the bad-input code and no model.
+module Flows.Distributed.Tests.CliTests
+
+open System
+open System.IO
+open Xunit
+open Flows.Distributed.Tests.Launcher
+
+// A two-column table with a header: a correlated Gaussian, so a fit has something to learn.
+let private table (folder: string) (rows: int) =
+    let path = Path.Combine(folder, "table.csv")
+    let random = Random 3
+    let normal () = sqrt (-2.0 * log (1.0 - random.NextDouble())) * cos (2.0 * Math.PI * random.NextDouble())
+    File.WriteAllLines(path, [| yield "height,weight"; for _ in 1 .. rows -> let a = normal () in FormattableString.Invariant $"{a},{0.8 * a + 0.6 * normal ()}" |])
+    path
+
+[<MpiFact>]
+let ``flows train under two ranks trains one model that rank 0 writes and flows can use`` () =
+    let folder = freshFolder ()
+    try
+        let model = Path.Combine(folder, "model")
+        let code, output = runProgram "flows.dll" 2 [ "train"; "--data"; table folder 1001; "--out"; model; "--steps"; "60"; "--flow"; "realnvp" ]
+        Assert.True((code = 0), output)
+        Assert.StartsWith("training on 2 ranks", output.TrimStart())
+        // one summary, from rank 0
+        Assert.Equal(1, output.Split("ran every step").Length - 1 + output.Split("stopped early").Length - 1)
+        Assert.True(File.Exists(Path.Combine(model, "model.json")))
+        let loaded = Flows.CSharp.DensityModel.Load model
+        Assert.Equal<string>([ "height"; "weight" ], loaded.ColumnNames)
+        // the fit learnt the correlation: the density is higher on the diagonal than across it
+        let logp = loaded.LogProb(array2D [ [ 1.0f; 0.8f ]; [ 1.0f; -0.8f ] ])
+        Assert.True(logp[0] > logp[1] + 1.0f, $"log p on the diagonal {logp[0]}, across it {logp[1]}")
+    finally
+        Directory.Delete(folder, true)
+
+[<MpiFact>]
+let ``a bad table under two ranks ends the job with the bad-input code and no model`` () =
+    let folder = freshFolder ()
+    try
+        let data = Path.Combine(folder, "bad.csv")
+        File.WriteAllLines(data, [| "a,b"; "1,2"; "3,x" |])
+        let model = Path.Combine(folder, "model")
+        let code, output = runProgram "flows.dll" 2 [ "train"; "--data"; data; "--out"; model; "--steps"; "10" ]
+        Assert.Equal(2, code)
+        Assert.Contains("failed:", output)
+        Assert.False(Directory.Exists model)
+    finally
+        Directory.Delete(folder, true)
