@@ -22,43 +22,39 @@ type Mpi private (api: NativeMpi.Api, rank: int, size: int) =
     /// The library in use (its file name).
     member _.Library = api.Library
 
-    member private _.SumRaw(pointer: nativeint, count: int, datatype: nativeint, elementBytes: int) =
+    // `call` on consecutive buckets of a pinned buffer: (address of the bucket, its element count) → MPI code
+    static member private InBuckets(name: string, start: nativeint, count: int, elementBytes: int, call: nativeint -> int -> int) =
         let mutable offset = 0
         while offset < count do
             let n = min bucket (count - offset)
-            NativeMpi.check "MPI_Allreduce" (api.Allreduce.Invoke(NativeMpi.inPlace, pointer + nativeint (int64 offset * int64 elementBytes), n, datatype, api.Sum, api.World))
+            NativeMpi.check name (call (start + nativeint (int64 offset * int64 elementBytes)) n)
             offset <- offset + n
+
+    member private _.SumAt(start: nativeint, count: int, datatype: nativeint, elementBytes: int) =
+        Mpi.InBuckets("MPI_Allreduce", start, count, elementBytes, fun at n -> api.Allreduce.Invoke(NativeMpi.inPlace, at, n, datatype, api.Sum, api.World))
+
+    member private _.BroadcastAt(start: nativeint, count: int, datatype: nativeint, elementBytes: int) =
+        Mpi.InBuckets("MPI_Bcast", start, count, elementBytes, fun at n -> api.Bcast.Invoke(at, n, datatype, 0, api.World))
 
     /// Replaces every element by its sum over the ranks.
     member this.Sum(values: float[]) =
-        if values.Length > 0 then
-            use p = fixed values
-            this.SumRaw(NativePtr.toNativeInt p, values.Length, api.Double, 8)
+        use p = fixed values
+        this.SumAt(NativePtr.toNativeInt p, values.Length, api.Double, 8)
 
     /// Replaces every element by its sum over the ranks.
     member this.Sum(values: float32[]) =
-        if values.Length > 0 then
-            use p = fixed values
-            this.SumRaw(NativePtr.toNativeInt p, values.Length, api.Float, 4)
-
-    member private _.BroadcastRaw(pointer: nativeint, count: int, datatype: nativeint, elementBytes: int) =
-        let mutable offset = 0
-        while offset < count do
-            let n = min bucket (count - offset)
-            NativeMpi.check "MPI_Bcast" (api.Bcast.Invoke(pointer + nativeint (int64 offset * int64 elementBytes), n, datatype, 0, api.World))
-            offset <- offset + n
+        use p = fixed values
+        this.SumAt(NativePtr.toNativeInt p, values.Length, api.Float, 4)
 
     /// Replaces the values by rank 0's.
     member this.Broadcast(values: float[]) =
-        if values.Length > 0 then
-            use p = fixed values
-            this.BroadcastRaw(NativePtr.toNativeInt p, values.Length, api.Double, 8)
+        use p = fixed values
+        this.BroadcastAt(NativePtr.toNativeInt p, values.Length, api.Double, 8)
 
     /// Replaces the values by rank 0's.
     member this.Broadcast(values: float32[]) =
-        if values.Length > 0 then
-            use p = fixed values
-            this.BroadcastRaw(NativePtr.toNativeInt p, values.Length, api.Float, 4)
+        use p = fixed values
+        this.BroadcastAt(NativePtr.toNativeInt p, values.Length, api.Float, 4)
 
     /// Waits until every rank gets here.
     member _.Barrier() = NativeMpi.check "MPI_Barrier" (api.Barrier.Invoke api.World)
