@@ -4,8 +4,8 @@ open Flows
 open Flows.Data
 open Flows.Tensors
 
-/// What data-parallel training needs beyond `Train.fit` with a collective: statistics of the rows
-/// of every rank without gathering them.
+/// What data-parallel training needs of a collective: statistics of every rank's rows without
+/// gathering them, one summed step, rank 0's parameters everywhere, validation over every rank.
 [<RequireQualifiedAccess>]
 module DataParallel =
 
@@ -28,3 +28,36 @@ module DataParallel =
         collective.SumInPlace squares
         { Mean = mean
           Scale = squares |> Array.map (fun s -> let std = sqrt (s / total) in if std > 0.0 && System.Double.IsFinite std then std else 1.0) }
+
+    // Tensors shaped like `like` from consecutive values of `buffer`.
+    let private unflatten (like: Tensor[]) (buffer: float[]) =
+        let mutable at = 0
+        like |> Array.map (fun g ->
+            let values = buffer[at .. at + g.numel - 1]
+            at <- at + g.numel
+            (Tensor.ofArray(values, g.shape).cast g.dtype).moveTo g.device)
+
+    /// Every rank's loss and gradients times its `weight` (its share of the step's mean), and whether
+    /// any rank was asked to stop, summed in one reduction of one float64 buffer.
+    let sumStep (collective: ICollective) (weight: float) (loss: float) (stopAsked: bool) (grads: Tensor[]) =
+        let buffer = Array.concat [ yield! grads |> Array.map (fun g -> g.toArray64() |> Array.map (fun v -> v * weight)); [| loss * weight; (if stopAsked then 1.0 else 0.0) |] ]
+        collective.SumInPlace buffer
+        let n = buffer.Length - 2
+        buffer[n], buffer[n + 1] > 0.0, unflatten grads buffer[.. n - 1]
+
+    /// The flow with rank 0's parameters on every rank.
+    let broadcastParameters (collective: ICollective) (flow: Flow) =
+        let p = Flow.parameters flow
+        let buffer = p.Values |> Array.collect _.toArray64()
+        collective.Broadcast buffer
+        Flow.withParameters (p.WithValues(unflatten p.Values buffer)) flow
+
+    /// The mean NLL of held-out rows ([x | c] for a conditional flow); under several ranks, of every
+    /// rank's rows (a rank may hold none).
+    let validationNll (collective: ICollective) (contextDim: int) (flow: Flow) (rows: Tensor) =
+        let x, ctx = Batches.splitContext contextDim Context.none rows
+        if collective.Size = 1 then -((Flow.logProb ctx x flow).mean().toScalar())
+        else
+            let sums = [| (if rows.shape[0] > 0 then -((Flow.logProb ctx x flow).sum().toScalar()) else 0.0); float rows.shape[0] |]
+            collective.SumInPlace sums
+            sums[0] / sums[1]

@@ -180,7 +180,7 @@ module Vae =
         let clock = Stopwatch.StartNew()
         let gen = Generator options.Seed
         // the same epoch-shuffled batches as Train.fit, then the mini-batch preparation
-        let drawBatch = Train.batches options.Seed gen size (DataSource.Dataset data)
+        let drawBatch = Batches.ofSource options.Seed gen size (DataSource.Dataset data)
         let nextBatch () =
             let batch = drawBatch ()
             match options.Prepare with

@@ -23,8 +23,8 @@ let ``the ranks' rows of each step are the one-process batch, every row exactly 
     // row i holds the value i, so rows are told apart by value
     let table = Tensor.arange(total, Dtype.Float64).reshape [| total; 1 |]
     let shardOf rank = Tensor.ofArray([| for i in rank .. ranks .. total - 1 -> float i |], [| (total - rank + ranks - 1) / ranks; 1 |])
-    let whole = Train.shardBatches 9UL Collective.single batch table None total
-    let shards = [ for r in 0 .. ranks - 1 -> Train.shardBatches 9UL (rankOf r ranks) batch (shardOf r) None total ]
+    let whole = Batches.ofShard 9UL Collective.single batch table None total
+    let shards = [ for r in 0 .. ranks - 1 -> Batches.ofShard 9UL (rankOf r ranks) batch (shardOf r) None total ]
     // three epochs' worth of steps, so that reshuffles are crossed
     for _ in 1 .. 3 * (total + batch - 1) / batch do
         let expected, size = whole ()
@@ -38,5 +38,5 @@ let ``the ranks' rows of each step are the one-process batch, every row exactly 
 [<Fact>]
 let ``a shard of the wrong size names the rank and what it should hold`` () =
     let e = Assert.Throws<System.ArgumentException>(fun () ->
-        Train.shardBatches 1UL (rankOf 1 2) 8 (Tensor.zeros [| 10; 1 |]) None 301 |> ignore)
+        Batches.ofShard 1UL (rankOf 1 2) 8 (Tensor.zeros [| 10; 1 |]) None 301 |> ignore)
     Assert.Contains("rank 1 of 2 should hold 150 of the 301 rows", e.Message)
