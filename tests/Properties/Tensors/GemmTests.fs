@@ -164,6 +164,17 @@ let ``OpenBLAS and the managed provider agree when OpenBLAS loads, and otherwise
     | None -> Assert.Equal("managed", Gemm.active.Name)
 
 [<Fact>]
+let ``A product big enough for FLOWS_GEMM_THREADS agrees between OpenBLAS and the managed provider`` () =
+    // 320 × 256 × 256 multiply-adds pass the 2^24 at which FLOWS_GEMM_THREADS=N uses N threads
+    match Gemm.openBlas with
+    | Some openBlas ->
+        for transA, transB in [ false, false; true, false; false, true ] do
+            let case = { M = 320; N = 256; K = 256; TransA = transA; TransB = transB; PadA = 0; PadB = 1; PadC = 2; Seed = 5 }
+            matchesMathNet inFloat32 openBlas case
+            matchesMathNet inFloat64 openBlas case
+    | None -> Assert.Equal("managed", Gemm.active.Name)
+
+[<Fact>]
 let ``Both providers reject a short span or a narrow stride, naming the argument`` () =
     for provider in Gemm.managed :: Option.toList Gemm.openBlas do
         let a, b, c = Array.zeroCreate<float> 12, Array.zeroCreate<float> 12, Array.zeroCreate<float> 9
