@@ -11,7 +11,8 @@ internal static class DistributedTraining
     private const double DefaultValidation = 0.2;
 
     public static int Train(TextWriter output, TextWriter error, TrainRequest request, Func<int, int, string, DensityModel> build, Func<DensityModel, DensityModel> place,
-        Action<TextWriter, FitReport, string> summary, CancellationToken cancel)
+        Action<TextWriter, FitReport, string> summary, Func<TextWriter, int, Func<IProgress<TrainingProgress>, DensityModel>, DensityModel> withProgress,
+        CancellationToken cancel)
     {
         var world = MpiWorld.Start();
         try
@@ -26,9 +27,8 @@ internal static class DistributedTraining
                 Patience: shard.ValidationRows > 0 ? 10 : null, ValidateEvery: Math.Max(1, steps / 50), ReportEvery: Math.Max(1, steps / 100));
             var quiet = world.Rank == 0 ? output : TextWriter.Null;
             quiet.WriteLine($"training on {world.Size} ranks: {request.Flow} ({model.ParameterCount:N0} parameters) on {shard.TrainRows:N0} rows × {shard.Columns} columns of {request.Data} ({shard.ValidationRows:N0} held out), on {model.Device}");
-            var fitted = model.FitShard(shard.Train, shard.TrainRows, world, shard.ValidationRows > 0 ? shard.Validation : null, options,
-                new Reporter(p => { if (p.Step % Math.Max(1, steps / 10) == 0 || p.Step == steps) quiet.WriteLine($"step {p.Step,6}/{p.TotalSteps}  loss {p.Loss:F4}{(p.ValidationLoss is double v ? $"  validation {v:F4}" : "")}"); }),
-                cancel);
+            var fitted = withProgress(quiet, steps, progress =>
+                model.FitShard(shard.Train, shard.TrainRows, world, shard.ValidationRows > 0 ? shard.Validation : null, options, progress, cancel));
             var report = fitted.LastFit!;
             if (report.Diverged) throw new InvalidOperationException($"training diverged: {report.Message}; nothing written to {request.Out}");
             if (world.Rank == 0)
@@ -47,11 +47,6 @@ internal static class DistributedTraining
             world.Abort(e is BadInputException or ArgumentException ? ExitCodes.BadInput : ExitCodes.Failure);
             throw; // not reached: the abort ends the process
         }
-    }
-
-    private sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 
     /// <summary>This rank's rows of a CSV: the rows are held out by a seeded hash of their index (the same on every
@@ -77,15 +72,9 @@ internal static class DistributedTraining
             return new Shard(reader.Header, reader.Columns, Matrix(train, reader.Columns), trainRows, Matrix(held, reader.Columns), heldRows);
         }
 
-        private static bool HeldOut(long index, double share, ulong seed)
-        {
-            // SplitMix64 of (seed, index): the same choice on every rank without reading any other row
-            ulong z = seed * 0x9E3779B97F4A7C15UL + (ulong)index + 0x632BE59BD9B4E019UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            z ^= z >> 31;
-            return (z >> 11) * (1.0 / (1UL << 53)) < share;
-        }
+        // the library's counter-based hash of (seed, index): the same choice on every rank without reading any other row
+        private static bool HeldOut(long index, double share, ulong seed) =>
+            (Flows.Tensors.Backend.Counter.bits(seed, (ulong)index) >> 11) * (1.0 / (1UL << 53)) < share;
 
         private static double[] Row(double[,] chunk, int i)
         {

@@ -31,7 +31,7 @@ internal static class Work
         if (MpiWorld.Launched)
             return DistributedTraining.Train(output, error, request,
                 (rows, columns, flow) => FlowKinds.Create(flow, rows, columns, request.Layers, request.Hidden, 0, request.Seed),
-                model => DeviceFor(request.Device, model), WriteSummary, cancel);
+                model => DeviceFor(request.Device, model), WriteSummary, (writer, steps, run) => WithProgress(writer, steps, run), cancel);
         if (request.PlotLoss is not null) OutputPaths.CheckFile(request.PlotLoss);
         var data = CsvTable.Read(request.Data, request.Header);
         var context = request.Context is null ? null : MatchingContext(CsvTable.Read(request.Context, request.Header), request.Context, data.Rows);
@@ -315,11 +315,6 @@ internal static class Work
         return result;
     }
 
-    /// <summary>Progress delivered on the training thread (Progress&lt;T&gt; would post it elsewhere).</summary>
-    private sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
-    }
 
     private static IAnsiConsole Console(TextWriter output) =>
         AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });

@@ -56,21 +56,10 @@ public sealed partial class DensityModel
         var objective = Objective.NewForwardKl(DataSource.NewSharded(OnModel(held), FSharpInterop.Option<Tensor>(null), totalRows));
         // the flow's NLLs are of standardised rows: reports are in the user's units, as Fit's are
         double offset = standardisation is null ? 0.0 : StandardisationModule.logScale(standardisation);
-        var inUserUnits = progress is null ? null
-            : new Relay(p => progress.Report(p with { Loss = p.Loss + offset, ValidationLoss = p.ValidationLoss + offset }));
-        var fitted = Run(start, objective, options, options.Steps ?? 1000, validation, inUserUnits, cancellationToken, collective);
+        var fitted = Run(start, objective, options, options.Steps ?? 1000, validation, progress, cancellationToken, collective, offset);
         var report = fitted.LastFit!;
         int validationRows = validation is null ? 0 : (int)Math.Round(SumOverRanks(collective, validation.shape[0]));
-        return new DensityModel(fitted.core, report with
-        {
-            FinalLoss = report.FinalLoss + offset,
-            BestValidationLoss = report.BestValidationLoss + offset,
-            FlowValidationLoss = report.BestValidationLoss + offset,
-            Losses = report.Losses.Select(l => l + offset).ToArray(),
-            ValidationLosses = report.ValidationLosses.Select(v => v with { Loss = v.Loss + offset }).ToArray(),
-            TrainRows = totalRows,
-            ValidationRows = validationRows,
-        });
+        return new DensityModel(fitted.core, report with { FlowValidationLoss = report.BestValidationLoss, TrainRows = totalRows, ValidationRows = validationRows });
     }
 
     private static double SumOverRanks(ICollective collective, double value)
@@ -78,11 +67,6 @@ public sealed partial class DensityModel
         var values = new[] { value };
         collective.SumInPlace(values);
         return values[0];
-    }
-
-    private sealed class Relay(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 
     private Tensor ShardRows(float[,] shard, int totalRows, ICollective collective)

@@ -229,10 +229,11 @@ public sealed partial class DensityModel
     }
 
     private static DensityModel Run(CoreModel start, Objective objective, FitOptions options, int steps, Tensor? validation, IProgress<TrainingProgress>? progress,
-        CancellationToken cancellationToken, ICollective? collective = null)
+        CancellationToken cancellationToken, ICollective? collective = null, double lossOffset = 0)
     {
+        // lossOffset turns the flow's NLLs (of standardised rows) into NLLs of the caller's rows
         Action<Progress>? report = progress is null ? null
-            : p => progress.Report(new TrainingProgress(p.Step, steps, p.Loss, FSharpInterop.Validation(p), TimeSpan.FromSeconds(p.Seconds)));
+            : p => progress.Report(new TrainingProgress(p.Step, steps, p.Loss + lossOffset, FSharpInterop.Validation(p) + lossOffset, TimeSpan.FromSeconds(p.Seconds)));
         var trainOptions = FSharpInterop.TrainOptions(options, steps, validation, report, () => cancellationToken.IsCancellationRequested, collective);
         var clock = Stopwatch.StartNew();
         var outcome = Train.fit(trainOptions, objective, TrainingTrace(start, options).Flow);
@@ -241,8 +242,8 @@ public sealed partial class DensityModel
         var validations = coreReport.Validations;
         var fitReport = new FitReport(
             coreReport.StepsRun,
-            coreReport.Losses.Length > 0 ? coreReport.Losses[^1] : double.NaN,
-            validations.Length > 0 ? validations.Min(v => v.Item2) : null,
+            coreReport.Losses.Length > 0 ? coreReport.Losses[^1] + lossOffset : double.NaN,
+            validations.Length > 0 ? validations.Min(v => v.Item2) + lossOffset : null,
             coreReport.StoppedEarly,
             outcome.IsDiverged,
             coreReport.Message,
@@ -251,8 +252,8 @@ public sealed partial class DensityModel
         {
             StopReason = StopOf(coreReport.Stop),
             BestStep = FSharpInterop.NullableOf(coreReport.BestStep),
-            Losses = coreReport.Losses,
-            ValidationLosses = FSharpInterop.ValidationLosses(validations),
+            Losses = coreReport.Losses.Select(l => l + lossOffset).ToArray(),
+            ValidationLosses = FSharpInterop.ValidationLosses(validations).Select(v => v with { Loss = v.Loss + lossOffset }).ToArray(),
         });
         if (cancellationToken.IsCancellationRequested && coreReport.StepsRun < steps)
             throw new FitCancelledException(fitted, cancellationToken);
