@@ -7,6 +7,7 @@ module Flows.CudaCheck.Parity
 open System
 open Flows
 open Flows.Tensors
+open Flows.Fixtures
 open Flows.Tensors.Backend
 
 /// |gpu − cpu| ≤ Abs + Rel·max(|gpu|, |cpu|), element by element. The device's transcendental
@@ -154,7 +155,7 @@ let opCases : (Device -> Outcome) list =
                   g.normal([| 100 |], dtype = Dtype.Float64, device = d) ]) ]
 
 /// A data-side input inside a bijector's domain.
-let private inputFor (entry: Entry) (g: Generator) (n: int) (dim: int) =
+let private inputFor (entry: Fixture) (g: Generator) (n: int) (dim: int) =
     match entry.Domain with
     | Domain.Real -> g.normal [| n; dim |]
     | Domain.Positive -> g.uniform([| n; dim |], 0.5, 2.0)
@@ -163,7 +164,7 @@ let private inputFor (entry: Entry) (g: Generator) (n: int) (dim: int) =
 /// One case per catalogue bijector: inverse and forward with their log-dets, and the gradient of
 /// Σ logdet + Σ w·y with respect to every parameter.
 let bijectorCases : (Device -> Outcome) list =
-    Catalogue.all
+    Library.all
     |> List.map (fun entry ->
         fun device ->
             run $"bijector {entry.Name}" device (fun d ->

@@ -117,7 +117,7 @@ public class ApiTests
         foreach (var name in Layer.CatalogueNames.Where(n => !Microsoft.FSharp.Core.FSharpOption<int>.get_IsSome(Flows.Catalogue.find(n).ContextDim)))
         {
             // a dimension the entry supports: 2 where it can, else its first (image entries need C·H·W)
-            var dims = Flows.Catalogue.find(name).Dims;
+            var dims = Flows.Fixtures.Library.find(name).Dims;
             int dimension = dims.Contains(2) ? 2 : dims.Head;
             var model = DensityModel.CreateFromCatalogue(name, dimension, layers: 1, seed: 3);
             // the data sit inside every entry's domain: (0, 1) suits the positive and interval ones

@@ -33,5 +33,4 @@ let create (dtype: Dtype) (dim: int) =
 
 [<CatalogueEntry>]
 let entry =
-    { Entry.exact "actnorm" (fun t s -> create t (Settings.int "dim" s)) (fun _ t d -> create t d)
-        (fun g t d -> create t d |> Entry.perturb g 0.5) with IdentityAtInit = true }
+    { Entry.exact "actnorm" (fun t s -> create t (Settings.int "dim" s)) (fun _ t d -> create t d) with IdentityAtInit = true }

@@ -23,6 +23,6 @@ let create (gen: Generator) (dtype: Dtype) (dim: int) (contextDim: int) =
 [<CatalogueEntry>]
 let entry =
     { Entry.exact "amortised-planar" (fun t s -> create (Generator 0UL) t (Settings.int "dim" s) (Settings.int "contextDim" s))
-        (fun g t d -> create g t d 3) (fun g t d -> create g t d 3 |> Entry.perturb g 0.5) with
+        (fun g t d -> create g t d 3) with
         ContextDim = Some 3
         InverseKind = InverseKind.Iterative Planar.tolerance }

@@ -89,7 +89,7 @@ let private rebuild (dtype: Dtype) (s: Settings) =
     create (kindOf s) (Generator 0UL) dtype (Settings.int "dim" s) (Settings.int "contextDim" s)
 
 let private entryFor (kind: int -> Kind) =
-    { Entry.exact (name (kind 1)) rebuild (fun g t d -> create (kind d) g t d 3) (fun g t d -> create (kind d) g t d 3 |> Entry.perturb g 0.5) with
+    { Entry.exact (name (kind 1)) rebuild (fun g t d -> create (kind d) g t d 3) with
         ContextDim = Some 3
         InverseKind = InverseKind.Iterative Sylvester.tolerance }
 

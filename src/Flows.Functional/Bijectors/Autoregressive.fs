@@ -67,8 +67,7 @@ let private rebuild (dtype: Dtype) (s: Settings) =
     if s.ContainsKey "inverted" then iaf (Generator 0UL) dtype spec else create (Generator 0UL) dtype spec
 
 let private entryFor (name: string) (build: Generator -> Dtype -> Spec -> Bijector) (spec: int -> Spec) : Entry =
-    { Entry.exact name rebuild (fun g t d -> build g t (spec d)) (fun g t d -> build g t (spec d) |> Entry.perturb g 0.3) with
-        Dims = [ 1 .. 5 ]
+    { Entry.exact name rebuild (fun g t d -> build g t (spec d)) with
         IdentityAtInit = true }
 
 let private spec (order: Order) (dim: int) =

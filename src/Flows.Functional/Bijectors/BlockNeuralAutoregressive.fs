@@ -138,8 +138,7 @@ let private rebuild (dtype: Dtype) (s: Settings) =
 
 let private entryFor (name: string) =
     let spec (d: int) = { Dim = d; Hidden = [ 4; 4 ]; ContextDim = 0 }
-    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
-        Dims = [ 1 .. 3 ]
+    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) with
         InverseKind = InverseKind.Iterative tolerance }
 
 [<CatalogueEntry>]

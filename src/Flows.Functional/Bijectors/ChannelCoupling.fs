@@ -72,9 +72,7 @@ let private rows (b: Bijector) = ImageRows.ofImages b.Event b.Event b
 
 let private entryFor (name: string) =
     let spec (dim: int) = { Image = ImageRows.shapeFor shapes dim; Hidden = 4; ScaleMap = Coupling.ScaleMap.SoftClamp 2.0; ContextDim = 0 }
-    { Entry.exact name (fun t s -> rows (create (Generator 0UL) t (specOfSettings s))) (fun g t d -> rows (create g t (spec d)))
-        (fun g t d -> rows (create g t (spec d)) |> Entry.perturb g 0.3) with
-        Dims = shapes |> List.map Shape.numel
+    { Entry.exact name (fun t s -> rows (create (Generator 0UL) t (specOfSettings s))) (fun g t d -> rows (create g t (spec d))) with
         IdentityAtInit = true }
 
 [<CatalogueEntry>]

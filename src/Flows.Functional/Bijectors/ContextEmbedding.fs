@@ -63,7 +63,6 @@ let private create (gen: Generator) (dtype: Dtype) (dim: int) =
 /// The catalogue entry: an RQ spline coupling conditioned on 4 embedded features of a 3-wide context.
 [<CatalogueEntry>]
 let entry =
-    { Entry.exact "context-embedding" build create (fun g t d -> create g t d |> Entry.perturb g 0.3) with
-        Dims = [ 2 .. 4 ]
+    { Entry.exact "context-embedding" build create with
         ContextDim = Some 3
         IdentityAtInit = true }

@@ -46,7 +46,6 @@ let private build (dtype: Dtype) (s: Settings) =
 [<CatalogueEntry>]
 let entry =
     let make (dtype: Dtype) (dim: int) = rows (create dtype 5.0 3 (ImageRows.shapeFor shapes dim))
-    { Entry.exact "context-prior" build (fun _ t d -> make t d) (fun g t d -> make t d |> Entry.perturb g 0.3) with
-        Dims = shapes |> List.map Shape.numel
+    { Entry.exact "context-prior" build (fun _ t d -> make t d) with
         ContextDim = Some 3
         IdentityAtInit = true }

@@ -183,8 +183,7 @@ let private rebuild (dtype: Dtype) (s: Settings) =
           ContextDim = Settings.int "contextDim" s }
 
 let private entryFor (name: string) (spec: int -> Spec) : Entry =
-    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
-        Dims = [ 2 .. 8 ]
+    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) with
         IdentityAtInit = true }
 
 let private spec (affine: bool) (scale: ScaleMap) (mask: Mask) (dim: int) =

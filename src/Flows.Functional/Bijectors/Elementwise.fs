@@ -72,7 +72,7 @@ let affine (dtype: Dtype) (dim: int) =
         forward inverse
 
 let private fixedEntry (name: string) (domain: Domain) (make: int -> Bijector) : Entry =
-    { Entry.exact name (fun _ s -> make (Settings.int "dim" s)) (fun _ _ d -> make d) (fun _ _ d -> make d) with
+    { Entry.exact name (fun _ s -> make (Settings.int "dim" s)) (fun _ _ d -> make d) with
         Domain = domain }
 
 [<CatalogueEntry>]
@@ -89,10 +89,8 @@ let tanhEntry = fixedEntry "tanh" (Domain.Interval(-1.0, 1.0)) tanh
 
 [<CatalogueEntry>]
 let leakyReluEntry =
-    { Entry.exact "leaky-relu" (fun _ s -> leakyRelu (Settings.float "slope" s) (Settings.int "dim" s))
-        (fun _ _ d -> leakyRelu 0.2 d) (fun _ _ d -> leakyRelu 0.2 d) with Domain = Domain.Real }
+    Entry.exact "leaky-relu" (fun _ s -> leakyRelu (Settings.float "slope" s) (Settings.int "dim" s)) (fun _ _ d -> leakyRelu 0.2 d)
 
 [<CatalogueEntry>]
 let affineEntry =
-    { Entry.exact "affine" (fun t s -> affine t (Settings.int "dim" s)) (fun _ t d -> affine t d)
-        (fun g t d -> affine t d |> Entry.perturb g 0.5) with IdentityAtInit = true }
+    { Entry.exact "affine" (fun t s -> affine t (Settings.int "dim" s)) (fun _ t d -> affine t d) with IdentityAtInit = true }

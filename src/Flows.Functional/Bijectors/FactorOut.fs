@@ -136,9 +136,7 @@ let private example (gen: Generator) (dtype: Dtype) (prior: Prior) (image: int[]
 
 let private entryFor (name: string) (prior: Prior) =
     { Entry.exact name (fun t s -> example (Generator 0UL) t (Prior.ofSettings s) (Settings.ints "image" s))
-        (fun g t d -> example g t prior (ImageRows.shapeFor shapes d))
-        (fun g t d -> example g t prior (ImageRows.shapeFor shapes d) |> Entry.perturb g 0.3) with
-        Dims = shapes |> List.map Shape.numel
+        (fun g t d -> example g t prior (ImageRows.shapeFor shapes d)) with
         IdentityAtInit = true }
 
 [<CatalogueEntry>]

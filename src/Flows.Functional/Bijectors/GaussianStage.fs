@@ -39,13 +39,6 @@ let identity (dtype: Dtype) (dim: int) =
     Guard.positive (nameof dim) dim
     create dtype (Array.zeroCreate dim) (Array2D.init dim dim (fun i j -> if i = j then 1.0 else 0.0))
 
-// A random well-conditioned factor: diagonal in [0.5, 1.5], off-diagonal N(0, 0.3²).
-let private random (gen: Generator) (dtype: Dtype) (dim: int) =
-    let noise = gen.normal([| dim; dim |], 0.0, 0.3, Dtype.Float64).toArray64()
-    let diagonal = gen.uniform([| dim |], 0.5, 1.5, Dtype.Float64).toArray64()
-    let mean = gen.normal([| dim |], 0.0, 1.0, Dtype.Float64).toArray64()
-    create dtype mean (Array2D.init dim dim (fun i j -> if i = j then diagonal[i] elif j < i then noise[i * dim + j] else 0.0))
-
 [<CatalogueEntry>]
 let entry =
-    { Entry.exact name (fun t s -> identity t (Settings.int "dim" s)) (fun _ t d -> identity t d) random with IdentityAtInit = true }
+    { Entry.exact name (fun t s -> identity t (Settings.int "dim" s)) (fun _ t d -> identity t d) with IdentityAtInit = true }

@@ -102,8 +102,7 @@ let private rebuild (dtype: Dtype) (s: Settings) =
           Units = Settings.int "units" s; ContextDim = made.ContextDim }
 
 let private entryFor (name: string) (spec: int -> Spec) : Entry =
-    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
-        Dims = [ 1 .. 4 ]
+    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) with
         InverseKind = InverseKind.Iterative AutoregressiveInverse.tolerance }
 
 let private spec (order: Order) (dim: int) =

@@ -30,4 +30,4 @@ let random (gen: Generator) (dim: int) = create (gen.permutation(dim).toArrayInt
 
 [<CatalogueEntry>]
 let entry =
-    Entry.exact "permute" (fun _ s -> create (Settings.ints "perm" s)) (fun g _ d -> random g d) (fun g _ d -> random g d)
+    Entry.exact "permute" (fun _ s -> create (Settings.ints "perm" s)) (fun g _ d -> random g d)

@@ -45,18 +45,16 @@ let private shapes = [ [| 1; 2; 2 |]; [| 2; 2; 2 |]; [| 3; 2; 2 |]; [| 2; 3; 3 |
 
 let private rows (b: Bijector) = ImageRows.ofImages b.Event b.Event b
 
-let private entryFor (name: string) (build: Dtype -> Settings -> Bijector) (create: Generator -> Dtype -> int[] -> Bijector) (scale: float) =
-    { Entry.exact name (fun t s -> rows (build t s)) (fun g t d -> rows (create g t (ImageRows.shapeFor shapes d)))
-        (fun g t d -> rows (create g t (ImageRows.shapeFor shapes d)) |> Entry.perturb g scale) with
-        Dims = shapes |> List.map Shape.numel }
+let private entryFor (name: string) (build: Dtype -> Settings -> Bijector) (create: Generator -> Dtype -> int[] -> Bijector) =
+    Entry.exact name (fun t s -> rows (build t s)) (fun g t d -> rows (create g t (ImageRows.shapeFor shapes d)))
 
 [<CatalogueEntry>]
 let actNormEntry =
-    { entryFor "channel-actnorm" (fun t s -> actNorm t (Settings.ints "image" s)) (fun _ t image -> actNorm t image) 0.5 with
+    { entryFor "channel-actnorm" (fun t s -> actNorm t (Settings.ints "image" s)) (fun _ t image -> actNorm t image) with
         IdentityAtInit = true }
 
 [<CatalogueEntry>]
 let invertibleConvEntry =
     entryFor "invertible-1x1-conv"
         (fun t s -> create "invertible-1x1-conv" (Settings.ints "image" s) (LuLinear.create (Settings.ints "perm" s) t))
-        (fun g t image -> create "invertible-1x1-conv" image (LuLinear.create (g.permutation(image[0]).toArrayInt()) t)) 0.5
+        (fun g t image -> create "invertible-1x1-conv" image (LuLinear.create (g.permutation(image[0]).toArrayInt()) t))

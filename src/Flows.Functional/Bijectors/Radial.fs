@@ -55,4 +55,3 @@ let create (gen: Generator) (dtype: Dtype) (dim: int) =
 [<CatalogueEntry>]
 let entry =
     Entry.exact "radial" (fun t s -> create (Generator 0UL) t (Settings.int "dim" s)) create
-        (fun g t d -> create g t d |> Entry.perturb g 1.0)

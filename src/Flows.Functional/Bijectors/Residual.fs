@@ -339,10 +339,9 @@ let private rebuild (dtype: Dtype) (s: Settings) =
 
 let private entryFor (name: string) =
     let make (g: Generator) (t: Dtype) (d: int) = createConditional 0 small g t d
-    { Entry.exact name rebuild make (fun g t d -> make g t d |> Entry.perturb g 1.0) with
-        Dims = [ 1 .. 3 ]
+    { Entry.exact name rebuild make with
         InverseKind = InverseKind.Iterative defaults.Tolerance }
 
-/// The exact-log-det block (dimensions 1–3, one hidden layer of 8) for the law suite.
+/// The catalogue's layer: the exact-log-det block with one hidden layer of 8.
 [<CatalogueEntry>]
 let entry = entryFor "residual"

@@ -64,8 +64,7 @@ let private rebuild (dtype: Dtype) (s: Settings) =
 
 let private entryFor (name: string) (spec: int -> Spec) : Entry =
     let d = spec 1
-    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) (fun g t d -> create g t (spec d) |> Entry.perturb g 0.3) with
-        Dims = [ 1 .. 4 ]
+    { Entry.exact name rebuild (fun g t d -> create g t (spec d)) with
         InverseKind = (SplineKind.transformer d.Bins d.Bound d.Spline).InverseKind
         IdentityAtInit = true }
 

@@ -131,7 +131,7 @@ let private rebuild (dtype: Dtype) (s: Settings) =
     create kind (Generator 0UL) dtype (Settings.int "dim" s)
 
 let private entryFor (name: string) (kind: Orthogonal) =
-    { Entry.exact name rebuild (create kind) (fun g t d -> create kind g t d |> Entry.perturb g 0.7) with
+    { Entry.exact name rebuild (create kind) with
         InverseKind = InverseKind.Iterative tolerance }
 
 [<CatalogueEntry>]

@@ -50,13 +50,11 @@ module GalerkinCnf =
               Tolerance = Settings.float "tolerance" settings }
         createWith options (Generator 0UL) dtype (Settings.int "dim" settings)
 
-    // The law suite's instance: one Fourier mode (smooth in t, so Dopri5 takes few steps) and a
-    // perturbation of 0.1, as for the hypernetwork, so the weights do not swing hard with t.
-    let private lawOptions = { defaults with Basis = GalerkinBasis.Fourier 1; Hidden = [ 8 ] }
+    // The catalogue's layer: one Fourier mode, smooth in t, so Dopri5 takes few steps.
+    let private catalogueOptions = { defaults with Basis = GalerkinBasis.Fourier 1; Hidden = [ 8 ] }
 
-    /// The catalogue entry: exact trace, Dopri5 at 1e-8, dimensions 1–3.
+    /// The catalogue entry: exact trace, Dopri5 at 1e-8.
     [<CatalogueEntry>]
     let entry =
-        { Entry.exact "cnf-galerkin" build (createWith lawOptions) (fun g t d -> createWith lawOptions g t d |> Entry.perturb g 0.1) with
-            Dims = [ 1; 2; 3 ]
-            InverseKind = InverseKind.Iterative lawOptions.Tolerance }
+        { Entry.exact "cnf-galerkin" build (createWith catalogueOptions) with
+            InverseKind = InverseKind.Iterative catalogueOptions.Tolerance }

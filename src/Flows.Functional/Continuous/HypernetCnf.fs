@@ -45,13 +45,11 @@ module HypernetCnf =
               Tolerance = Settings.float "tolerance" settings }
         createWith options (Generator 0UL) dtype (Settings.int "dim" settings)
 
-    // The law suite's instance: small, tight enough that log-dets match the autodiff Jacobian; a
-    // perturbation of 0.1 (0.3 made weights that swing with t and doubled the plane law's steps).
-    let private lawOptions = { defaults with Width = 4; Hidden = [ 8 ] }
+    // The catalogue's layer: small, and tight enough that log-dets match the autodiff Jacobian.
+    let private catalogueOptions = { defaults with Width = 4; Hidden = [ 8 ] }
 
-    /// The catalogue entry: exact trace, Dopri5 at 1e-8, dimensions 1–3.
+    /// The catalogue entry: exact trace, Dopri5 at 1e-8.
     [<CatalogueEntry>]
     let entry =
-        { Entry.exact "cnf-hypernet" build (createWith lawOptions) (fun g t d -> createWith lawOptions g t d |> Entry.perturb g 0.1) with
-            Dims = [ 1; 2; 3 ]
-            InverseKind = InverseKind.Iterative lawOptions.Tolerance }
+        { Entry.exact "cnf-hypernet" build (createWith catalogueOptions) with
+            InverseKind = InverseKind.Iterative catalogueOptions.Tolerance }

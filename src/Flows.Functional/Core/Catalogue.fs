@@ -50,8 +50,9 @@ module Codec =
           InverseKind = InverseKind.Exact
           LogDetKind = LogDetKind.Exact }
 
-/// A catalogue entry: how to build a bijector by name and how to draw random instances for the
-/// law suite. Every bijector file ends with one, so a new bijector is tested when registered.
+/// A catalogue entry: a codec with the layer as a user creates it for a dimension, so a layer can
+/// be made by name. Every bijector file ends with one; random instances and the dimensions the law
+/// suite draws are test fixtures and live with the tests.
 [<NoEquality; NoComparison>]
 type Entry =
     { Name: string
@@ -59,9 +60,7 @@ type Entry =
       Build: Dtype -> Settings -> Bijector
       /// The bijector as a user creates it (initial parameters), for dimension `dim`.
       Create: Generator -> Dtype -> int -> Bijector
-      /// A random instance away from the initial parameters, for dimension `dim`.
-      Random: Generator -> Dtype -> int -> Bijector
-      Dims: int list
+      /// The context width `Create`'s layer reads, if it is conditional.
       ContextDim: int option
       Domain: Domain
       InverseKind: InverseKind
@@ -82,21 +81,20 @@ type Entry =
 type CatalogueEntryAttribute() =
     inherit Attribute()
 
-/// Entry presets and the perturbation used by `Random`.
+/// Entry presets, and the perturbation that moves a bijector away from its initial state.
 [<RequireQualifiedAccess>]
 module Entry =
 
-    /// Adds N(0, scale²) noise to every parameter, moving a bijector away from its initial state.
+    /// Adds N(0, scale²) noise to every parameter, moving a bijector away from its initial state
+    /// (where many layers are the identity, and a law would hold trivially).
     let perturb (gen: Generator) (scale: float) (b: Bijector) =
         { b with Params = b.Params.Map(fun t -> t + gen.normal(t.shape, 0.0, scale, t.dtype)) }
 
-    /// An entry for a real-domain, exactly invertible bijector with exact log-det.
-    let exact (name: string) (build: Dtype -> Settings -> Bijector) (create: Generator -> Dtype -> int -> Bijector) (random: Generator -> Dtype -> int -> Bijector) : Entry =
+    /// An entry for a real-domain, exactly invertible, unconditional bijector with exact log-det.
+    let exact (name: string) (build: Dtype -> Settings -> Bijector) (create: Generator -> Dtype -> int -> Bijector) : Entry =
         { Name = name
           Build = build
           Create = create
-          Random = random
-          Dims = [ 1 .. 8 ]
           ContextDim = None
           Domain = Domain.Real
           InverseKind = InverseKind.Exact

@@ -124,9 +124,7 @@ let asRows (gen: Generator) (dtype: Dtype) (config: Config) =
 let private entryFor (name: string) =
     let configFor (dim: int) =
         { Config.defaults (dim / 16) 4 4 with StepsPerLevel = 1; Hidden = 4; ScaleMap = Coupling.ScaleMap.SoftClamp 2.0; ContextDim = 0 }
-    let random (g: Generator) (t: Dtype) (d: int) = asRows g t (configFor d) |> Entry.perturb g 0.3
-    { Entry.exact name (fun t s -> asRows (Generator 0UL) t (configOfSettings s)) (fun g t d -> asRows g t (configFor d)) random with
-        Dims = [ 16 ] }
+    Entry.exact name (fun t s -> asRows (Generator 0UL) t (configOfSettings s)) (fun g t d -> asRows g t (configFor d))
 
 [<CatalogueEntry>]
 let entry = entryFor "glow"

@@ -14,7 +14,7 @@ open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support
 
-let private namesWhere (keep: Entry -> Bijector -> bool) : seq<obj[]> =
+let private namesWhere (keep: Flows.Fixtures.Fixture -> Bijector -> bool) : seq<obj[]> =
     Fixtures.all
     |> Seq.filter (fun e -> keep e (e.Create (Generator 1UL) Dtype.Float64 (List.head e.Dims)))
     |> Seq.map (fun e -> [| box e.Name |])

@@ -16,7 +16,7 @@ open Xunit
 
 /// A random batch-norm layer with momentum `momentum` and a data-side batch of at least two rows.
 let private drawCase (momentum: float) (seed: int) =
-    let case = LawCase.build BatchNorm.entry seed 32
+    let case = LawCase.build (Flows.Fixtures.Library.find "batchnorm") seed 32
     let b = { BatchNorm.create momentum Dtype.Float64 case.Dim with Params = case.Bijector.Params }
     b, Tensor.cat([| case.Y; case.X * 2.0 + 1.0 |], 0)
 

@@ -4,6 +4,7 @@ module Flows.Properties.Bijectors.CatalogueGuard
 open System.Reflection
 open Xunit
 open Flows
+open Flows.Fixtures
 open Flows.Tensors
 
 [<Fact>]
@@ -26,10 +27,16 @@ let ``every bijector module with a create function registers an entry`` () =
 let ``every library entry is a layer a model file names, not a test variant`` () =
     // variants (other masks, conditional forms) live in the tests; a loader finds layers by the
     // name of the bijector, so each library entry must build a bijector of its own name
-    for e in Catalogue.all do
-        let built = e.Create (Generator 1UL) Dtype.Float64 (List.head e.Dims)
-        Assert.Equal(e.Name, built.Name)
+    for f in Library.all do
+        let built = f.Create (Generator 1UL) Dtype.Float64 (List.head f.Dims)
+        Assert.Equal(f.Name, built.Name)
     Assert.DoesNotContain(Catalogue.all, fun e -> e.Name = "affine-coupling-exp" || e.Name.StartsWith "conditional-")
+
+[<Fact>]
+let ``every library entry has a fixture and every fixture an entry`` () =
+    Assert.Equal<string list>([], Library.missing)
+    Assert.Equal<string list>([], Library.stale)
+    Assert.Equal(Catalogue.all.Length, Library.all.Length)
 
 [<Fact>]
 let ``the law suite covers every library entry and every test variant`` () =

@@ -11,7 +11,7 @@ open Flows.Laws
 open Flows.Tensors
 open Flows.Properties.Support
 
-let private namesWhere (keep: Entry -> bool) : seq<obj[]> =
+let private namesWhere (keep: Flows.Fixtures.Fixture -> bool) : seq<obj[]> =
     Fixtures.all |> Seq.filter keep |> Seq.map (fun e -> [| box e.Name |])
 
 /// Every catalogue entry.
@@ -80,7 +80,7 @@ let ``rebuilding from settings gives the same map`` (name: string) = LawCase.hol
 [<Theory; MemberData(nameof identityNames)>]
 let ``the initial bijector is the identity`` (name: string) =
     LawCase.check 5 (Fixtures.find name) (fun case ->
-        let b = case.Entry.Create (Generator(uint64 case.Seed)) Dtype.Float64 case.Dim
+        let b = case.Fixture.Create (Generator(uint64 case.Seed)) Dtype.Float64 case.Dim
         let y, logDet = Bijector.forward case.Context case.X b
         Close.tensors $"{name}: initial output" Tolerance.float64 case.X y
         Close.tensors $"{name}: initial log-det" Tolerance.float64 (logDet.zerosLike()) logDet)

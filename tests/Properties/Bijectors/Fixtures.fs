@@ -1,14 +1,14 @@
 namespace Flows.Properties.Bijectors
 
 open System
-open Flows
+open Flows.Fixtures
 
 /// What the law suite runs on: the library's catalogue entries and the test-only variants.
 [<RequireQualifiedAccess>]
 module Fixtures =
 
     /// Every entry and variant, sorted by name.
-    let all : Entry list = Catalogue.all @ Variants.all |> List.sortBy (fun e -> e.Name)
+    let all : Fixture list = Library.all @ Variants.all |> List.sortBy (fun e -> e.Name)
 
     /// The entry or variant called `name`.
     let find (name: string) =

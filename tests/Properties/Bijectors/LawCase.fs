@@ -4,12 +4,13 @@ open FsCheck.FSharp
 open Flows
 open Flows.Laws
 open Flows.Tensors
+open Flows.Fixtures
 open Flows.Properties.Support
 
 /// One drawn case of a catalogue entry for the law suite: a random instance (float64) and the
 /// batch the public laws run on (`Flows.Laws`), with a context when the entry is conditional.
 type LawCase =
-    { Entry: Entry
+    { Fixture: Fixture
       Seed: int
       Dim: int
       Bijector: Bijector
@@ -22,7 +23,7 @@ type LawCase =
 module LawCase =
 
     /// The case for a seed: dimension from the entry's list, batch 1–batchCap.
-    let build (entry: Entry) (seed: int) (batchCap: int) =
+    let build (entry: Fixture) (seed: int) (batchCap: int) =
         let gen = Generator(uint64 seed)
         let dims = Array.ofList entry.Dims
         let dim = dims[abs seed % dims.Length]
@@ -31,7 +32,7 @@ module LawCase =
             match entry.ContextDim with
             | Some c -> { Condition = Some(gen.normal([| batch; c |], dtype = Dtype.Float64)); Training = false }
             | None -> Context.none
-        { Entry = entry
+        { Fixture = entry
           Seed = seed
           Dim = dim
           Bijector = entry.Random gen Dtype.Float64 dim
@@ -42,26 +43,26 @@ module LawCase =
     /// The entry's codec options, with its context width and a second random instance for the
     /// composition law.
     let options (case: LawCase) =
-        { LawOptions.forCodec case.Entry.Codec with
-            ContextDim = defaultArg case.Entry.ContextDim 0
-            Partner = Some(fun seed -> case.Entry.Random (Generator(uint64 seed + 1UL)) Dtype.Float64 case.Dim) }
+        { LawOptions.forCodec case.Fixture.Codec with
+            ContextDim = defaultArg case.Fixture.ContextDim 0
+            Partner = Some(fun seed -> case.Fixture.Random (Generator(uint64 seed + 1UL)) Dtype.Float64 case.Dim) }
 
     /// The case's batch as the public laws take it.
     let sample (case: LawCase) : LawSample = { Seed = case.Seed; X = case.X; Y = case.Y; Context = case.Context }
 
     /// How close a round trip must come back, as the public laws allow for this entry.
-    let roundTrip (entry: Entry) = (LawOptions.forCodec entry.Codec).RoundTrip
+    let roundTrip (entry: Fixture) = (LawOptions.forCodec entry.Codec).RoundTrip
 
     /// How close two log-dets must agree, as the public laws allow for this entry.
-    let logDet (entry: Entry) = (LawOptions.forCodec entry.Codec).LogDet
+    let logDet (entry: Fixture) = (LawOptions.forCodec entry.Codec).LogDet
 
     /// Runs `law` on `count` random cases of `entry` (replayable: the failing seed is printed).
-    let check (count: int) (entry: Entry) (law: LawCase -> unit) =
+    let check (count: int) (entry: Fixture) (law: LawCase -> unit) =
         Gens.check count (Gen.choose (0, System.Int32.MaxValue)) (fun seed -> law (build entry seed 64))
 
     /// Checks the public law on `count` random cases of `entry`; a law that does not apply fails,
     /// since the suite only asks where it must.
-    let holds (count: int) (law: Law) (entry: Entry) =
+    let holds (count: int) (law: Law) (entry: Fixture) =
         check count entry (fun case ->
             let report = Laws.runOn law (options case) [ sample case ] case.Bijector
             LawReport.assertAll entry.Name [ report ]

@@ -15,7 +15,7 @@ open Flows.Properties.Support
 /// The neural autoregressive entries and their stated tolerances.
 let names : seq<obj[]> = [ "naf"; "conditional-naf"; "bnaf"; "conditional-bnaf"; "sos"; "conditional-sos"; "umnn"; "conditional-umnn" ] |> Seq.map (fun n -> [| box n |])
 
-let private tolerance (entry: Entry) =
+let private tolerance (entry: Flows.Fixtures.Fixture) =
     match entry.InverseKind with
     | InverseKind.Iterative t -> t
     | InverseKind.Exact -> failwith $"{entry.Name} should state an iterative tolerance"

@@ -222,7 +222,7 @@ let ``spline flows are exactly the identity where every input lies outside [-B, 
 [<Theory; MemberData(nameof splineEntries)>]
 let ``spline flows start as the identity in both directions`` (name: string) =
     LawCase.check 5 (Fixtures.find name) (fun case ->
-        let b = case.Entry.Create (Generator(uint64 case.Seed)) Dtype.Float64 case.Dim
+        let b = case.Fixture.Create (Generator(uint64 case.Seed)) Dtype.Float64 case.Dim
         for what, (out, logDet) in [ "forward", Bijector.forward case.Context case.X b; "inverse", Bijector.inverse case.Context case.Y b ] do
             let input = if what = "forward" then case.X else case.Y
             Close.tensors $"{name} {what}" Tolerance.float64 input out

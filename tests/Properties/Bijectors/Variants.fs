@@ -4,6 +4,7 @@
 module Flows.Properties.Bijectors.Variants
 
 open Flows
+open Flows.Fixtures
 open Flows.Bijectors
 open Flows.Continuous
 open Flows.Models
@@ -13,8 +14,8 @@ open Flows.Transformers
 
 /// A variant of the library entry `layer`: its codec and dimensions, another constructor and
 /// context, random instances perturbed by N(0, scale²).
-let private variant (name: string) (layer: string) (contextDim: int) (scale: float) (create: Generator -> Dtype -> int -> Bijector) : Entry =
-    { Catalogue.find layer with
+let private variant (name: string) (layer: string) (contextDim: int) (scale: float) (create: Generator -> Dtype -> int -> Bijector) : Fixture =
+    { Library.find layer with
         Name = name
         Create = create
         Random = (fun g t d -> create g t d |> Entry.perturb g scale)
@@ -94,4 +95,4 @@ let private images =
               { b with Params = b.Params.With [ for n in b.Params.Names do if n.Contains "context." then yield n, b.Params[n] * (1.0 / 3.0) ] } } ]
 
 /// Every variant.
-let all : Entry list = couplings @ splineCouplings @ autoregressive @ conditionalResidualAndContinuous @ images
+let all : Fixture list = couplings @ splineCouplings @ autoregressive @ conditionalResidualAndContinuous @ images
