@@ -9,6 +9,7 @@ open System
 open Flows
 open Flows.Continuous
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Ode
 open Flows.Tensors

@@ -11,6 +11,7 @@ open System.IO
 open Flows
 open Flows.Bijectors
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Tensors
 open Flows.Training

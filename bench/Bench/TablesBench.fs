@@ -10,6 +10,7 @@ open MathNet.Numerics.LinearAlgebra
 open Flows
 open Flows.Training
 open Flows.Data
+open Flows.Datasets
 open Flows.Tensors
 
 let private toArray2D (x: Tensor) =

@@ -14,6 +14,7 @@ open Flows
 open Flows.Bijectors
 open Flows.Continuous
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Nn
 open Flows.Plotting

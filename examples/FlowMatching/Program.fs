@@ -11,6 +11,7 @@ open System.Diagnostics
 open Flows
 open Flows.Continuous
 open Flows.Data
+open Flows.Datasets
 open Flows.Ode
 open Flows.Plotting
 open Flows.Tensors

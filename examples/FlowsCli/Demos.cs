@@ -1,6 +1,6 @@
 using System.Globalization;
 using Flows.CSharp;
-using Flows.Data;
+using Flows.Datasets;
 using Flows.Plotting;
 using Flows.Tensors;
 

@@ -1,4 +1,4 @@
-/// A small Glow on 8×8 single-channel images of bars and blobs at 8 grey levels (Images.barsAndBlobs,
+/// A small Glow on 8×8 single-channel images of bars and blobs at 8 grey levels (ToyImages.barsAndBlobs,
 /// seeded): 2 levels of 4 steps, 32 hidden channels, trained by maximum likelihood on uniformly
 /// dequantised images. Prints progress, the held-out bits/dim beside the uniform model's log2(8) = 3,
 /// and draws training images beside samples at temperature 1 and 0.7 (quantised back to the grey
@@ -12,6 +12,7 @@ open System.Globalization
 open Flows
 open Flows.Bijectors
 open Flows.Data
+open Flows.Datasets
 open Flows.Models
 open Flows.Plotting
 open Flows.Tensors
@@ -30,8 +31,8 @@ let private program (argv: string[]) =
         | other -> raise (Cli.UsageError $"--prior must be learned or standard, got '{other}'")
     let levels, side, dims = 8, 8, 64
     let dtype = Dtype.Float32
-    let train = Images.barsAndBlobs (Generator 1UL) 4000 levels side side
-    let heldOut = Images.barsAndBlobs (Generator 2UL) 1000 levels side side
+    let train = ToyImages.barsAndBlobs (Generator 1UL) 4000 levels side side
+    let heldOut = ToyImages.barsAndBlobs (Generator 2UL) 1000 levels side side
     // held-out images get one fixed dequantisation, so every validation scores the same points
     let heldOutData = Images.dequantise (Generator 3UL) levels dtype heldOut
     // each step draws a random window of training images and fresh dequantisation noise

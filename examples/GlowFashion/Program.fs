@@ -17,6 +17,7 @@ module GlowFashion.Program
 open System.Diagnostics
 open Flows
 open Flows.Data
+open Flows.Datasets
 open Flows.Models
 open Flows.Plotting
 open Flows.Tensors

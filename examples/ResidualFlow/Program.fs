@@ -11,6 +11,7 @@ open Flows
 open Flows.Bijectors
 open Flows.Bijectors.Residual
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Plotting
 open Flows.Tensors

@@ -11,6 +11,7 @@ open System.Globalization
 open Flows
 open Flows.Bijectors
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Nn
 open Flows.Plotting

@@ -15,6 +15,7 @@ open System
 open System.IO
 open Flows
 open Flows.Data
+open Flows.Datasets
 open Flows.Nn
 open Flows.Plotting
 open Flows.Tensors

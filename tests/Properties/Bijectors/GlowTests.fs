@@ -10,6 +10,7 @@ open MathNet.Numerics.LinearAlgebra
 open Flows
 open Flows.Bijectors
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Models
 open Flows.Tensors
@@ -121,7 +122,7 @@ let ``observing a batch initialises every ActNorm of a Glow, inside factored-out
         f.Layers |> List.collect (fun b -> List.ofArray (Array.zip b.Buffers.Names b.Buffers.Values)) |> List.filter (fun (n, _) -> n.EndsWith "initialised")
     // one ActNorm per step and level
     Assert.Equal(3, (flags flow).Length)
-    let data = Images.barsAndBlobs (Generator 3UL) 32 8 8 8 |> Images.dequantise (Generator 4UL) 8 f64
+    let data = ToyImages.barsAndBlobs (Generator 3UL) 32 8 8 8 |> Images.dequantise (Generator 4UL) 8 f64
     let observed = Flow.observe Context.training data flow
     for name, flag in flags observed do
         Close.scalar $"{name}" Tolerance.float64 1.0 (flag.toScalar())
@@ -135,11 +136,11 @@ let ``observing a batch initialises every ActNorm of a Glow, inside factored-out
 [<Fact>]
 let ``initialising a Glow once gives the observed flow's densities without observation hooks`` () =
     let flow = Glow.create (Generator 5UL) f64 { Glow.Config.defaults 1 8 8 with StepsPerLevel = 1; Hidden = 4 }
-    let data = Images.barsAndBlobs (Generator 6UL) 32 8 8 8 |> Images.dequantise (Generator 7UL) 8 f64
+    let data = ToyImages.barsAndBlobs (Generator 6UL) 32 8 8 8 |> Images.dequantise (Generator 7UL) 8 f64
     let observed = Flow.observe Context.training data flow
     let initialised = Flow.initialise Context.training data flow
     Assert.True(initialised.Layers |> List.forall (fun b -> b.Observe.IsNone), "no layer should observe after initialisation")
-    let other = Images.barsAndBlobs (Generator 8UL) 16 8 8 8 |> Images.dequantise (Generator 9UL) 8 f64
+    let other = ToyImages.barsAndBlobs (Generator 8UL) 16 8 8 8 |> Images.dequantise (Generator 9UL) 8 f64
     Close.tensors "log q after initialisation" Tolerance.float64 (Flow.logProb Context.none other observed) (Flow.logProb Context.none other initialised)
     // observing again is a no-op now, where the uninitialised flow would change
     Assert.Same(initialised, Flow.observe Context.training other initialised)
@@ -176,11 +177,11 @@ let ``Glow refuses image sizes that the levels cannot squeeze`` () =
 [<Fact>]
 let ``images hold integer levels, dequantised data quantises back, and a uniform model scores log2 levels bits per dimension`` () =
     let levels = 6
-    let k = Images.barsAndBlobs (Generator 5UL) 50 levels 8 8
+    let k = ToyImages.barsAndBlobs (Generator 5UL) 50 levels 8 8
     let values = k.toArray64()
     Assert.True(values |> Array.forall (fun v -> v = Math.Round v && v >= 0.0 && v <= float (levels - 1)), "levels must be integers in range")
     Assert.True(values |> Array.exists (fun v -> v = float (levels - 1)), "the brightest level should occur")
-    Close.tensors "same seed, same images" Tolerance.float64 k (Images.barsAndBlobs (Generator 5UL) 50 levels 8 8)
+    Close.tensors "same seed, same images" Tolerance.float64 k (ToyImages.barsAndBlobs (Generator 5UL) 50 levels 8 8)
     let x = Images.dequantise (Generator 6UL) levels f64 k
     Close.tensors "quantise(dequantise k)" Tolerance.float64 k (Images.quantise levels x)
     let uniform = Flow.create (Distribution.uniformBox [| 1; 8; 8 |] -0.5 0.5 f64) []
@@ -190,8 +191,8 @@ let ``images hold integer levels, dequantised data quantises back, and a uniform
 [<Fact>]
 let ``a briefly trained Glow beats the uniform model's bits per dimension on held-out images`` () =
     let levels = 8
-    let train = Images.barsAndBlobs (Generator 10UL) 512 levels 4 4
-    let heldOut = Images.barsAndBlobs (Generator 11UL) 256 levels 4 4 |> Images.dequantise (Generator 12UL) levels f64
+    let train = ToyImages.barsAndBlobs (Generator 10UL) 512 levels 4 4
+    let heldOut = ToyImages.barsAndBlobs (Generator 11UL) 256 levels 4 4 |> Images.dequantise (Generator 12UL) levels f64
     let flow = Glow.create (Generator 13UL) f64 { Glow.Config.defaults 1 4 4 with Levels = 1; StepsPerLevel = 2; Hidden = 8 }
     let source = DataSource.Sampler(fun g n -> Images.dequantise g levels f64 (train.narrow(0, g.integers([| 1 |], 0, 512 - n).toArrayInt()[0], n)))
     let trained, _ = Train.fit { TrainOptions.defaults with Steps = 120; BatchSize = 64; LearningRate = 3e-3 } (Objective.ForwardKl source) flow |> Train.result

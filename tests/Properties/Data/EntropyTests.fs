@@ -6,6 +6,7 @@ module Flows.Properties.Data.EntropyTests
 open System
 open Xunit
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Tensors
 open Flows.Laws

@@ -7,6 +7,7 @@ open System.IO
 open System.IO.Compression
 open Xunit
 open Flows.Data
+open Flows.Datasets
 open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support

@@ -9,6 +9,7 @@ open Xunit
 open MathNet.Numerics.Distributions
 open Flows
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Models
 open Flows.Tensors
@@ -58,8 +59,8 @@ let private smallModel (realNvp: bool) (seed: uint64) =
 [<InlineData(true)>]
 let ``a few training steps on 28x28 images lower held-out bits per dimension and samples are grey levels`` (realNvp: bool) =
     let levels = 256
-    let train = Images.barsAndBlobs (Generator 10UL) 256 levels 28 28
-    let heldOut = Images.barsAndBlobs (Generator 11UL) 64 levels 28 28 |> Images.dequantise (Generator 12UL) levels Dtype.Float32
+    let train = ToyImages.barsAndBlobs (Generator 10UL) 256 levels 28 28
+    let heldOut = ToyImages.barsAndBlobs (Generator 11UL) 64 levels 28 28 |> Images.dequantise (Generator 12UL) levels Dtype.Float32
     let first = ImageDensity.batch levels Dtype.Float32 Device.Cpu train (Generator 13UL) 64
     Assert.Equal<int[]>([| 64; 1; 28; 28 |], first.shape)
     let flow = smallModel realNvp 14UL |> Flow.initialise Context.training first
@@ -78,7 +79,7 @@ let ``a few training steps on 28x28 images lower held-out bits per dimension and
 [<Fact>]
 let ``the image pipeline names its bad arguments`` () =
     let flow = smallModel false 20UL
-    let images = Images.barsAndBlobs (Generator 21UL) 4 256 28 28
+    let images = ToyImages.barsAndBlobs (Generator 21UL) 4 256 28 28
     let x = Images.dequantise (Generator 22UL) 256 Dtype.Float32 images
     let param (f: unit -> 'T) = (Assert.Throws<ArgumentException>(fun () -> f () |> ignore)).ParamName
     Assert.Equal("chunk", param (fun () -> ImageDensity.bitsPerDim 256 0 flow x))

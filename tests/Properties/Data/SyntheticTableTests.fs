@@ -9,6 +9,7 @@ open Xunit
 open MathNet.Numerics
 open MathNet.Numerics.LinearAlgebra
 open Flows.Data
+open Flows.Datasets
 open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support

@@ -7,6 +7,7 @@ open System
 open FsCheck.FSharp
 open Xunit
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Tensors
 open Flows.Laws

@@ -7,6 +7,7 @@ open Xunit
 open Flows
 open Flows.Bijectors
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Nn
 open Flows.Tensors

@@ -9,6 +9,7 @@ open MathNet.Numerics.LinearAlgebra
 open Flows
 open Flows.Bijectors
 open Flows.Data
+open Flows.Datasets
 open Flows.Distributions
 open Flows.Tensors
 open Flows.Training

@@ -7,6 +7,7 @@ module Flows.Properties.Vae.GradientTests
 open Xunit
 open Flows
 open Flows.Data
+open Flows.Datasets
 open Flows.Nn
 open Flows.Tensors
 open Flows.Vae
@@ -32,7 +33,7 @@ let ``the loss gradient matches a central difference and reaches every parameter
     let model = Vae.create (Generator 41UL) Dtype.Float64 (imageSpec posterior architecture likelihood)
     // flows away from their near-identity start, so their parameters have something to move
     let model = { model with Flow = model.Flow |> List.map (Entry.perturb (Generator 42UL) 0.2) }
-    let x = Images.binarise (Generator 43UL) 2 (Images.barsAndBlobs (Generator 44UL) 4 2 8 8) |> fun t -> t.cast Dtype.Float64
+    let x = Images.binarise (Generator 43UL) 2 (ToyImages.barsAndBlobs (Generator 44UL) 4 2 8 8) |> fun t -> t.cast Dtype.Float64
     let p = Vae.parameters model
     // the same generator seed draws the same ε on every call, so the loss is a fixed function of p
     let loss (values: Tensor[]) = Vae.lossWith (p.WithValues values) (Generator 45UL) 0.7 x model
@@ -49,7 +50,7 @@ let ``the loss gradient matches a central difference and reaches every parameter
 
 [<Fact>]
 let ``a convolutional VAE trained briefly raises its ELBO and keeps image shapes`` () =
-    let images = (Images.barsAndBlobs (Generator 46UL) 256 8 8 8).cast Dtype.Float32
+    let images = (ToyImages.barsAndBlobs (Generator 46UL) 256 8 8 8).cast Dtype.Float32
     let model = Vae.create (Generator 47UL) Dtype.Float32 { imageSpec "planar-2" (Architecture.Conv 4) Likelihood.Bernoulli with Hidden = [ 32 ] }
     let test = Images.binarise (Generator 48UL) 8 (images.narrow(0, 0, 64))
     let elbo (m: Flows.Vae.Vae) = (Vae.elbo (Generator 49UL) test m).mean().toScalar()

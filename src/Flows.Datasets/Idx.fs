@@ -1,4 +1,4 @@
-namespace Flows.Data
+namespace Flows.Datasets
 
 open System
 open System.IO
