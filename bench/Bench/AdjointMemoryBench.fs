@@ -1,4 +1,4 @@
-/// The adjoint method's promise (document 002): memory constant in the number of solver steps,
+/// The adjoint method's promise (Chen et al. 2018): memory constant in the number of solver steps,
 /// where backpropagation through the solver keeps every step's intermediates for the backward pass.
 /// A neural ODE (MLP [z; t] 3→64→64→2, tanh, batch 1024, float32) is solved by RK4 with 8 … 128
 /// fixed steps, and a loss of the final state differentiated both ways. The figure is the memory

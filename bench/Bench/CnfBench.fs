@@ -1,4 +1,4 @@
-/// The CNF training figure: HexagonCnf's model (document 000: MLP [x; t] 3→64→64→64→2 with tanh,
+/// The CNF training figure: HexagonCnf's model (MLP [x; t] 3→64→64→64→2 with tanh,
 /// exact trace, Dopri5 at 1e-4 with torchdiffeq's RMS error measure, adjoint gradients, AdamW 2e-3, batch 1024 of z-scored hexagon
 /// samples) trained through Train.fit; after a few warm-up iterations, the median seconds of a fixed
 /// number of iterations and their mean forward and backward NFE. The same model in PyTorch +

@@ -4,7 +4,7 @@
 /// gradients by the adjoint method; AdamW 2e-3 (weight decay 1e-5), batch 1024.
 /// Prints the loss, forward and backward NFE and seconds per iteration, the held-out NLL, and draws
 /// density | trajectories, with the loss curve beside the picture. `--data two-moons` trains the same
-/// model on fresh two-moons samples (not z-scored) against document 003's target entropy 1.571 nats.
+/// model on fresh two-moons samples (not z-scored) against the two-moons entropy 1.571 nats.
 /// `--regulariser rnode` trains the same CNF on RNODE's NLL + λ_K·K + λ_J·J (λ_K = λ_J = 0.01 as in
 /// Finlay et al. 2020; `--steer b` draws end times from U(1 − b, 1 + b)); `--regulariser ot-flow`
 /// trains an OT-Flow potential (width 32) on NLL + α_L·L + α_R·R (0.01, 0.05) instead. Both go

@@ -28,7 +28,7 @@ module Entropy =
         let logP = (logDensity (Tensor.stack([| xs; ys |], 1))).toArray64()
         -(logP |> Array.sumBy (fun l -> if Double.IsFinite l then exp l * l else 0.0)) * h * h
 
-    /// Two moons (document 003): quadrature of the exact density on [−4, 4]², 800 × 800 (≈ 1.571).
+    /// Two moons (normflows' TwoMoons target): quadrature of the exact density on [−4, 4]², 800 × 800 (≈ 1.571).
     let twoMoons = lazy (quadrature 4.0 800 Toy.twoMoonsLogDensity)
 
     /// 8 Gaussians: Monte Carlo of the exact mixture log-density on `n` seeded samples, with its

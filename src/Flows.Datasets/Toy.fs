@@ -12,7 +12,7 @@ module Toy =
     let private rows (n: int) (dtype: Dtype) (xs: float[]) (ys: float[]) =
         Tensor.ofArray(Array.init (2 * n) (fun i -> if i % 2 = 0 then xs[i / 2] else ys[i / 2]), [| n; 2 |]).cast dtype
 
-    /// Two moons (document 003), exact samples. In polar coordinates the density is
+    /// Two moons (normflows' TwoMoons target), exact samples. In polar coordinates the density is
     /// exp(−½((r−2)/0.2)²)·m(z₁) with m(z₁) = exp(−½((z₁−2)/0.3)²) + exp(−½((z₁+2)/0.3)²) ≤ 1 + e⁻⁸⁸,
     /// and dz = r dr dθ: propose r ~ N(2, 0.2²), θ uniform, and accept with probability r·m(z₁)/3
     /// (r ≤ 3 holds but for 5σ tails, below 10⁻⁶). About 30% of proposals are accepted, ten times

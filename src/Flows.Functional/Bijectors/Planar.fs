@@ -42,7 +42,7 @@ let private forward (p: Params) (_: Context) (x: Tensor) = forwardWith (constrai
 
 let private inverse (p: Params) (_: Context) (y: Tensor) = inverseWith (constrain p["u"] p["w"]) p["w"] p["b"] y
 
-/// A planar layer with small random parameters (as in document 000: N(0, 0.01²)).
+/// A planar layer with small random parameters (N(0, 0.01²), as in Rezende & Mohamed 2015's experiments).
 let create (gen: Generator) (dtype: Dtype) (dim: int) =
     Guard.positive (nameof dim) dim
     Bijector.create "planar" (Settings.ofList [ "dim", Setting.Int dim ]) [| dim |]

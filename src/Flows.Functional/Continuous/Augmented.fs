@@ -5,7 +5,7 @@ open Flows.Nn
 open Flows.Ode
 open Flows.Tensors
 
-/// Augmented neural ODEs (Dupont, Doucet & Teh 2019; document 000 §3.5): the rows x [B; D] get
+/// Augmented neural ODEs (Dupont, Doucet & Teh 2019): the rows x [B; D] get
 /// `extra` zero columns, the ODE runs in D + extra dimensions, and the output keeps the first D.
 /// Trajectories of an ODE cannot cross, so a 1-D ODE cannot map x ↦ −x; in the larger space they
 /// can pass around each other, and the projection can reflect.

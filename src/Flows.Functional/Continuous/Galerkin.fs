@@ -93,7 +93,7 @@ module GalerkinBasis =
         | [| "piecewise"; n |] -> GalerkinBasis.PiecewiseConstant(int n)
         | _ -> invalidArg (nameof text) $"unknown Galerkin basis '{text}'; expected fourier:N, chebyshev:N or piecewise:N"
 
-/// Galerkin neural ODE dynamics (Massaroli et al. 2020, §3; document 000 §3.4): an MLP field
+/// Galerkin neural ODE dynamics (Massaroli et al. 2020, §3): an MLP field
 /// f(t, z) = L_n(…tanh(L_1(x))) on x = z or [z; t], whose every weight and bias is θ(t) = Σ_k α_k ψ_k(t)
 /// with learnable coefficients α. Compared with a hypernetwork (`Hypernet`), the dependence on depth
 /// is linear in the parameters and its spectrum is chosen by the basis.

@@ -36,7 +36,7 @@ type OtFlowLoss =
       Transport: Tensor
       Hjb: Tensor }
 
-/// OT-Flow (Onken et al. 2021; document 002): a CNF whose velocity is −∇_xΦ(x, t) for the potential
+/// OT-Flow (Onken et al. 2021): a CNF whose velocity is −∇_xΦ(x, t) for the potential
 /// `OtPotential`, so trajectories are straight-ish optimal-transport paths. The paper's map runs data
 /// → base over [0, T]: here that is the inverse, and forward (base → data) runs from T back to 0.
 /// log|det| integrates −tr(∇²_xΦ), computed exactly in closed form (no VJP per dimension). A

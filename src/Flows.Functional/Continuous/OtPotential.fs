@@ -5,7 +5,7 @@ open Flows.Nn
 open Flows.Tensors
 
 /// OT-Flow's potential (Onken et al. 2021, "OT-Flow: Fast and Accurate Continuous Normalizing Flows
-/// via Optimal Transport"; document 002) on s = (x, t) ∈ R^{D+1}:
+/// via Optimal Transport") on s = (x, t) ∈ R^{D+1}:
 ///   Φ(s) = wᵀN(s) + ½ sᵀ(AᵀA)s + bᵀs   (the paper's constant c moves no trajectory and is left out),
 /// N a ResNet u₀ = σ(K₀s + b₀), u_i = u_{i−1} + h·σ(K_i u_{i−1} + b_i) (i = 1…M−1, h = 1/(M−1)),
 /// σ(x) = log(eˣ + e⁻ˣ) so σ' = tanh, σ'' = 1 − tanh², and A of rank r ≤ D + 1. The gradient and the

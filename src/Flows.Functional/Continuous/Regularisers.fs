@@ -34,7 +34,7 @@ type RegularisedLoss =
       /// The mean Jacobian Frobenius norm J.
       Jacobian: Tensor }
 
-/// RNODE's regularisers (Finlay et al. 2020, "How to train your neural ODE"; document 002): the
+/// RNODE's regularisers (Finlay et al. 2020, "How to train your neural ODE"): the
 /// kinetic energy ∫‖f‖² dt and the Jacobian Frobenius norm ∫‖∇f‖_F² dt integrated as two more state
 /// components next to z and the log-density change, in the same solve. The Hutchinson form reuses
 /// the trace's VJP: one VJP with cotangent ε gives εᵀ∇f, whose product with ε is the trace estimate

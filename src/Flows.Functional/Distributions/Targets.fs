@@ -14,7 +14,7 @@ module Targets =
 
     let private bump (centre: float) (width: float) (x: Tensor) = ((x - centre) / width).square() * -0.5
 
-    /// The two-moons density of document 003 (normflows TwoMoons), unnormalised:
+    /// The two-moons density (normflows' TwoMoons), unnormalised:
     /// −½((‖z‖−2)/0.2)² + log(exp(−½((z₁−2)/0.3)²) + exp(−½((z₁+2)/0.3)²)).
     let twoMoons (z: Tensor) =
         let z1 = col 0 z

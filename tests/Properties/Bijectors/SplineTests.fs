@@ -1,6 +1,6 @@
 /// Laws particular to the rational-quadratic spline (Durkan et al. 2019) and the flows built on it:
 /// knots and knot derivatives, the paper's formulas, and finite values and gradients at the double
-/// roots of the inverse's quadratic (engine.md §3.1). The laws every spline kind shares (identity
+/// roots of the inverse's quadratic. The laws every spline kind shares (identity
 /// tails and at zero parameters, autodiff log-derivatives, the interval's ends) are SplineKindTests'.
 module Flows.Properties.Bijectors.SplineTests
 
