@@ -70,7 +70,7 @@ module Create =
             if t.device = device then t
             else
                 let from = t.device
-                Tensor.Lift1(t, (fun r -> r.MoveTo device), fun _ _ adj -> adj.moveTo from)
+                Tensor.Lift1(t, (fun r -> Registry.Move(r, device)), fun _ _ adj -> adj.moveTo from)
         /// Converts to another dtype; gradients convert back.
         member t.cast(dtype: Dtype) =
             if t.dtype = dtype then t

@@ -50,3 +50,9 @@ module Custom =
         static member custom(inputs: Tensor[], forward: CustomForward, backward: CustomBackward) : Tensor[] =
             if not (inputs.Length > 0) then Shape.fail "custom" ("needs at least one input")
             apply inputs forward backward
+
+        /// A custom primitive with one output, recorded as one node (no hub): `backward primals
+        /// output adjoint needed` returns an adjoint for each input whose `needed` is true (others may be null).
+        static member custom1(inputs: Tensor[], forward: RawTensor[] -> RawTensor, backward: Tensor[] -> Tensor -> Tensor -> bool[] -> Tensor[]) : Tensor =
+            if not (inputs.Length > 0) then Shape.fail "custom1" ("needs at least one input")
+            Tensor.LiftMany(inputs, forward, backward)

@@ -1,17 +1,8 @@
 namespace Flows.Tensors
 
 open System.Collections.Generic
+open Flows.Tensors.Backend
 open Flows.Tensors.Backend.Cpu
-open Flows.Tensors.Backend.Cuda
-
-/// A GPU's memory as its caching allocator sees it, in bytes (block sizes after rounding).
-type DeviceMemoryStats =
-    { /// Held by live tensors (and by dropped ones the GC has not finalised yet).
-      InUse: int64
-      /// Kept for reuse, not returned to the driver.
-      Cached: int64
-      /// Handed out since the device was opened, reused blocks included.
-      Rented: int64 }
 
 /// Control of memory reuse. Reverse sweeps return the adjoint arrays they no longer need to a
 /// per-thread pool, and `Ad.fgradNReusing` returns every intermediate of its call; later ops on the
@@ -30,9 +21,7 @@ module Memory =
     /// memory_reserved); the device is opened if it was not.
     let device (device: Device) : DeviceMemoryStats =
         match Registry.Get device with
-        | :? CudaBackend as cuda ->
-            let pool = cuda.Gpu.Pool
-            { InUse = pool.BytesInUse; Cached = pool.BytesCached; Rented = pool.BytesRented }
+        | :? IDeviceMemory as memory -> memory.Stats()
         | _ -> invalidArg (nameof device) $"{device} has no device memory pool: the CPU's buffers are managed arrays"
 
     /// Returns the device memory of `tensors` to their device's pool now instead of when the GC
@@ -44,8 +33,8 @@ module Memory =
         let mutable bytes = 0L
         for t in tensors do
             match t.Raw.Storage with
-            | :? DeviceBuffer as buffer when not buffer.IsReleased && kept.Add buffer ->
-                buffer.Release()
-                bytes <- bytes + buffer.Bytes
+            | :? IReleasableStorage as storage when not storage.IsReleased && kept.Add storage ->
+                storage.Release()
+                bytes <- bytes + storage.Bytes
             | _ -> ()
         bytes

@@ -92,3 +92,30 @@ module Shape =
             invalidArg "matmul" $"matmul: batch dimensions do not broadcast: {show a} x {show b}"
         let batch = broadcast "matmul" batchA batchB
         Array.append batch [| m; n |], m, ka, n
+
+    /// Calls `product aOffset bOffset cOffset` for every matrix pair of a broadcast batched product.
+    let internal batches (aShape: int[]) (bShape: int[]) (outShape: int[]) (product: int -> int -> int -> unit) =
+        let rank = outShape.Length
+        let batchShape = outShape[.. rank - 3]
+        let aMat = aShape[aShape.Length - 2] * aShape[aShape.Length - 1]
+        let bMat = bShape[bShape.Length - 2] * bShape[bShape.Length - 1]
+        let cMat = outShape[rank - 2] * outShape[rank - 1]
+        let aStrides = broadcastStrides aShape[.. aShape.Length - 3] batchShape
+        let bStrides = broadcastStrides bShape[.. bShape.Length - 3] batchShape
+        let count = numel batchShape
+        let index = Array.zeroCreate<int> batchShape.Length
+        for c in 0 .. count - 1 do
+            let mutable ao = 0
+            let mutable bo = 0
+            for d in 0 .. batchShape.Length - 1 do
+                ao <- ao + index[d] * aStrides[d]
+                bo <- bo + index[d] * bStrides[d]
+            product (ao * aMat) (bo * bMat) (c * cMat)
+            let mutable d = batchShape.Length - 1
+            let mutable carry = true
+            while carry && d >= 0 do
+                index[d] <- index[d] + 1
+                if index[d] < batchShape[d] then carry <- false
+                else
+                    index[d] <- 0
+                    d <- d - 1

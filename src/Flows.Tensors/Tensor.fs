@@ -234,29 +234,6 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, inner: Tensor,
                     Backend.Cpu.BufferPool.Return pre.Raw.Storage
                 adjoints)
 
-    /// x·exp(logScale) + shift, or with `inverse` (x − shift)·exp(−logScale): the affine transformer
-    /// of coupling and autoregressive layers as one op (equal shapes; otherwise composed from
-    /// broadcasting ops with the same values).
-    static member affineMap(x: Tensor, shift: Tensor, logScale: Tensor, inverse: bool) : Tensor =
-        Tensor.Same("affineMap", x, shift)
-        Tensor.Same("affineMap", x, logScale)
-        if x.shape <> shift.shape || x.shape <> logScale.shape then
-            if inverse then (x - shift) * (-logScale).exp() else x * logScale.exp() + shift
-        else
-            Tensor.LiftMany(
-                [| x; shift; logScale |],
-                (fun r -> r[0].AffineMap(r[1], r[2], inverse)),
-                fun p y adj needed ->
-                    let e = if inverse then (-p[2]).exp() else p[2].exp()
-                    let scaled = adj * e
-                    [| (if needed[0] then scaled else null)
-                       (if needed[1] then (if inverse then -scaled else adj) else null)
-                       (if needed[2] then (if inverse then -(adj * y) else adj * (y - p[1])) else null) |])
-
-    /// One fused Adam/AdamW step on constants: new weights, first and second moments.
-    static member adamStep(weights: Tensor, grad: Tensor, m: Tensor, v: Tensor, config: AdamConfig) =
-        let w', m', v' = weights.Raw.AdamStep(grad.Raw, m.Raw, v.Raw, config)
-        Tensor w', Tensor m', Tensor v'
     member a.sin() : Tensor = a.Unary(UnaryOp.Sin, fun x _ adj -> adj * x.cos())
     member a.cos() : Tensor = a.Unary(UnaryOp.Cos, fun x _ adj -> -(adj * x.sin()))
     member a.atan() : Tensor = a.Unary(UnaryOp.Atan, fun x _ adj -> adj / (x * x + 1.0))

@@ -12,6 +12,8 @@ open Flows.Datasets
 open Flows.Distributions
 open Flows.Nn
 open Flows.Tensors
+open Flows.Tensors.Backend
+open Flows.Tensors.Backend.Cuda
 open Flows.Training
 open Flows.CudaCheck
 
@@ -195,3 +197,36 @@ let ``Training hands out more than the device's memory and stays within it, beca
     Assert.True(Array.forall Double.IsFinite losses)
     let e = Assert.ThrowsAny<ArgumentException>(fun () -> Memory.device Device.Cpu |> ignore)
     Assert.Contains("no device memory pool", e.Message)
+
+// a·x + b, registered from this assembly for both backends: CUDA C through the backend's kernel cache
+type private ScaleShift = RawTensor -> RawTensor -> float -> RawTensor
+
+let private scaleShiftSource =
+    lazy
+        (CudaKernels.source "test-scale-shift.cu"
+            "#define SCALE_SHIFT(S, T) \\\nextern \"C\" __global__ void scale_shift_##S(i64 n, double a, const T* x, const T* b, T* r) { \\\n    GRID_STRIDE(i, n) r[i] = (T)a * x[i] + b[i]; }\nFOR_FLOATS(SCALE_SHIFT)\n")
+
+[<EmulatorFact>]
+let ``A kernel registered from outside Flows.Tensors runs on the device as its composed definition does on the CPU`` () =
+    let cuda : ScaleShift =
+        fun x b a ->
+            let r = CudaKernels.empty x x.Shape x.Dtype
+            CudaKernels.launch x (scaleShiftSource.Force()) ("scale_shift_" + CudaKernels.suffix x.Dtype) (int64 x.Numel)
+                [ KernelArg.Long(int64 x.Numel); KernelArg.Double a
+                  KernelArg.Ptr(CudaKernels.pointer x); KernelArg.Ptr(CudaKernels.pointer b)
+                  KernelArg.Ptr(CudaKernels.pointer r) ]
+            r
+    Kernels.register "test.scaleShift.device" "cuda" cuda
+    let g = Generator 8UL
+    for dtype in [ Dtype.Float32; Dtype.Float64 ] do
+        let x, b = g.normal([| 300; 7 |], dtype = dtype), g.normal([| 300; 7 |], dtype = dtype)
+        let onDevice =
+            Tensor.custom1([| x.moveTo gpu; b.moveTo gpu |],
+                           (fun r -> Kernels.find<ScaleShift> "test.scaleShift.device" r[0].Device r[0] r[1] -1.5),
+                           fun _ _ adj _ -> [| adj * -1.5; adj |])
+        Assert.Equal(gpu, onDevice.device)
+        Assert.Equal<float[]>((x * -1.5 + b).toArray64(), (onDevice.moveTo Device.Cpu).toArray64())
+    // registered for the device only: on the CPU the error names the kernel and the backend
+    let e = Assert.Throws<InvalidOperationException>(fun () -> Kernels.find<ScaleShift> "test.scaleShift.device" Device.Cpu |> ignore)
+    Assert.Contains("test.scaleShift.device", e.Message)
+    Assert.Contains("cpu backend", e.Message)

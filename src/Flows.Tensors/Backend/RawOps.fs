@@ -157,15 +157,3 @@ type Activation =
         | LeakyRelu s -> $"LeakyRelu {s}"
         | Softplus -> "Softplus"
         | Elu a -> $"Elu {a}"
-
-/// Hyperparameters of one fused Adam/AdamW update.
-type AdamConfig =
-    { LearningRate: float
-      Beta1: float
-      Beta2: float
-      Eps: float
-      WeightDecay: float
-      /// AdamW: decay the weights directly instead of adding the decay to the gradient.
-      Decoupled: bool
-      /// The step number, from 1 (bias correction).
-      Step: int }

@@ -69,32 +69,10 @@ type RawTensor(shape: int[], dtype: Dtype, device: Device) =
     /// LU with partial pivoting: packed LU (unit lower below the diagonal), the permutation as int32
     /// rows (P A = L U), and the permutation's sign per matrix.
     abstract Lu: unit -> RawTensor * RawTensor * RawTensor
-    /// Copies to another device.
-    abstract MoveTo: device: Device -> RawTensor
     /// Fused dense layer act(this · weightᵀ + bias) for this [n, in], weight [out, in], bias [out].
     abstract Dense: weight: RawTensor * bias: RawTensor * activation: Activation -> RawTensor
     /// adjoint · act'(pre) computed from the activation output (this), in one pass.
     abstract ActivationGrad: activation: Activation * adjoint: RawTensor -> RawTensor
-    /// Element-wise affine map of equal-shaped tensors: this·exp(logScale) + shift, or with `inverse`
-    /// (this − shift)·exp(−logScale): the transformer of affine coupling and autoregressive layers.
-    abstract AffineMap: shift: RawTensor * logScale: RawTensor * inverse: bool -> RawTensor
-    /// One fused Adam step on weights (this): returns the new weights and first and second moments.
-    abstract AdamStep: grad: RawTensor * m: RawTensor * v: RawTensor * config: AdamConfig -> RawTensor * RawTensor * RawTensor
-    /// The monotone rational-quadratic spline at each value of this tensor [..., d], given its knots
-    /// xKnots, yKnots and knot derivatives [..., d, K+1] (or its inverse): the mapped values and the
-    /// log-derivatives [..., d]; the identity with log-derivative 0 outside [−bound, bound].
-    abstract RationalQuadratic: xKnots: RawTensor * yKnots: RawTensor * derivatives: RawTensor * bound: float * inverse: bool -> RawTensor * RawTensor
-    /// The backward of `RationalQuadratic` at the same inputs, given the adjoints of its two outputs:
-    /// the adjoints of this tensor, xKnots, yKnots and derivatives.
-    abstract RationalQuadraticBackward:
-        xKnots: RawTensor * yKnots: RawTensor * derivatives: RawTensor * bound: float * inverse: bool * valueAdjoint: RawTensor * logDerivativeAdjoint: RawTensor ->
-            RawTensor * RawTensor * RawTensor * RawTensor
-    /// A spline's knots [..., K+1] on [−bound, bound] from unnormalised bin sizes (this) [..., K ≥ 1]:
-    /// −bound, the running sum of the sizes minSize + (1 − K·minSize)·softmax in units of 2·bound
-    /// from −bound at the K − 1 inner knots, then exactly bound.
-    abstract SplineKnots: bound: float * minSize: float -> RawTensor
-    /// The backward of `SplineKnots` at the same sizes: the adjoint of this tensor from the knots' adjoint.
-    abstract SplineKnotsBackward: knotAdjoint: RawTensor * bound: float * minSize: float -> RawTensor
 
 /// Creates raw tensors on one device.
 and IBackend =

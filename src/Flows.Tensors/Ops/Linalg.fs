@@ -62,6 +62,3 @@ module Linalg =
                 Tensor.Lift1(a, (fun _ -> diag.abs().log().sum(-1).Raw), fun (x: Tensor) _ adj ->
                     adj.unsqueeze(-1).unsqueeze(-1) * x.inverse().transpose())
             signs, logAbs
-
-        /// log|det| of square matrices.
-        member a.logabsdet() = snd (a.slogdet())

@@ -258,13 +258,13 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
             | F32 a, F32 b ->
                 // every product writes all of its block of C (k = 0 clears it)
                 let c = BufferPool.Rent<float32>(Shape.numel outShape)
-                Linalg.batches shape o.Shape outShape (fun ao bo co ->
+                Shape.batches shape o.Shape outShape (fun ao bo co ->
                     Gemm.active.Sgemm(transA, transB, m, n, k, ReadOnlySpan(a, ao, a.Length - ao), lda,
                                       ReadOnlySpan(b, bo, b.Length - bo), ldb, Span(c, co, m * n), n))
                 F32 c
             | F64 a, F64 b ->
                 let c = BufferPool.Rent<float>(Shape.numel outShape)
-                Linalg.batches shape o.Shape outShape (fun ao bo co ->
+                Shape.batches shape o.Shape outShape (fun ao bo co ->
                     Gemm.active.Dgemm(transA, transB, m, n, k, ReadOnlySpan(a, ao, a.Length - ao), lda,
                                       ReadOnlySpan(b, bo, b.Length - bo), ldb, Span(c, co, m * n), n))
                 F64 c
@@ -287,7 +287,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         let outShape = Array.append batch [| n; cols |]
         let solve (a: 'T[]) (bd: 'T[]) =
             let x = Array.zeroCreate (Shape.numel outShape)
-            Linalg.batches shape o.Shape outShape (fun ao bo xo ->
+            Shape.batches shape o.Shape outShape (fun ao bo xo ->
                 Linalg.solveOne a ao bd bo x xo n cols upper transpose unitDiagonal)
             x
         let r =
@@ -312,11 +312,6 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
             | F64 a -> let lu, s = factor a in F64 lu, F64 s
             | I32 _ -> invalidArg "lu" "lu: expected a float tensor, got int32"
         CpuTensor(lu, shape), CpuTensor(I32 perm, Array.append batch [| n |]), CpuTensor(signs, batch)
-
-    override t.MoveTo(device) =
-        match device with
-        | Device.Cpu -> t
-        | Device.Cuda _ -> (Registry.Get device).OfArray(t.ToArray(), shape)
 
     override t.Dense(weight, bias, activation) =
         let w = t.Other("dense", weight)
@@ -345,67 +340,6 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
             | F64 y, F64 a -> F64(Fused.activationGrad activation y a)
             | _ -> invalidArg "activationGrad" $"activationGrad: expected float operands, got {t.Dtype}"
         CpuTensor(r, shape)
-
-    override t.AffineMap(shift, logScale, inverse) =
-        let sh, ls = t.Other("affineMap", shift), t.Other("affineMap", logScale)
-        let r =
-            match data, sh.Data, ls.Data with
-            | F32 x, F32 a, F32 b -> F32(Fused.affineMap x a b inverse)
-            | F64 x, F64 a, F64 b -> F64(Fused.affineMap x a b inverse)
-            | _ -> invalidArg "affineMap" $"affineMap: expected float operands, got {t.Dtype}"
-        CpuTensor(r, shape)
-
-    override t.RationalQuadratic(xKnots, yKnots, derivatives, bound, inverse) =
-        let xk, yk, ds = t.Other("rationalQuadratic", xKnots), t.Other("rationalQuadratic", yKnots), t.Other("rationalQuadratic", derivatives)
-        match data, xk.Data, yk.Data, ds.Data with
-        | F32 v, F32 x, F32 y, F32 d ->
-            let mapped, logDerivatives = FusedSpline.forward v x y d bound inverse
-            CpuTensor(F32 mapped, shape) :> RawTensor, CpuTensor(F32 logDerivatives, shape) :> RawTensor
-        | F64 v, F64 x, F64 y, F64 d ->
-            let mapped, logDerivatives = FusedSpline.forward v x y d bound inverse
-            CpuTensor(F64 mapped, shape) :> RawTensor, CpuTensor(F64 logDerivatives, shape) :> RawTensor
-        | _ -> invalidArg "rationalQuadratic" $"rationalQuadratic: expected float operands, got {t.Dtype}"
-
-    override t.RationalQuadraticBackward(xKnots, yKnots, derivatives, bound, inverse, valueAdjoint, logDerivativeAdjoint) =
-        let op = "rationalQuadraticBackward"
-        let xk, yk, ds = t.Other(op, xKnots), t.Other(op, yKnots), t.Other(op, derivatives)
-        let gOut, gLog = t.Other(op, valueAdjoint), t.Other(op, logDerivativeAdjoint)
-        let knotShape = xk.Shape
-        match data, xk.Data, yk.Data, ds.Data, gOut.Data, gLog.Data with
-        | F32 v, F32 x, F32 y, F32 d, F32 go, F32 gl ->
-            let gv, gx, gy, gd = FusedSpline.backward v x y d bound inverse go gl
-            CpuTensor(F32 gv, shape) :> RawTensor, CpuTensor(F32 gx, knotShape) :> RawTensor, CpuTensor(F32 gy, knotShape) :> RawTensor, CpuTensor(F32 gd, knotShape) :> RawTensor
-        | F64 v, F64 x, F64 y, F64 d, F64 go, F64 gl ->
-            let gv, gx, gy, gd = FusedSpline.backward v x y d bound inverse go gl
-            CpuTensor(F64 gv, shape) :> RawTensor, CpuTensor(F64 gx, knotShape) :> RawTensor, CpuTensor(F64 gy, knotShape) :> RawTensor, CpuTensor(F64 gd, knotShape) :> RawTensor
-        | _ -> invalidArg op $"{op}: expected float operands, got {t.Dtype}"
-
-    override t.SplineKnots(bound, minSize) =
-        let bins = shape[shape.Length - 1]
-        let knotShape = Array.append shape[.. shape.Length - 2] [| bins + 1 |]
-        match data with
-        | F32 a -> CpuTensor(F32(FusedKnots.forward a bins bound minSize), knotShape) :> RawTensor
-        | F64 a -> CpuTensor(F64(FusedKnots.forward a bins bound minSize), knotShape) :> RawTensor
-        | I32 _ -> invalidArg "splineKnots" $"splineKnots: expected float sizes, got int32 {Shape.show shape}"
-
-    override t.SplineKnotsBackward(knotAdjoint, bound, minSize) =
-        let g = t.Other("splineKnotsBackward", knotAdjoint)
-        let bins = shape[shape.Length - 1]
-        match data, g.Data with
-        | F32 a, F32 ga -> CpuTensor(F32(FusedKnots.backward a bins bound minSize ga), shape) :> RawTensor
-        | F64 a, F64 ga -> CpuTensor(F64(FusedKnots.backward a bins bound minSize ga), shape) :> RawTensor
-        | _ -> invalidArg "splineKnotsBackward" $"splineKnotsBackward: expected float operands, got {t.Dtype}"
-
-    override t.AdamStep(grad, m, v, config) =
-        let g, m, v = t.Other("adam", grad), t.Other("adam", m), t.Other("adam", v)
-        match data, g.Data, m.Data, v.Data with
-        | F32 w, F32 gd, F32 md, F32 vd ->
-            let w', m', v' = Fused.adam w gd md vd config
-            CpuTensor(F32 w', shape) :> RawTensor, CpuTensor(F32 m', shape) :> RawTensor, CpuTensor(F32 v', shape) :> RawTensor
-        | F64 w, F64 gd, F64 md, F64 vd ->
-            let w', m', v' = Fused.adam w gd md vd config
-            CpuTensor(F64 w', shape) :> RawTensor, CpuTensor(F64 m', shape) :> RawTensor, CpuTensor(F64 v', shape) :> RawTensor
-        | _ -> invalidArg "adam" $"adam: expected float operands of one dtype, got {t.Dtype}"
 
 /// Creates CPU tensors.
 and [<Sealed>] internal CpuBackend() =
@@ -493,21 +427,3 @@ and [<Sealed>] internal CpuBackend() =
                 | F64 _ -> F64(place (fun c -> match c.Data with F64 a -> a | _ -> fail ()))
                 | I32 _ -> I32(place (fun c -> match c.Data with I32 a -> a | _ -> fail ()))
             CpuTensor(data, outShape) :> RawTensor
-
-/// Which backend serves which device: the built-in CUDA backend unless another one registered.
-and [<RequireQualifiedAccess>] Registry private () =
-    static let cuda = Collections.Concurrent.ConcurrentDictionary<int, IBackend>()
-    static let mutable cudaFactory : (int -> IBackend) option = None
-
-    /// Installs the factory for CUDA devices (called by the CUDA backend).
-    static member RegisterCuda(factory: int -> IBackend) = cudaFactory <- Some factory
-
-    /// The backend for a device, or a clear error saying why it is not available.
-    static member Get(device: Device) : IBackend =
-        match device with
-        | Device.Cpu -> CpuTensor.CpuBackend
-        | Device.Cuda i ->
-            match cudaFactory with
-            | Some f -> cuda.GetOrAdd(i, f)
-            // the built-in backend: it loads the CUDA libraries now, or says which one is missing
-            | None -> cuda.GetOrAdd(i, fun i -> Cuda.CudaBackend.Open(i, CpuTensor.CpuBackend))

@@ -6,10 +6,9 @@ open System.Numerics.Tensors
 open Flows.Tensors.Backend
 open Flows.Tensors.Backend.Cpu.GenericMath
 
-/// Fused kernels where flows spend their time: bias + activation on a fresh GEMM output, the
-/// activation's backward from its output, and the Adam update, each in one or two passes.
+/// The fused kernels of a dense layer: bias + activation on a fresh GEMM output and the
+/// activation's backward from its output, each in one or two passes.
 module internal Fused =
-
 
     /// r ← act(r + bias) row by row, for r [n, m] and bias [m] (or empty: no bias); returns the array
     /// holding the result. Tanh, ReLU and the identity run in one pass per row.
@@ -80,49 +79,3 @@ module internal Fused =
             let va = Vector<'T> a
             Vectorised.map2 (fun (y: Vector<'T>) (g: Vector<'T>) -> Vector.ConditionalSelect<'T>(Vector.GreaterThan<'T>(y, zero), g, g * (y + va))) (fun (y: 'T) (g: 'T) -> if gt y 'T.Zero then g else g * (y + a)) y 0 adjoint 0 r 0 n
         r
-
-    /// x·exp(s) + t, or (x − t)·exp(−s), for equal-length arrays, in two passes.
-    let inline affineMap<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
-        (x: 'T[]) (t: 'T[]) (s: 'T[]) (inverse: bool) : 'T[] =
-        let r = BufferPool.Rent<'T> x.Length
-        let rs = Span<'T> r
-        if inverse then
-            TensorPrimitives.Negate(ReadOnlySpan s, rs)
-            TensorPrimitives.Exp(ro rs, rs)
-            Vectorised.map3 (fun (e: Vector<'T>) (a: Vector<'T>) (b: Vector<'T>) -> (a - b) * e) (fun (e: 'T) (a: 'T) (b: 'T) -> (a - b) * e) r x t r r.Length
-        else
-            TensorPrimitives.Exp(ReadOnlySpan s, rs)
-            Vectorised.map3 (fun (e: Vector<'T>) (a: Vector<'T>) (b: Vector<'T>) -> a * e + b) (fun (e: 'T) (a: 'T) (b: 'T) -> a * e + b) r x t r r.Length
-        r
-
-    /// One Adam/AdamW step: new weights, first and second moments.
-    let inline adam<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
-        (w: 'T[]) (g: 'T[]) (m: 'T[]) (v: 'T[]) (c: AdamConfig) =
-        let n = w.Length
-        let w' = BufferPool.Rent<'T> n
-        let m' = BufferPool.Rent<'T> n
-        let v' = BufferPool.Rent<'T> n
-        let b1: 'T = 'T.CreateTruncating(c.Beta1)
-        let b2: 'T = 'T.CreateTruncating(c.Beta2)
-        let c1: 'T = 'T.CreateTruncating(1.0 - c.Beta1)
-        let c2: 'T = 'T.CreateTruncating(1.0 - c.Beta2)
-        let stepSize: 'T = 'T.CreateTruncating(c.LearningRate / (1.0 - c.Beta1 ** float c.Step))
-        let correction2: 'T = 'T.CreateTruncating(1.0 - c.Beta2 ** float c.Step)
-        let eps: 'T = 'T.CreateTruncating(c.Eps)
-        let coupledDecay: 'T = if c.Decoupled then 'T.Zero else 'T.CreateTruncating(c.WeightDecay)
-        let shrink: 'T = if c.Decoupled then 'T.CreateTruncating(1.0 - c.LearningRate * c.WeightDecay) else 'T.One
-        // Values this small are flushed to zero: the moments of a unit whose gradient stays zero
-        // decay geometrically (and weight decay shrinks its weights) into the subnormal range, and
-        // subnormal operands made every later product of those weights tens of times slower
-        // (measured: 1 ms → 9 ms per training step). The cut sits above the subnormals so that no
-        // update computes one either; no parameter or moment of this size affects a flow.
-        let tiny: 'T = 'T.CreateTruncating(if Runtime.CompilerServices.Unsafe.SizeOf<'T>() = 4 then 1e-30 else 1e-290)
-        let flush (x: 'T) = if lt ('T.Abs x) tiny then 'T.Zero else x
-        for i in 0 .. n - 1 do
-            let grad: 'T = g[i] + coupledDecay * w[i]
-            let mi = flush (b1 * m[i] + c1 * grad)
-            let vi = flush (b2 * v[i] + c2 * grad * grad)
-            m'[i] <- mi
-            v'[i] <- vi
-            w'[i] <- flush (shrink * w[i] - stepSize * mi / ('T.Sqrt(vi / correction2) + eps))
-        w', m', v'

@@ -8,8 +8,10 @@ open Flows.Tensors
 /// One CUDA device as Flows drives it: the primary context, one stream that orders every kernel,
 /// copy and GEMM, the kernel modules compiled for its architecture, cuBLAS and the memory pool.
 [<Sealed>]
-type internal CudaDevice private (index: int, driver: DriverApi, context: nativeint, stream: nativeint, architecture: string, modules: nativeint list) =
+type internal CudaDevice private (index: int, driver: DriverApi, nvrtc: NvrtcApi, cacheFolder: string, context: nativeint, stream: nativeint, architecture: string, modules: nativeint list) =
     let functions = ConcurrentDictionary<string, nativeint>()
+    // sources registered from outside Flows.Tensors, compiled the first time one of their kernels runs
+    let extra = ConcurrentDictionary<string, Lazy<nativeint>>()
     let sync = Environment.GetEnvironmentVariable "FLOWS_CUDA_SYNC" = "1"
 
     // the context is per-thread state: bind it on first use from each thread
@@ -32,7 +34,7 @@ type internal CudaDevice private (index: int, driver: DriverApi, context: native
                 | 2 -> Allocation.OutOfMemory
                 | code -> Allocation.Failed $"cuMemAlloc_v2 of {bytes} bytes on cuda:{index} failed with code {code}"),
             fun p ->
-                // freeing is rare (a failed allocation, Trim): let queued kernels finish with the block first
+                // freeing is rare (after a failed allocation): let queued kernels finish with the block first
                 enter ()
                 driver.CtxSynchronize.Invoke() |> ignore
                 driver.MemFree.Invoke p |> ignore
@@ -76,23 +78,21 @@ type internal CudaDevice private (index: int, driver: DriverApi, context: native
             | Ok a -> a
             | Error message -> invalidOp message
         let cacheFolder = KernelCache.folder Environment.GetEnvironmentVariable
-        let modules =
-            KernelSources.all.Force()
-            |> List.map (fun source ->
-                let cubin = KernelCache.load nvrtc cacheFolder source architecture
-                let pinned = GCHandle.Alloc(cubin, GCHandleType.Pinned)
-                try
-                    let mutable m = 0n
-                    driver.Check $"cuModuleLoadData ({source.Name})" (driver.ModuleLoadData.Invoke(&m, pinned.AddrOfPinnedObject()))
-                    m
-                finally
-                    pinned.Free())
-        CudaDevice(index, driver, context, stream, architecture, modules)
+        let modules = KernelSources.all.Force() |> List.map (CudaDevice.LoadModule driver nvrtc cacheFolder architecture)
+        CudaDevice(index, driver, nvrtc, cacheFolder, context, stream, architecture, modules)
+
+    static member private LoadModule (driver: DriverApi) (nvrtc: NvrtcApi) (cacheFolder: string) (architecture: string) (source: KernelSource) =
+        let cubin = KernelCache.load nvrtc cacheFolder source architecture
+        let pinned = GCHandle.Alloc(cubin, GCHandleType.Pinned)
+        try
+            let mutable m = 0n
+            driver.Check $"cuModuleLoadData ({source.Name})" (driver.ModuleLoadData.Invoke(&m, pinned.AddrOfPinnedObject()))
+            m
+        finally
+            pinned.Free()
 
     /// The device as a Flows device value.
     member _.Device = Device.Cuda index
-    /// The architecture the kernels were compiled for ("sm_90").
-    member _.Architecture = architecture
     /// The memory pool.
     member _.Pool = pool
 
@@ -107,10 +107,25 @@ type internal CudaDevice private (index: int, driver: DriverApi, context: native
                 if driver.ModuleGetFunction.Invoke(&f, m, name) = 0 then Some f else None)
             |> Option.defaultWith (fun () -> invalidOp $"no CUDA kernel named {name} in Flows' modules"))
 
+    // kernel `name` of a source from outside, its module loaded on first use
+    member private _.ExtraFunction(source: KernelSource, name: string) =
+        functions.GetOrAdd(source.Name + "/" + name, fun _ ->
+            enter ()
+            let m = extra.GetOrAdd(source.Name, fun _ -> lazy (CudaDevice.LoadModule driver nvrtc cacheFolder architecture source)).Force()
+            let mutable f = 0n
+            if driver.ModuleGetFunction.Invoke(&f, m, name) <> 0 then invalidOp $"no CUDA kernel named {name} in {source.Name}"
+            f)
+
     /// Launches kernel `name` on the device's stream.
     member d.Launch(name: string, blocks: int, threads: int, sharedBytes: int, args: KernelArg list) =
+        d.Run(d.Function name, name, blocks, threads, sharedBytes, args)
+
+    /// Launches kernel `name` of `source` (compiled for this device on first use) over n elements, grid-stride.
+    member d.LaunchN(source: KernelSource, name: string, n: int64, args: KernelArg list) =
+        if n > 0L then d.Run(d.ExtraFunction(source, name), name, Launch.blocks n, Launch.Threads, 0, args)
+
+    member private _.Run(f: nativeint, name: string, blocks: int, threads: int, sharedBytes: int, args: KernelArg list) =
         enter ()
-        let f = d.Function name
         Launch.withArguments args (fun pointers ->
             driver.Check $"cuLaunchKernel ({name})"
                 (driver.LaunchKernel.Invoke(f, uint32 blocks, 1u, 1u, uint32 threads, 1u, 1u, uint32 sharedBytes, stream, pointers, 0n)))
@@ -151,11 +166,6 @@ type internal CudaDevice private (index: int, driver: DriverApi, context: native
         enter ()
         if bytes > 0L then
             driver.Check "cuMemcpyDtoDAsync_v2" (driver.MemcpyDtoDAsync.Invoke(target.Pointer, source.Pointer + uint64 sourceOffsetBytes, unativeint bytes, stream))
-
-    /// Waits for everything queued on the device's stream.
-    member _.Synchronize() =
-        enter ()
-        driver.Check "cuStreamSynchronize" (driver.StreamSynchronize.Invoke stream)
 
     /// Row-major C[m, n] = op(A)[m, k] · op(B)[k, n] through cuBLAS (column-major), as Cᵀ = op(B)ᵀ op(A)ᵀ:
     /// B and A swap places and keep their transpose flags; no copies.

@@ -3,7 +3,6 @@ namespace Flows.Tensors.Backend.Cuda
 open System
 open Flows.Tensors
 open Flows.Tensors.Backend
-open Flows.Tensors.Backend.Cpu
 
 /// The CUDA backend's tensor: a device buffer (shared by reshapes) and a row-major shape. Every op
 /// queues kernels on the device's stream and returns at once; only `ToArray` waits.
@@ -35,7 +34,7 @@ type internal CudaTensor(buffer: DeviceBuffer, shape: int[], dtype: Dtype, backe
     member private t.Float(op: obj) =
         if not dtype.IsFloat then invalidArg (string op) $"{op}: expected a float32 or float64 tensor, got int32 {Shape.show shape}"
 
-    member private t.Fresh(shape': int[], dtype': Dtype, op: string) =
+    member t.Fresh(shape': int[], dtype': Dtype, op: string) =
         let n = Shape.numel shape'
         CudaTensor(backend.Gpu.Alloc(n, dtype', $"{op} {Shape.show shape'}"), shape', dtype', backend)
 
@@ -59,7 +58,7 @@ type internal CudaTensor(buffer: DeviceBuffer, shape: int[], dtype: Dtype, backe
     // batch offsets (in elements) of a broadcast batched product, as the CPU backend enumerates them
     static member private BatchOffsets(aShape: int[], bShape: int[], outShape: int[]) =
         let offsets = Collections.Generic.List<struct (int * int * int)>()
-        Linalg.batches aShape bShape outShape (fun ao bo co -> offsets.Add(struct (ao, bo, co)))
+        Shape.batches aShape bShape outShape (fun ao bo co -> offsets.Add(struct (ao, bo, co)))
         offsets.ToArray()
 
     override _.Backend = backend :> IBackend
@@ -279,14 +278,6 @@ type internal CudaTensor(buffer: DeviceBuffer, shape: int[], dtype: Dtype, backe
         t.Launch("lu", count, [ KernelArg.Int count; KernelArg.Int n; KernelArg.Ptr lu.Pointer; KernelArg.Ptr perm.Pointer; KernelArg.Ptr signs.Pointer ])
         lu, perm, signs
 
-    override t.MoveTo(device) =
-        if device = t.Device then t
-        else
-            let host = backend.Cpu.OfArray(t.ToArray(), shape)
-            match device with
-            | Device.Cpu -> host
-            | Device.Cuda _ -> host.MoveTo device
-
     override t.Dense(weight, bias, activation) =
         let w = t.Other("dense", weight)
         let b = t.Other("dense", bias)
@@ -311,90 +302,14 @@ type internal CudaTensor(buffer: DeviceBuffer, shape: int[], dtype: Dtype, backe
                  [ KernelArg.Long(int64 t.Numel); KernelArg.Int code; KernelArg.Double p; KernelArg.Ptr t.Pointer; KernelArg.Ptr g.Pointer; KernelArg.Ptr r.Pointer ])
         r
 
-    override t.AffineMap(shift, logScale, inverse) =
-        let sh, ls = t.Other("affineMap", shift), t.Other("affineMap", logScale)
-        t.Float "affineMap"
-        let r = t.Fresh(shape, dtype, "affineMap")
-        t.Launch("affine_map", t.Numel,
-                 [ KernelArg.Long(int64 t.Numel); KernelArg.Int(if inverse then 1 else 0); KernelArg.Ptr t.Pointer; KernelArg.Ptr sh.Pointer; KernelArg.Ptr ls.Pointer; KernelArg.Ptr r.Pointer ])
-        r
-
-    override t.RationalQuadratic(xKnots, yKnots, derivatives, bound, inverse) =
-        let op = "rationalQuadratic"
-        let xk, yk, ds = t.Other(op, xKnots), t.Other(op, yKnots), t.Other(op, derivatives)
-        t.Float op
-        let mapped, logDerivatives = t.Fresh(shape, dtype, op), t.Fresh(shape, dtype, op)
-        let knots = if t.Numel = 0 then 0 else xk.Numel / t.Numel
-        t.Launch("rq_spline", t.Numel,
-                 [ KernelArg.Long(int64 t.Numel); KernelArg.Int knots; KernelArg.Double bound; KernelArg.Int(if inverse then 1 else 0)
-                   KernelArg.Ptr t.Pointer; KernelArg.Ptr xk.Pointer; KernelArg.Ptr yk.Pointer; KernelArg.Ptr ds.Pointer
-                   KernelArg.Ptr mapped.Pointer; KernelArg.Ptr logDerivatives.Pointer ])
-        mapped :> RawTensor, logDerivatives :> RawTensor
-
-    override t.RationalQuadraticBackward(xKnots, yKnots, derivatives, bound, inverse, valueAdjoint, logDerivativeAdjoint) =
-        let op = "rationalQuadraticBackward"
-        let xk, yk, ds = t.Other(op, xKnots), t.Other(op, yKnots), t.Other(op, derivatives)
-        let gOut, gLog = t.Other(op, valueAdjoint), t.Other(op, logDerivativeAdjoint)
-        t.Float op
-        let gv = t.Fresh(shape, dtype, op)
-        let gxk, gyk, gds = t.Fresh(xk.Shape, dtype, op), t.Fresh(xk.Shape, dtype, op), t.Fresh(xk.Shape, dtype, op)
-        let knots = if t.Numel = 0 then 0 else xk.Numel / t.Numel
-        t.Launch("rq_spline_backward", t.Numel,
-                 [ KernelArg.Long(int64 t.Numel); KernelArg.Int knots; KernelArg.Double bound; KernelArg.Int(if inverse then 1 else 0)
-                   KernelArg.Ptr t.Pointer; KernelArg.Ptr xk.Pointer; KernelArg.Ptr yk.Pointer; KernelArg.Ptr ds.Pointer
-                   KernelArg.Ptr gOut.Pointer; KernelArg.Ptr gLog.Pointer
-                   KernelArg.Ptr gv.Pointer; KernelArg.Ptr gxk.Pointer; KernelArg.Ptr gyk.Pointer; KernelArg.Ptr gds.Pointer ])
-        gv :> RawTensor, gxk :> RawTensor, gyk :> RawTensor, gds :> RawTensor
-
-    override t.SplineKnots(bound, minSize) =
-        let op = "splineKnots"
-        t.Float op
-        let bins = shape[shape.Length - 1]
-        let rows = if bins = 0 then 0 else t.Numel / bins
-        let knots = t.Fresh(Array.append shape[.. shape.Length - 2] [| bins + 1 |], dtype, op)
-        t.Launch("spline_knots", rows,
-                 [ KernelArg.Long(int64 rows); KernelArg.Int bins; KernelArg.Double bound; KernelArg.Double minSize
-                   KernelArg.Ptr t.Pointer; KernelArg.Ptr knots.Pointer ])
-        knots :> RawTensor
-
-    override t.SplineKnotsBackward(knotAdjoint, bound, minSize) =
-        let op = "splineKnotsBackward"
-        let g = t.Other(op, knotAdjoint)
-        t.Float op
-        let bins = shape[shape.Length - 1]
-        let rows = if bins = 0 then 0 else t.Numel / bins
-        let grad = t.Fresh(shape, dtype, op)
-        t.Launch("spline_knots_backward", rows,
-                 [ KernelArg.Long(int64 rows); KernelArg.Int bins; KernelArg.Double bound; KernelArg.Double minSize
-                   KernelArg.Ptr t.Pointer; KernelArg.Ptr g.Pointer; KernelArg.Ptr grad.Pointer ])
-        grad :> RawTensor
-
-    override t.AdamStep(grad, m, v, c) =
-        let g, m, v = t.Other("adam", grad), t.Other("adam", m), t.Other("adam", v)
-        t.Float "adam"
-        let w2, m2, v2 = t.Fresh(shape, dtype, "adam"), t.Fresh(shape, dtype, "adam"), t.Fresh(shape, dtype, "adam")
-        // the constants of Fused.adam, rounded to the dtype in the kernel as there
-        let tiny = if dtype = Dtype.Float32 then 1e-30 else 1e-290
-        t.Launch("adam", t.Numel,
-                 [ KernelArg.Long(int64 t.Numel); KernelArg.Double c.Beta1; KernelArg.Double c.Beta2
-                   KernelArg.Double(1.0 - c.Beta1); KernelArg.Double(1.0 - c.Beta2)
-                   KernelArg.Double(c.LearningRate / (1.0 - c.Beta1 ** float c.Step)); KernelArg.Double(1.0 - c.Beta2 ** float c.Step)
-                   KernelArg.Double c.Eps; KernelArg.Double(if c.Decoupled then 0.0 else c.WeightDecay)
-                   KernelArg.Double(if c.Decoupled then 1.0 - c.LearningRate * c.WeightDecay else 1.0); KernelArg.Double tiny
-                   KernelArg.Ptr t.Pointer; KernelArg.Ptr g.Pointer; KernelArg.Ptr m.Pointer; KernelArg.Ptr v.Pointer
-                   KernelArg.Ptr w2.Pointer; KernelArg.Ptr m2.Pointer; KernelArg.Ptr v2.Pointer ])
-        w2 :> RawTensor, m2 :> RawTensor, v2 :> RawTensor
-
-/// Creates tensors on one CUDA device; `cpu` is where `moveTo Cpu` lands.
-and [<Sealed>] internal CudaBackend(gpu: CudaDevice, cpu: IBackend) =
+/// Creates tensors on one CUDA device.
+and [<Sealed>] internal CudaBackend(gpu: CudaDevice) =
 
     /// Opens CUDA device `index` (the Registry calls this the first time `Device.Cuda index` is used).
-    static member Open(index: int, cpu: IBackend) : IBackend = CudaBackend(CudaDevice.Open index, cpu)
+    static member Open(index: int) : IBackend = CudaBackend(CudaDevice.Open index)
 
     /// The device this backend serves.
     member _.Gpu: CudaDevice = gpu
-    /// Where `moveTo Cpu` lands.
-    member _.Cpu: IBackend = cpu
 
     member private b.Fresh(shape: int[], dtype: Dtype, op: string) =
         CudaTensor(gpu.Alloc(Shape.numel shape, dtype, $"{op} {Shape.show shape}"), shape, dtype, b)
@@ -449,3 +364,8 @@ and [<Sealed>] internal CudaBackend(gpu: CudaDevice, cpu: IBackend) =
                               KernelArg.Ptr r.Pointer; KernelArg.Long(int64 (at * os[dim])); Launch.dims "cat" os ])
                 at <- at + t.Shape[dim]
             r
+
+    interface IDeviceMemory with
+        member _.Stats() =
+            let pool = gpu.Pool
+            { InUse = pool.BytesInUse; Cached = pool.BytesCached; Rented = pool.BytesRented }

@@ -37,6 +37,11 @@ type internal DeviceBuffer(pointer: uint64, bytes: int64, owner: IBufferReturn) 
         GC.RemoveMemoryPressure bytes
         owner.Enqueue(pointer, bytes)
 
+    interface Flows.Tensors.Backend.IReleasableStorage with
+        member b.IsReleased = b.IsReleased
+        member _.Bytes = bytes
+        member b.Release() = b.Release()
+
 /// Outcome of asking the driver for memory.
 [<RequireQualifiedAccess>]
 type internal Allocation =
@@ -46,7 +51,7 @@ type internal Allocation =
 
 /// A caching allocator for one device in the manner of PyTorch's: blocks are rounded to size classes
 /// and kept for reuse instead of freed; the driver frees only when an allocation fails (after a
-/// collection has returned what the program no longer reaches) or on `Trim`. Every kernel runs on
+/// collection has returned what the program no longer reaches). Every kernel runs on
 /// the device's one stream, so a block reused by a later launch is ordered after its earlier uses.
 [<Sealed>]
 type internal DevicePool(device: string, allocate: int64 -> Allocation, free: uint64 -> unit) =
@@ -131,14 +136,6 @@ type internal DevicePool(device: string, allocate: int64 -> Allocation, free: ui
             inUse <- inUse + size
             rented <- rented + size)
         DeviceBuffer(pointer, size, pool)
-
-    /// Frees every cached block (blocks in use stay). Returns the bytes released.
-    member _.Trim() =
-        lock gate (fun () ->
-            drain ()
-            let released = cachedBytes
-            releaseCached ()
-            released)
 
     interface IBufferReturn with
         member _.Enqueue(pointer, bytes) = pending.Enqueue(struct (pointer, bytes))

@@ -2,8 +2,8 @@ namespace Flows.Tensors.Backend.Cuda
 
 open System.IO
 
-/// One CUDA C translation unit of Flows' kernels.
-type internal KernelSource =
+/// One CUDA C translation unit.
+type KernelSource =
     { /// The file name (elementwise.cu, ...), also NVRTC's program name.
       Name: string
       /// The full text compiled: the shared header followed by the file.
@@ -23,8 +23,11 @@ module internal KernelSources =
         use reader = new StreamReader(stream)
         reader.ReadToEnd()
 
+    let private header = lazy (read "common.cuh")
+
+    /// A source with the shared header (common.cuh) in front; errors still cite `name`'s own lines.
+    let withHeader (name: string) (text: string) =
+        { Name = name; Text = header.Force() + "\n#line 1 \"" + name + "\"\n" + text }
+
     /// The sources, header prepended, read once.
-    let all : Lazy<KernelSource list> =
-        lazy
-            (let header = read "common.cuh"
-             names |> List.map (fun name -> { Name = name; Text = header + "\n#line 1 \"" + name + "\"\n" + read name }))
+    let all : Lazy<KernelSource list> = lazy (names |> List.map (fun name -> withHeader name (read name)))

@@ -6,7 +6,7 @@ open Flows.Tensors
 
 /// An argument of a kernel launch, passed by value with the size of its C type.
 [<RequireQualifiedAccess>]
-type internal KernelArg =
+type KernelArg =
     /// A device pointer (T*).
     | Ptr of uint64
     /// int

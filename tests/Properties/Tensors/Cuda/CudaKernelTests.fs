@@ -13,14 +13,20 @@ let private nvrtc () =
     | Ok api -> api
     | Error reason -> failwith reason
 
+// Flows.Functional's flow kernels, with the header the backend puts in front
+let private flowSource () =
+    use stream = typeof<Flows.Tensors.AdamConfig>.Assembly.GetManifestResourceStream "Flows.Kernels.flows.cu"
+    use reader = new StreamReader(stream)
+    CudaKernels.source "flows.cu" (reader.ReadToEnd())
+
 let private isElf (bytes: byte[]) = bytes.Length > 4 && bytes[0] = 0x7Fuy && bytes[1] = byte 'E' && bytes[2] = byte 'L' && bytes[3] = byte 'F'
 
 [<NvrtcFact>]
 let ``Every kernel source compiles with NVRTC to a cubin for sm_80 and sm_90`` () =
     let api = nvrtc ()
-    let sources = KernelSources.all.Force()
-    Assert.Equal(KernelSources.names.Length, sources.Length)
-    // NVRTC is thread-safe: the twelve compiles (several seconds each on one core) run side by side
+    let sources = KernelSources.all.Force() @ [ flowSource () ]
+    Assert.Equal(KernelSources.names.Length + 1, sources.Length)
+    // NVRTC is thread-safe: the fourteen compiles (several seconds each on one core) run side by side
     let results =
         [| for arch in [ "sm_80"; "sm_90" ] do for source in sources -> arch, source |]
         |> Array.Parallel.map (fun (arch, source) -> arch, source.Name, KernelCache.compile api source (KernelCache.options arch))
@@ -40,8 +46,8 @@ let ``A kernel that does not compile reports NVRTC's log with the file and line`
         Assert.Contains("sm_80", message)
 
 [<NvrtcFact>]
-let ``Every kernel the CUDA tensor launches is defined in the sources for each dtype it uses`` () =
-    let text = String.Join("\n", KernelSources.all.Force() |> List.map _.Text)
+let ``Every kernel the CUDA tensor and the flow kernels launch is defined in the sources for each dtype it uses`` () =
+    let text = String.Join("\n", KernelSources.all.Force() @ [ flowSource () ] |> List.map _.Text)
     // the instantiation macros define name_f32 / name_f64 (/ name_i32)
     let defined (kernel: string) (suffix: string) =
         let m = Regex.Match(text, $@"#define \w+\(S, T\)[^\n]*\n(?:[^\n]*\\\n)*?[^\n]*void {Regex.Escape kernel}_##S\(")

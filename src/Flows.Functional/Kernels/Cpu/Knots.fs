@@ -1,9 +1,10 @@
-namespace Flows.Tensors.Backend.Cpu
+namespace Flows.Kernels.Cpu
 
 open System
 open System.Buffers
 open System.Numerics
 open System.Numerics.Tensors
+open Flows.Tensors.Backend.Cpu
 
 /// A spline's knots from unnormalised bin sizes, one pass per row of K sizes, and the backward: the
 /// fused form of Flows.Transformers.Spline.knotsComposite (softmax, affine map to at least `minSize`,
@@ -11,7 +12,7 @@ open System.Numerics.Tensors
 /// arithmetic operation for operation (the row maximum subtracted, one vectorised exp over the
 /// whole tensor, the row sum by System.Numerics.Tensors), so its values are the same bits whenever
 /// that exp is (its vectorised code can differ by an ulp between JIT tiers).
-module internal FusedKnots =
+module internal Knots =
 
     // exp(a − max a) of every row of `raw` [rows, bins] into `shifted`, by the same vectorised exp
     // over the same length as the composite's, so every element takes the same code path
@@ -28,7 +29,7 @@ module internal FusedKnots =
     let inline forward<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (raw: 'T[]) (bins: int) (bound: float) (minSize: float) =
         let rows = raw.Length / bins
-        let knots = BufferPool.Rent<'T>(rows * (bins + 1))
+        let knots = CpuKernels.rent<'T>(rows * (bins + 1))
         let shifted = ArrayPool<'T>.Shared.Rent raw.Length
         try
             exponentials raw bins shifted
@@ -56,7 +57,7 @@ module internal FusedKnots =
     let inline backward<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (raw: 'T[]) (bins: int) (bound: float) (minSize: float) (knotAdjoint: 'T[]) =
         let rows = raw.Length / bins
-        let grad = BufferPool.Rent<'T> raw.Length
+        let grad = CpuKernels.rent<'T> raw.Length
         let shifted = ArrayPool<'T>.Shared.Rent raw.Length
         try
             exponentials raw bins shifted

@@ -1,8 +1,9 @@
-namespace Flows.Tensors.Backend.Cpu
+namespace Flows.Kernels.Cpu
 
 open System
 open System.Numerics
-open Flows.Tensors.Backend.Cpu.GenericMath
+open Flows.Tensors.Backend.Cpu
+open Flows.Kernels.Cpu.GenericMath
 
 /// The rational-quadratic spline (Durkan et al. 2019) from its knots, one pass per element, and its
 /// hand-written backward: the fused form of the composite in Flows.Transformers.RationalQuadratic,
@@ -10,7 +11,7 @@ open Flows.Tensors.Backend.Cpu.GenericMath
 /// end in the last bin, ξ clamped to [0, 1], the stable quadratic root), so nothing non-finite
 /// appears at the interval's ends or at double roots. Element i owns knot row i: no two elements
 /// write the same adjoint.
-module internal FusedSpline =
+module internal Spline =
 
     /// One element's bin and the spline's intermediate values there, shared by forward and backward.
     [<Struct>]
@@ -78,8 +79,8 @@ module internal FusedSpline =
         let knots = if n = 0 then 0 else xk.Length / n
         let bins = knots - 1
         let b: 'T = 'T.CreateTruncating(bound)
-        let mapped = BufferPool.Rent<'T> n
-        let logDerivatives = BufferPool.Rent<'T> n
+        let mapped = CpuKernels.rent<'T> n
+        let logDerivatives = CpuKernels.rent<'T> n
         for e in 0 .. n - 1 do
             let x = v[e]
             if ge x ('T.Zero - b) && le x b then
@@ -137,8 +138,8 @@ module internal FusedSpline =
         let bins = knots - 1
         let b: 'T = 'T.CreateTruncating(bound)
         let one, two = 'T.One, two ()
-        let gv = BufferPool.Rent<'T> n
-        let gxk, gyk, gds = BufferPool.Rent<'T> xk.Length, BufferPool.Rent<'T> xk.Length, BufferPool.Rent<'T> xk.Length
+        let gv = CpuKernels.rent<'T> n
+        let gxk, gyk, gds = CpuKernels.rent<'T> xk.Length, CpuKernels.rent<'T> xk.Length, CpuKernels.rent<'T> xk.Length
         Span<'T>(gxk).Clear()
         Span<'T>(gyk).Clear()
         Span<'T>(gds).Clear()
