@@ -4,7 +4,7 @@ using Flows.Training;
 namespace Flows.CSharp;
 
 /// <summary>The processes of one MPI job (<c>mpirun -np N dotnet app.dll</c>, OpenMPI) training one model together with
-/// <see cref="DensityModel.FitShard"/>. Start it once per process; dispose it (every rank) before the process ends.</summary>
+/// <c>DensityModel.FitShard</c>. Start it once per process; dispose it (every rank) before the process ends.</summary>
 public sealed class MpiWorld : IDisposable
 {
     private MpiWorld(Mpi mpi) => Mpi = mpi;
