@@ -27,7 +27,11 @@ internal static class DistributedTraining
                 Patience: shard.ValidationRows > 0 ? 10 : null, ValidateEvery: Math.Max(1, steps / 50), ReportEvery: Math.Max(1, steps / 100));
             var quiet = world.Rank == 0 ? output : TextWriter.Null;
             var given = request.Context is null ? "" : $", given {shard.ContextColumns} context column{(shard.ContextColumns == 1 ? "" : "s")} of {request.Context}";
-            quiet.WriteLine($"training on {world.Size} ranks: {request.Flow} ({model.ParameterCount:N0} parameters) on {shard.TrainRows:N0} rows × {shard.Columns} columns of {request.Data}{given} ({shard.ValidationRows:N0} held out), on {model.Device}");
+            // on a GPU, say how the gradients travel: as device buffers, or through host memory
+            var transfer = !model.Device.StartsWith("cuda") ? ""
+                : world.CudaAware ? $"; gradients go to MPI as device buffers ({world.CudaAwareReason})"
+                : $"; gradients are staged through host memory ({world.CudaAwareReason})";
+            quiet.WriteLine($"training on {world.Size} ranks: {request.Flow} ({model.ParameterCount:N0} parameters) on {shard.TrainRows:N0} rows × {shard.Columns} columns of {request.Data}{given} ({shard.ValidationRows:N0} held out), on {model.Device}{transfer}");
             var validate = shard.ValidationRows > 0;
             var fitted = withProgress(quiet, steps, progress => shard.TrainContext is null
                 ? model.FitShard(shard.Train, shard.TrainRows, world, validate ? shard.Validation : null, options, progress, cancel)

@@ -26,6 +26,14 @@ public sealed class MpiWorld : IDisposable
     /// <summary>How many processes the job has.</summary>
     public int Size => Mpi.Size;
 
+    /// <summary>Whether a GPU model's gradients and parameters go to MPI as device pointers: OpenMPI reports CUDA support
+    /// (<c>MPIX_Query_cuda_support</c>), or <c>FLOWS_MPI_CUDA_AWARE=1</c> forces it (<c>0</c> forces host staging).
+    /// Otherwise they are staged through host memory.</summary>
+    public bool CudaAware => Mpi.CudaAware;
+
+    /// <summary>Why <see cref="CudaAware"/> is what it is, in words (the library's answer or the override).</summary>
+    public string CudaAwareReason => Mpi.CudaAwareReason;
+
     /// <summary>Waits until every rank gets here.</summary>
     public void Barrier() => Mpi.Barrier();
 

@@ -5,7 +5,10 @@
 /// end its process there instead, as a crash would. `--facade` trains through the C# façade's
 /// `DensityModel.FitShard` instead and writes the fitted model's mean log-density of the validation
 /// rows to `--out`/facade.txt. `--conditional` adds a context column c to the table (the rows are shifted by
-/// (c, −c)) and trains a conditional flow on the rows with their contexts, in either way.
+/// (c, −c)) and trains a conditional flow on the rows with their contexts, in either way. `--device cuda`
+/// trains a float32 flow on cuda:0 (the CUDA emulator in the tests) and writes its parameters before
+/// and after training to `--out`/initial.txt and params.txt. Rank 0's first line says whether MPI takes
+/// device buffers (FLOWS_MPI_CUDA_AWARE or the library's answer).
 module Flows.Distributed.Worker
 
 open System
@@ -78,7 +81,11 @@ let private run (world: Mpi) (argv: string[]) =
     let failRank = int (argument "fail-rank" "-1" argv)
     let failStep = int (argument "fail-step" "-1" argv)
     let kill = Array.contains "--kill" argv
-    if world.Rank = 0 then printfn $"training on {world.Size} ranks"
+    let device = if argument "device" "cpu" argv = "cuda" then Device.Cuda 0 else Device.Cpu
+    let dtype = if device = Device.Cpu then Dtype.Float64 else Dtype.Float32
+    let place (t: Tensor) = (t.cast dtype).moveTo device
+    if world.Rank = 0 then
+        printfn $"training on {world.Size} ranks; CUDA-aware MPI: {world.CudaAware} ({world.CudaAwareReason}); device buffers to MPI: {(Collective.onDevice device world).IsSome}"
     let conditional = Array.contains "--conditional" argv
     let all, context = if conditional then (let x, c = withContext (table (rows + held)) in x, Some c) else table (rows + held), None
     let train, validation = all.narrow(0, 0, rows), all.narrow(0, rows, held)
@@ -88,10 +95,10 @@ let private run (world: Mpi) (argv: string[]) =
     let contextDim = if conditional then 1 else 0
     let layers =
         [ for i in 0 .. 3 ->
-            Coupling.create g Dtype.Float64
+            Coupling.create g dtype
                 { Dim = 2; Mask = Coupling.Mask.Half(i % 2 = 1); Conditioner = Conditioner.Mlp([ 16; 16 ], Activation.Relu)
                   ScaleMap = Coupling.ScaleMap.SoftClamp 2.0; Affine = true; ContextDim = contextDim } ]
-    let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float64) layers
+    let flow = Flow.create (Distribution.standardNormal [| 2 |] dtype) layers |> Flow.moveTo device
     let mutable step = 0
     let options =
         { TrainOptions.defaults with
@@ -100,7 +107,7 @@ let private run (world: Mpi) (argv: string[]) =
             LearningRate = 5e-3
             Seed = 3UL
             // held-out rows of a conditional flow are [x | c]
-            Validation = Some(shard world.Rank world.Size (match validationContext with Some c -> Tensor.cat([| validation; c |], 1) | None -> validation))
+            Validation = Some(place (shard world.Rank world.Size (match validationContext with Some c -> Tensor.cat([| validation; c |], 1) | None -> validation)))
             ValidateEvery = 10
             ReportEvery = 1
             Collective = world
@@ -109,13 +116,20 @@ let private run (world: Mpi) (argv: string[]) =
                     step <- step + 1
                     if world.Rank = failRank && step = failStep then
                         if kill then Environment.Exit 9 else failwith $"rank {failRank} was told to fail at step {failStep}") }
-    let objective = Objective.ForwardKl(DataSource.Sharded(shard world.Rank world.Size train, trainContext |> Option.map (shard world.Rank world.Size), rows))
+    let mine = shard world.Rank world.Size >> place
+    let objective = Objective.ForwardKl(DataSource.Sharded(mine train, trainContext |> Option.map mine, rows))
+    let writeParameters (name: string) (f: Flow) =
+        if world.Rank = 0 && device <> Device.Cpu then
+            Directory.CreateDirectory out |> ignore
+            File.WriteAllLines(Path.Combine(out, name), (Flow.parameters f).Values |> Array.collect _.toArray64() |> Array.map (fun v -> v.ToString("R")))
+    writeParameters "initial.txt" flow
     let trained, report = Train.result (Train.fit options objective flow)
+    writeParameters "params.txt" trained
     if world.Rank = 0 then
         Directory.CreateDirectory out |> ignore
         File.WriteAllLines(Path.Combine(out, "losses.txt"),
             [| yield! report.Losses |> Array.map (fun v -> v.ToString("R")); for step, v in report.Validations -> $"validation {step} {v:R}" |])
-        ModelFile.save (Path.Combine(out, "model")) (Model.ofFlow contextDim trained)
+        ModelFile.save (Path.Combine(out, "model")) (Model.ofFlow contextDim (Flow.moveTo Device.Cpu trained))
     0
 
 [<EntryPoint>]

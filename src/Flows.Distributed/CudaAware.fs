@@ -1,0 +1,26 @@
+/// Whether MPI may be handed device pointers. OpenMPI built with CUDA support reads and writes GPU
+/// memory itself (it reports so through MPIX_Query_cuda_support, which is only meaningful after
+/// MPI_Init); any other build must be given host memory.
+module internal Flows.Distributed.CudaAware
+
+open System
+
+/// The environment variable that forces the choice: 1 (device pointers) or 0 (host staging).
+[<Literal>]
+let Variable = "FLOWS_MPI_CUDA_AWARE"
+
+/// Whether device buffers go to MPI as they are, and why, in words.
+type Verdict = { Enabled: bool; Reason: string }
+
+/// The verdict for an initialised library: the override if set, else what the library reports.
+let decide (api: NativeMpi.Api) : Verdict =
+    match Environment.GetEnvironmentVariable Variable with
+    | null | "" | "auto" ->
+        match api.QueryCudaSupport with
+        | Some query ->
+            let answer = query.Invoke()
+            { Enabled = (answer = 1); Reason = $"MPIX_Query_cuda_support() = {answer} in {api.Library}" }
+        | None -> { Enabled = false; Reason = $"{api.Library} does not export MPIX_Query_cuda_support" }
+    | "1" | "true" | "on" -> { Enabled = true; Reason = $"forced by {Variable}" }
+    | "0" | "false" | "off" -> { Enabled = false; Reason = $"forced by {Variable}" }
+    | other -> invalidArg Variable $"{Variable} must be 1 (pass device buffers), 0 (stage through host memory) or auto, got '{other}'"
