@@ -85,3 +85,25 @@ let ``on the emulated GPU two ranks give MPI device buffers and train the staged
         Assert.True(moved > 1e-3, $"the largest parameter change in 4 steps is {moved}")
     finally
         for f in [ staged; direct ] do Directory.Delete(f, true)
+
+[<EmulatorMpiFact>]
+let ``flows train --device cuda under two ranks says how gradients travel and trains the same model either way`` () =
+    let folder = freshFolder ()
+    try
+        let data = Path.Combine(folder, "table.csv")
+        let random = Random 11
+        File.WriteAllLines(data, [| yield "a,b"; for _ in 1 .. 401 -> let a = random.NextDouble() in FormattableString.Invariant $"{a},{a * a + 0.1 * random.NextDouble()}" |])
+        let train cudaAware =
+            let model = Path.Combine(folder, $"model-{cudaAware}")
+            let code, output =
+                runWith (onEmulator cudaAware) "flows.dll" 2 [ "train"; "--data"; data; "--out"; model; "--steps"; "10"; "--flow"; "realnvp"; "--device"; "cuda" ]
+            Assert.True((code = 0), output)
+            output, Flows.CSharp.DensityModel.Load model
+        let stagedOutput, staged = train "0"
+        let directOutput, direct = train "1"
+        Assert.Contains("on cuda:0; gradients are staged through host memory (forced by FLOWS_MPI_CUDA_AWARE)", stagedOutput)
+        Assert.Contains("on cuda:0; gradients go to MPI as device buffers (forced by FLOWS_MPI_CUDA_AWARE)", directOutput)
+        let rows = array2D [ [ 0.1f; 0.0f ]; [ 0.5f; 0.3f ]; [ 0.9f; 0.8f ] ]
+        Assert.Equal<float32[]>(staged.LogProb rows, direct.LogProb rows)
+    finally
+        Directory.Delete(folder, true)
