@@ -71,16 +71,18 @@ type Mpi private (api: NativeMpi.Api, rank: int, size: int, cudaAware: CudaAware
     member _.Abort(code: int) = api.Abort.Invoke(api.World, code) |> ignore
 
     // MPI on a device tensor's storage; the tensor stays reachable until MPI has returned
-    member private _.OnDevice(values: Tensor, call: nativeint -> int -> nativeint -> int -> unit) =
+    member private _.WithDevicePointer(values: Tensor, call: nativeint -> int -> nativeint -> int -> unit) =
         if not cudaAware.Enabled then invalidOp $"device buffers were handed to MPI, which is not CUDA-aware ({cudaAware.Reason})"
         if values.dtype <> Dtype.Float64 then invalidArg (nameof values) $"expected a float64 tensor, got {values.dtype}"
         call (Memory.devicePointer values) values.numel api.Double 8
         GC.KeepAlive values
+        values
 
     interface IDeviceCollective with
         member _.OnDevice device = cudaAware.Enabled && (match device with Device.Cuda _ -> true | Device.Cpu -> false)
-        member this.SumInPlace(values: Tensor) = this.OnDevice(values, fun at n t b -> this.SumAt(at, n, t, b))
-        member this.Broadcast(values: Tensor) = this.OnDevice(values, fun at n t b -> this.BroadcastAt(at, n, t, b))
+        // MPI writes the result into the tensor's own device memory
+        member this.Sum(values: Tensor) = this.WithDevicePointer(values, fun at n t b -> this.SumAt(at, n, t, b))
+        member this.Broadcast(values: Tensor) = this.WithDevicePointer(values, fun at n t b -> this.BroadcastAt(at, n, t, b))
 
     interface ICollective with
         member _.Rank = rank

@@ -20,11 +20,11 @@ type ICollective =
 type IDeviceCollective =
     /// Whether buffers on `device` go to the collective as they are (false: stage them on the host).
     abstract OnDevice: device: Device -> bool
-    /// Replaces every element of a float64 tensor on such a device by its sum over the processes, in
-    /// its own storage: pass a fresh tensor that nothing else holds.
-    abstract SumInPlace: values: Tensor -> unit
-    /// Replaces the elements of a fresh float64 tensor on such a device by rank 0's, in its storage.
-    abstract Broadcast: values: Tensor -> unit
+    /// The sums over the processes of a float64 tensor on such a device. The collective may write them
+    /// into the tensor's own storage and return it: pass a fresh tensor that nothing else holds.
+    abstract Sum: values: Tensor -> Tensor
+    /// Rank 0's values of a float64 tensor on such a device, written as `Sum`'s are.
+    abstract Broadcast: values: Tensor -> Tensor
 
 /// Collectives that need no communication.
 [<RequireQualifiedAccess>]

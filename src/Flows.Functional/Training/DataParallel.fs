@@ -60,8 +60,7 @@ module DataParallel =
         let extra = [| loss * weight; (if stopAsked then 1.0 else 0.0) |]
         match (if grads.Length > 0 then Collective.onDevice grads[0].device collective else None) with
         | Some onDevice ->
-            let buffer = flattenOnDevice (Some weight) grads extra
-            onDevice.SumInPlace buffer
+            let buffer = onDevice.Sum(flattenOnDevice (Some weight) grads extra)
             let n = buffer.shape[0] - 2
             let sums = buffer.narrow(0, n, 2).toArray64()
             sums[0], sums[1] > 0.0, unflattenOnDevice grads buffer
@@ -78,9 +77,7 @@ module DataParallel =
         let values =
             match (if p.Values.Length > 0 then Collective.onDevice p.Values[0].device collective else None) with
             | Some onDevice ->
-                let buffer = flattenOnDevice None p.Values [||]
-                onDevice.Broadcast buffer
-                unflattenOnDevice p.Values buffer
+                unflattenOnDevice p.Values (onDevice.Broadcast(flattenOnDevice None p.Values [||]))
             | None ->
                 let buffer = p.Values |> Array.collect _.toArray64()
                 collective.Broadcast buffer
