@@ -101,6 +101,7 @@ type Mpi private (api: NativeMpi.Api, rank: int, size: int, cudaAware: CudaAware
             match world with
             | Some w -> w
             | None ->
+                let requested = CudaAware.requested ()
                 let api = NativeMpi.api.Force()
                 let mutable initialised = 0
                 NativeMpi.check "MPI_Initialized" (api.Initialized.Invoke(&initialised))
@@ -113,7 +114,7 @@ type Mpi private (api: NativeMpi.Api, rank: int, size: int, cudaAware: CudaAware
                 let mutable size = 0
                 NativeMpi.check "MPI_Comm_rank" (api.CommRank.Invoke(api.World, &rank))
                 NativeMpi.check "MPI_Comm_size" (api.CommSize.Invoke(api.World, &size))
-                let w = Mpi(api, rank, size, CudaAware.decide api)
+                let w = Mpi(api, rank, size, CudaAware.decide api requested)
                 world <- Some w
                 w)
 
