@@ -76,3 +76,18 @@ let ``a bad table under two ranks ends the job with the bad-input code and no mo
         Assert.False(Directory.Exists model)
     finally
         Directory.Delete(folder, true)
+
+[<MpiFact>]
+let ``a context CSV shorter than the data under two ranks ends the job with the bad-input code and no model`` () =
+    let folder = freshFolder ()
+    try
+        let data, context = conditionalTable folder 101
+        File.WriteAllLines(context, File.ReadAllLines context |> Array.take 51)
+        let model = Path.Combine(folder, "model")
+        let code, output = runProgram "flows.dll" 2 [ "train"; "--data"; data; "--context"; context; "--out"; model; "--steps"; "10" ]
+        Assert.Equal(2, code)
+        Assert.Contains("has 50 rows, ", output)
+        Assert.Contains("its data row 51 has no context row", output)
+        Assert.False(Directory.Exists model)
+    finally
+        Directory.Delete(folder, true)
