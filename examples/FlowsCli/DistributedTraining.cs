@@ -3,32 +3,40 @@ using Flows.CSharp;
 namespace Flows.Cli;
 
 /// <summary>'flows train' under mpirun: every rank streams the CSV but keeps only its shard of the rows, the ranks
-/// train one model with <see cref="DensityModel.FitShard"/>, and rank 0 alone reports and writes the model. A failure
+/// train one model with <c>DensityModel.FitShard</c> (with --context, each rank keeps its rows' context rows
+/// too), and rank 0 alone reports and writes the model. A failure
 /// on any rank ends the whole job (MPI abort), so no rank waits forever and no model is written.</summary>
 internal static class DistributedTraining
 {
     /// <summary>Share of the rows held out for validation when --validation is not given.</summary>
     private const double DefaultValidation = 0.2;
 
-    public static int Train(TextWriter output, TextWriter error, TrainRequest request, Func<int, int, string, DensityModel> build, Func<DensityModel, DensityModel> place,
+    public static int Train(TextWriter output, TextWriter error, TrainRequest request, Func<int, int, int, string, DensityModel> build, Func<DensityModel, DensityModel> place,
         Action<TextWriter, FitReport, string> summary, Func<TextWriter, int, Func<IProgress<TrainingProgress>, DensityModel>, DensityModel> withProgress,
         CancellationToken cancel)
     {
         var world = MpiWorld.Start();
         try
         {
-            if (request.Context is not null) throw new BadInputException("--context: conditional models do not train under mpirun yet; run without mpirun");
-            var shard = Shard.Read(request.Data, request.Header, request.Validation ?? DefaultValidation, request.Seed, world.Rank, world.Size);
+            var shard = Shard.Read(request.Data, request.Context, request.Header, request.Validation ?? DefaultValidation, request.Seed, world.Rank, world.Size);
             if (shard.TrainRows < world.Size) throw new BadInputException($"{request.Data}: {shard.TrainRows} training rows cannot be spread over {world.Size} ranks");
-            var model = place(build(shard.TrainRows, shard.Columns, request.Flow));
+            var model = place(build(shard.TrainRows, shard.Columns, shard.ContextColumns, request.Flow));
             if (shard.Header is not null) model = model.WithColumnNames(shard.Header);
             var steps = request.Steps ?? 1000;
             var options = new FitOptions(Steps: steps, BatchSize: request.BatchSize ?? 256, LearningRate: request.LearningRate, Seed: request.Seed,
                 Patience: shard.ValidationRows > 0 ? 10 : null, ValidateEvery: Math.Max(1, steps / 50), ReportEvery: Math.Max(1, steps / 100));
             var quiet = world.Rank == 0 ? output : TextWriter.Null;
-            quiet.WriteLine($"training on {world.Size} ranks: {request.Flow} ({model.ParameterCount:N0} parameters) on {shard.TrainRows:N0} rows × {shard.Columns} columns of {request.Data} ({shard.ValidationRows:N0} held out), on {model.Device}");
-            var fitted = withProgress(quiet, steps, progress =>
-                model.FitShard(shard.Train, shard.TrainRows, world, shard.ValidationRows > 0 ? shard.Validation : null, options, progress, cancel));
+            var given = request.Context is null ? "" : $", given {shard.ContextColumns} context column{(shard.ContextColumns == 1 ? "" : "s")} of {request.Context}";
+            // on a GPU, say how the gradients travel: as device buffers, or through host memory
+            var transfer = !model.Device.StartsWith("cuda") ? ""
+                : world.CudaAware ? $"; gradients go to MPI as device buffers ({world.CudaAwareReason})"
+                : $"; gradients are staged through host memory ({world.CudaAwareReason})";
+            quiet.WriteLine($"training on {world.Size} ranks: {request.Flow} ({model.ParameterCount:N0} parameters) on {shard.TrainRows:N0} rows × {shard.Columns} columns of {request.Data}{given} ({shard.ValidationRows:N0} held out), on {model.Device}{transfer}");
+            var validate = shard.ValidationRows > 0;
+            var fitted = withProgress(quiet, steps, progress => shard.TrainContext is null
+                ? model.FitShard(shard.Train, shard.TrainRows, world, validate ? shard.Validation : null, options, progress, cancel)
+                : model.FitShard(shard.Train, shard.TrainContext, shard.TrainRows, world, validate ? shard.Validation : null,
+                    validate ? shard.ValidationContext : null, options, progress, cancel));
             var report = fitted.LastFit!;
             if (report.Diverged) throw new InvalidOperationException($"training diverged: {report.Message}; nothing written to {request.Out}");
             if (world.Rank == 0)
@@ -49,27 +57,54 @@ internal static class DistributedTraining
         }
     }
 
-    /// <summary>This rank's rows of a CSV: the rows are held out by a seeded hash of their index (the same on every
-    /// rank); training row j (counting training rows only) belongs to rank j mod size, and so does held-out row k.</summary>
-    private sealed record Shard(string[]? Header, int Columns, float[,] Train, int TrainRows, float[,] Validation, int ValidationRows)
+    /// <summary>This rank's rows of a CSV, and of its context CSV if any (read in step, row for row): the rows are held
+    /// out by a seeded hash of their index (the same on every rank); training row j (counting training rows only)
+    /// belongs to rank j mod size, and so does held-out row k. Contexts are null without a context CSV.</summary>
+    private sealed record Shard(string[]? Header, int Columns, int ContextColumns, float[,] Train, float[,]? TrainContext, int TrainRows,
+        float[,] Validation, float[,]? ValidationContext, int ValidationRows)
     {
-        public static Shard Read(string path, HeaderMode header, double validation, ulong seed, int rank, int size)
+        public static Shard Read(string path, string? contextPath, HeaderMode header, double validation, ulong seed, int rank, int size)
         {
             using var reader = new CsvRowReader(path, header);
+            using var contexts = contextPath is null ? null : new CsvRowReader(contextPath, header);
             var train = new List<double[]>();
             var held = new List<double[]>();
+            var trainContext = new List<double[]>();
+            var heldContext = new List<double[]>();
             int trainRows = 0, heldRows = 0;
             long index = 0;
             while (reader.ReadChunk(Chunking.Rows) is { } chunk)
+            {
+                var context = contexts is null ? null : ContextChunk(contexts, chunk.GetLength(0), index, path);
                 for (int i = 0; i < chunk.GetLength(0); i++, index++)
                 {
                     if (HeldOut(index, validation, seed))
                     {
-                        if (heldRows++ % size == rank) held.Add(Row(chunk, i));
+                        if (heldRows++ % size != rank) continue;
+                        held.Add(Row(chunk, i));
+                        if (context is not null) heldContext.Add(Row(context, i));
                     }
-                    else if (trainRows++ % size == rank) train.Add(Row(chunk, i));
+                    else if (trainRows++ % size == rank)
+                    {
+                        train.Add(Row(chunk, i));
+                        if (context is not null) trainContext.Add(Row(context, i));
+                    }
                 }
-            return new Shard(reader.Header, reader.Columns, Matrix(train, reader.Columns), trainRows, Matrix(held, reader.Columns), heldRows);
+            }
+            if (contexts is not null && !contexts.AtEnd)
+                throw new BadInputException($"{contexts.Path}: has more rows than the {index:N0} of {path}; one context row per data row");
+            int contextColumns = contexts?.Columns ?? 0;
+            return new Shard(reader.Header, reader.Columns, contextColumns, Matrix(train, reader.Columns), contexts is null ? null : Matrix(trainContext, contextColumns),
+                trainRows, Matrix(held, reader.Columns), contexts is null ? null : Matrix(heldContext, contextColumns), heldRows);
+        }
+
+        // The context rows of the data chunk that starts after `before` data rows.
+        private static double[,] ContextChunk(CsvRowReader contexts, int rows, long before, string dataPath)
+        {
+            var chunk = contexts.ReadChunk(rows);
+            if (chunk is null || chunk.GetLength(0) < rows)
+                throw new BadInputException($"{contexts.Path}: has {contexts.RowsRead:N0} rows, {dataPath} has more: its data row {before + (chunk?.GetLength(0) ?? 0) + 1:N0} has no context row; one context row per data row");
+            return chunk;
         }
 
         // the library's counter-based hash of (seed, index): the same choice on every rank without reading any other row

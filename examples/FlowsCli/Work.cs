@@ -30,7 +30,7 @@ internal static class Work
         OutputPaths.CheckModelFolder(request.Out, request.Force);
         if (MpiWorld.Launched)
             return DistributedTraining.Train(output, error, request,
-                (rows, columns, flow) => FlowKinds.Create(flow, rows, columns, request.Layers, request.Hidden, 0, request.Seed),
+                (rows, columns, contextColumns, flow) => FlowKinds.Create(flow, rows, columns, request.Layers, request.Hidden, contextColumns, request.Seed),
                 model => DeviceFor(request.Device, model), WriteSummary, (writer, steps, run) => WithProgress(writer, steps, run), cancel);
         if (request.PlotLoss is not null) OutputPaths.CheckFile(request.PlotLoss);
         var data = CsvTable.Read(request.Data, request.Header);

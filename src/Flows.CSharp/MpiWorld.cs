@@ -4,7 +4,7 @@ using Flows.Training;
 namespace Flows.CSharp;
 
 /// <summary>The processes of one MPI job (<c>mpirun -np N dotnet app.dll</c>, OpenMPI) training one model together with
-/// <see cref="DensityModel.FitShard"/>. Start it once per process; dispose it (every rank) before the process ends.</summary>
+/// <c>DensityModel.FitShard</c>. Start it once per process; dispose it (every rank) before the process ends.</summary>
 public sealed class MpiWorld : IDisposable
 {
     private MpiWorld(Mpi mpi) => Mpi = mpi;
@@ -25,6 +25,14 @@ public sealed class MpiWorld : IDisposable
 
     /// <summary>How many processes the job has.</summary>
     public int Size => Mpi.Size;
+
+    /// <summary>Whether a GPU model's gradients and parameters go to MPI as device pointers: OpenMPI reports CUDA support
+    /// (<c>MPIX_Query_cuda_support</c>), or <c>FLOWS_MPI_CUDA_AWARE=1</c> forces it (<c>0</c> forces host staging).
+    /// Otherwise they are staged through host memory.</summary>
+    public bool CudaAware => Mpi.CudaAware;
+
+    /// <summary>Why <see cref="CudaAware"/> is what it is, in words (the library's answer or the override).</summary>
+    public string CudaAwareReason => Mpi.CudaAwareReason;
 
     /// <summary>Waits until every rank gets here.</summary>
     public void Barrier() => Mpi.Barrier();

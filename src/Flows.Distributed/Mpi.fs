@@ -2,6 +2,7 @@ namespace Flows.Distributed
 
 open System
 open Microsoft.FSharp.NativeInterop
+open Flows.Tensors
 open Flows.Training
 
 #nowarn "9" // pinned arrays handed to MPI
@@ -10,7 +11,7 @@ open Flows.Training
 /// with `Mpi.start`; sums and broadcasts are collective, so every rank must make the same calls in
 /// the same order.
 [<Sealed>]
-type Mpi private (api: NativeMpi.Api, rank: int, size: int) =
+type Mpi private (api: NativeMpi.Api, rank: int, size: int, cudaAware: CudaAware.Verdict) =
 
     // MPI counts are ints: large buffers go in buckets of at most this many elements
     static let bucket = 1 <<< 24
@@ -21,6 +22,13 @@ type Mpi private (api: NativeMpi.Api, rank: int, size: int) =
     member _.Size = size
     /// The library in use (its file name).
     member _.Library = api.Library
+    /// Whether a GPU model's gradients and parameters go to MPI as device pointers (a CUDA-aware
+    /// OpenMPI, or FLOWS_MPI_CUDA_AWARE=1); otherwise they are staged through host memory.
+    member _.CudaAware = cudaAware.Enabled
+    /// Why `CudaAware` is what it is, in words (for logs).
+    member _.CudaAwareReason = cudaAware.Reason
+    /// The environment variable that forces `CudaAware`: 1 on, 0 off, unset or auto to ask the library.
+    static member CudaAwareVariable = CudaAware.Variable
 
     // `call` on consecutive buckets of a pinned buffer: (address of the bucket, its element count) → MPI code
     static member private InBuckets(name: string, start: nativeint, count: int, elementBytes: int, call: nativeint -> int -> int) =
@@ -62,6 +70,20 @@ type Mpi private (api: NativeMpi.Api, rank: int, size: int) =
     /// Ends every rank of the job with `code` (what a failing rank does, so that no other waits forever).
     member _.Abort(code: int) = api.Abort.Invoke(api.World, code) |> ignore
 
+    // MPI on a device tensor's storage; the tensor stays reachable until MPI has returned
+    member private _.WithDevicePointer(values: Tensor, call: nativeint -> int -> nativeint -> int -> unit) =
+        if not cudaAware.Enabled then invalidOp $"device buffers were handed to MPI, which is not CUDA-aware ({cudaAware.Reason})"
+        if values.dtype <> Dtype.Float64 then invalidArg (nameof values) $"expected a float64 tensor, got {values.dtype}"
+        call (Memory.devicePointer values) values.numel api.Double 8
+        GC.KeepAlive values
+        values
+
+    interface IDeviceCollective with
+        member _.OnDevice device = cudaAware.Enabled && (match device with Device.Cuda _ -> true | Device.Cpu -> false)
+        // MPI writes the result into the tensor's own device memory
+        member this.Sum(values: Tensor) = this.WithDevicePointer(values, fun at n t b -> this.SumAt(at, n, t, b))
+        member this.Broadcast(values: Tensor) = this.WithDevicePointer(values, fun at n t b -> this.BroadcastAt(at, n, t, b))
+
     interface ICollective with
         member _.Rank = rank
         member _.Size = size
@@ -79,6 +101,7 @@ type Mpi private (api: NativeMpi.Api, rank: int, size: int) =
             match world with
             | Some w -> w
             | None ->
+                let requested = CudaAware.requested ()
                 let api = NativeMpi.api.Force()
                 let mutable initialised = 0
                 NativeMpi.check "MPI_Initialized" (api.Initialized.Invoke(&initialised))
@@ -91,7 +114,7 @@ type Mpi private (api: NativeMpi.Api, rank: int, size: int) =
                 let mutable size = 0
                 NativeMpi.check "MPI_Comm_rank" (api.CommRank.Invoke(api.World, &rank))
                 NativeMpi.check "MPI_Comm_size" (api.CommSize.Invoke(api.World, &size))
-                let w = Mpi(api, rank, size)
+                let w = Mpi(api, rank, size, CudaAware.decide api requested)
                 world <- Some w
                 w)
 

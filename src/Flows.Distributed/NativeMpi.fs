@@ -39,6 +39,9 @@ type Abort = delegate of nativeint * int -> int
 [<UnmanagedFunctionPointer(CallingConvention.Cdecl)>]
 type NoArguments = delegate of unit -> int
 
+[<UnmanagedFunctionPointer(CallingConvention.Cdecl)>]
+type Query = delegate of unit -> int
+
 /// The entry points and handles this project uses.
 type Api =
     { Library: string
@@ -52,6 +55,8 @@ type Api =
       Barrier: CommCall
       Abort: Abort
       Finalize: NoArguments
+      /// OpenMPI's MPIX_Query_cuda_support (its CUDA extension), where the library exports it.
+      QueryCudaSupport: Query option
       World: nativeint
       Float: nativeint
       Double: nativeint
@@ -109,6 +114,10 @@ let private load () : Api =
           Barrier = delegateFor (export "MPI_Barrier")
           Abort = delegateFor (export "MPI_Abort")
           Finalize = delegateFor (export "MPI_Finalize")
+          QueryCudaSupport =
+              match NativeLibrary.TryGetExport(handle, "MPIX_Query_cuda_support") with
+              | true, address -> Some(delegateFor address)
+              | _ -> None
           World = export "ompi_mpi_comm_world"
           Float = export "ompi_mpi_float"
           Double = export "ompi_mpi_double"

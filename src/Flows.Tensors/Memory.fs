@@ -38,3 +38,13 @@ module Memory =
                 bytes <- bytes + storage.Bytes
             | _ -> ()
         bytes
+
+    /// The device address of a CUDA tensor's element 0 (its elements follow row-major), once the work
+    /// queued on its device has finished: for libraries that read and write device memory themselves,
+    /// such as a CUDA-aware MPI. Valid while the tensor is reachable; writes through it change the tensor.
+    let devicePointer (t: Tensor) : nativeint =
+        match t.Raw with
+        | :? CudaTensor as c ->
+            c.Gpu.Synchronize()
+            nativeint c.Pointer
+        | _ -> invalidArg (nameof t) $"expected a tensor on a CUDA device, got one on {t.device}"

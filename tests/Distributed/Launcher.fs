@@ -21,8 +21,9 @@ type MpiFactAttribute() as this =
         if mpirun.Value.IsNone then
             this.Skip <- "NOT RUN: mpirun was not found; install OpenMPI with `apt-get install -y openmpi-bin libopenmpi3`"
 
-/// The exit code and the output of `mpirun -np ranks dotnet program arguments` for a program beside the tests.
-let runProgram (program: string) (ranks: int) (arguments: string list) =
+/// The exit code and the output of `mpirun -np ranks dotnet program arguments` for a program beside the
+/// tests, with `environment` added to every rank's.
+let runWith (environment: (string * string) list) (program: string) (ranks: int) (arguments: string list) =
     let worker = Path.Combine(AppContext.BaseDirectory, program)
     let start = ProcessStartInfo(mpirun.Value.Value, RedirectStandardOutput = true, RedirectStandardError = true)
     for a in [ "--allow-run-as-root"; "--oversubscribe"; "-np"; string ranks; "dotnet"; worker ] @ arguments do
@@ -30,6 +31,8 @@ let runProgram (program: string) (ranks: int) (arguments: string list) =
     start.Environment["OMPI_MCA_rmaps_base_oversubscribe"] <- "1"
     // no terminal control sequences in the captured output
     start.Environment["TERM"] <- "dumb"
+    for name, value in environment do
+        start.Environment[name] <- value
     use p = Process.Start start
     let output = p.StandardOutput.ReadToEndAsync()
     let error = p.StandardError.ReadToEndAsync()
@@ -37,6 +40,9 @@ let runProgram (program: string) (ranks: int) (arguments: string list) =
         p.Kill true
         failwith $"mpirun -np {ranks} did not finish in 3 minutes: {output.Result}\n{error.Result}"
     p.ExitCode, output.Result + error.Result
+
+/// `runWith` and no added environment.
+let runProgram (program: string) (ranks: int) (arguments: string list) = runWith [] program ranks arguments
 
 /// A fresh folder under the temporary folder.
 let freshFolder () =

@@ -40,3 +40,22 @@ let ``a shard of the wrong size names the rank and what it should hold`` () =
     let e = Assert.Throws<System.ArgumentException>(fun () ->
         Batches.ofShard 1UL (rankOf 1 2) 8 (Tensor.zeros [| 10; 1 |]) None 301 |> ignore)
     Assert.Contains("rank 1 of 2 should hold 150 of the 301 rows", e.Message)
+
+[<Fact>]
+let ``a conditional shard's batches keep each row beside its own context`` () =
+    // row i holds i, its context 1000 + i and −i: a row and its context agree exactly when they line up
+    let total, ranks = 101, 3
+    let rowsOf rank = [| for i in rank .. ranks .. total - 1 -> float i |]
+    for rank in 0 .. ranks - 1 do
+        let x = rowsOf rank
+        let rows = Tensor.ofArray(x, [| x.Length; 1 |])
+        let context = Tensor.ofArray(x |> Array.collect (fun v -> [| 1000.0 + v; -v |]), [| x.Length; 2 |])
+        let draw = Batches.ofShard 9UL (rankOf rank ranks) 16 rows (Some context) total
+        for _ in 1 .. 20 do
+            let batch, _ = draw ()
+            Assert.Equal(3, batch.shape[1])
+            let v = batch.toArray64()
+            for r in 0 .. batch.shape[0] - 1 do
+                Assert.Equal(v[3 * r] + 1000.0, v[3 * r + 1])
+                Assert.Equal(-v[3 * r], v[3 * r + 2])
+                Assert.Equal(rank, int v[3 * r] % ranks)
