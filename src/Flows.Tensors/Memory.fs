@@ -43,8 +43,6 @@ module Memory =
     /// queued on its device has finished: for libraries that read and write device memory themselves,
     /// such as a CUDA-aware MPI. Valid while the tensor is reachable; writes through it change the tensor.
     let devicePointer (t: Tensor) : nativeint =
-        match t.Raw with
-        | :? CudaTensor as c ->
-            c.Gpu.Synchronize()
-            nativeint c.Pointer
-        | _ -> invalidArg (nameof t) $"expected a tensor on a CUDA device, got one on {t.device}"
+        if t.device = Device.Cpu then invalidArg (nameof t) $"expected a tensor on a CUDA device, got one on {t.device}"
+        Cuda.CudaKernels.synchronise t.Raw
+        nativeint (Cuda.CudaKernels.pointer t.Raw)

@@ -162,6 +162,11 @@ type internal CudaDevice private (index: int, driver: DriverApi, nvrtc: NvrtcApi
         GC.KeepAlive source
 
     /// Copies bytes between device buffers on the stream.
+    /// Waits for everything queued on the device's stream.
+    member _.Synchronize() =
+        enter ()
+        driver.Check "cuStreamSynchronize" (driver.StreamSynchronize.Invoke stream)
+
     member _.CopyDevice(source: DeviceBuffer, sourceOffsetBytes: int64, target: DeviceBuffer, bytes: int64) =
         enter ()
         if bytes > 0L then

@@ -17,6 +17,10 @@ module CudaKernels =
     /// tensor reachable while the address is in use.
     let pointer (t: RawTensor) : uint64 = (cuda "pointer" t).Pointer
 
+    /// Waits for the work queued on the device of `t`, so that memory read through `pointer` by
+    /// another library (MPI) sees the finished values.
+    let synchronise (t: RawTensor) = (cuda "synchronise" t).Gpu.Synchronize()
+
     /// A tensor of `shape` and `dtype` on the device of `like`, for a kernel to write all of.
     let empty (like: RawTensor) (shape: int[]) (dtype: Dtype) : RawTensor = (cuda "empty" like).Fresh(shape, dtype, "kernel output")
 
