@@ -45,11 +45,23 @@ module Flow =
         let z, logDet = Compose.inverse ctx x flow.Layers
         flow.Base.LogProb flow.Base.Params z + logDet
 
-    /// log q(x) per row.
+    // Rows scored at once on the CPU: a block's intermediates (hidden activations, spline
+    // parameters) stay in cache, where a pass over 65,536 rows streams each through memory.
+    let private scoringBlock = 512
+
+    /// log q(x) per row. Rows are scored independently, on the CPU in blocks of rows (outside
+    /// training, where batch statistics would see only a block).
     let logProb (ctx: Context) (x: Tensor) (flow: Flow) =
         Guard.event (nameof x) flow.Base.Event x
-        let z, logDet = Compose.inverse ctx x flow.Layers
-        flow.Base.LogProb flow.Base.Params z + logDet
+        let score (ctx: Context) (x: Tensor) =
+            let z, logDet = Compose.inverse ctx x flow.Layers
+            flow.Base.LogProb flow.Base.Params z + logDet
+        let n = x.shape[0]
+        if ctx.Training || x.device <> Device.Cpu || n <= 2 * scoringBlock then score ctx x
+        else
+            Tensor.cat([| for start in 0 .. scoringBlock .. n - 1 do
+                            let count = min scoringBlock (n - start)
+                            score (Context.rows start count ctx) (x.narrow(0, start, count)) |], 0)
 
     /// Draws n samples and their log q, in one pass, with parameters `p` (reparameterised).
     let sampleAndLogProbWith (p: Params) (ctx: Context) (gen: Generator) (n: int) (flow: Flow) =

@@ -18,6 +18,9 @@ module Context =
     /// A conditioning tensor, evaluation mode.
     let ofCondition (c: Tensor) = { Condition = Some c; Training = false }
 
+    /// The context of rows start .. start + count − 1 of a batch.
+    let rows (start: int) (count: int) (ctx: Context) = { ctx with Condition = ctx.Condition |> Option.map (fun c -> c.narrow(0, start, count)) }
+
     /// The condition of a layer built for contexts of width `contextDim` > 0 reading `rows` rows:
     /// raises an ArgumentException on "context" when it is missing or not [rows; contextDim].
     let require (layer: string) (contextDim: int) (rows: int) (ctx: Context) =
