@@ -4,8 +4,8 @@
 /// their context (and only on it).
 module Flows.Properties.Bijectors.AutoregressiveTests
 
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows
 open Flows.Bijectors
 open Flows.Distributions

@@ -4,6 +4,7 @@
 /// the per-row map with the batch statistics held fixed (RealNVP, Dinh et al. 2017, §3.7).
 module Flows.Properties.Bijectors.BatchNormTrainingLaws
 
+open Xunit
 open FsCheck.FSharp
 open MathNet.Numerics.LinearAlgebra
 open MathNet.Numerics.Statistics
@@ -12,7 +13,6 @@ open Flows.Bijectors
 open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support
-open Xunit
 
 /// A random batch-norm layer with momentum `momentum` and a data-side batch of at least two rows.
 let private drawCase (momentum: float) (seed: int) =

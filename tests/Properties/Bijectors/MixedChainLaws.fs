@@ -3,8 +3,8 @@
 /// and its log-dets are the log|det| of the autodiff Jacobian of the whole chain (MathNet LU).
 module Flows.Properties.Bijectors.MixedChainLaws
 
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows
 open Flows.Tensors
 open Flows.Laws

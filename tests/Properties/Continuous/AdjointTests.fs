@@ -3,8 +3,8 @@
 /// in time, for a neural ODE and for a CNF's negative log-likelihood.
 module Flows.Properties.Continuous.AdjointTests
 
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows
 open Flows.Continuous
 open Flows.Distributions

@@ -3,8 +3,8 @@
 /// estimator against the exact trace (unbiased: the mean of many probes within a few standard errors).
 module Flows.Properties.Continuous.CnfTests
 
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows
 open Flows.Continuous
 open Flows.Nn

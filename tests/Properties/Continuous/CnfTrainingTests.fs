@@ -4,8 +4,8 @@
 /// tighter tolerance; a flow of the wrong layers is rejected by name.
 module Flows.Properties.Continuous.CnfTrainingTests
 
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows
 open Flows.Continuous
 open Flows.Distributions

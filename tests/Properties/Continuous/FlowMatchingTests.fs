@@ -5,8 +5,8 @@
 module Flows.Properties.Continuous.FlowMatchingTests
 
 open System
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows
 open Flows.Continuous
 open Flows.Distributions

@@ -4,8 +4,8 @@
 module Flows.Properties.Continuous.GalerkinTests
 
 open System
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows
 open Flows.Continuous
 open Flows.Nn

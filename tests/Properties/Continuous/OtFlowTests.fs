@@ -4,9 +4,9 @@
 /// bijector's log-density, and its adjoint gradients against backpropagation.
 module Flows.Properties.Continuous.OtFlowTests
 
+open Xunit
 open FsCheck.FSharp
 open MathNet.Numerics.Integration
-open Xunit
 open Flows
 open Flows.Continuous
 open Flows.Distributions

@@ -4,9 +4,9 @@
 /// times in range, T at evaluation, and the objective's NLL equal to the CNF bijector's at that time.
 module Flows.Properties.Continuous.RegulariserTests
 
+open Xunit
 open FsCheck.FSharp
 open MathNet.Numerics.Integration
-open Xunit
 open Flows
 open Flows.Continuous
 open Flows.Distributions

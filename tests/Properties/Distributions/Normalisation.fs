@@ -4,8 +4,8 @@
 module Flows.Properties.Distributions.Normalisation
 
 open System
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows.Data
 open Flows.Datasets
 open Flows.Distributions

@@ -2,8 +2,8 @@
 /// kernel, and its gradients against central differences.
 module Flows.Properties.Nn.ConvTests
 
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows
 open Flows.Nn
 open Flows.Tensors

@@ -4,8 +4,8 @@
 /// trips, and dense output against solves that stop at the output times.
 module Flows.Properties.Ode.SolverAccuracy
 
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows.Ode
 open Flows.Tensors
 open Flows.Laws

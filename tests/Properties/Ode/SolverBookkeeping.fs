@@ -4,8 +4,8 @@
 module Flows.Properties.Ode.SolverBookkeeping
 
 open System
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows.Ode
 open Flows.Tensors
 open Flows.Laws

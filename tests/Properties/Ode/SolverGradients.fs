@@ -3,8 +3,8 @@
 /// form of z' = θ·A z, whose solution e^{θAT} z0 has known derivatives in z0 and θ.
 module Flows.Properties.Ode.SolverGradients
 
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows.Ode
 open Flows.Tensors
 open Flows.Laws

@@ -5,9 +5,9 @@
 module Flows.Properties.Tensors.AdLaws
 
 open System.Threading
+open Xunit
 open FsCheck
 open FsCheck.FSharp
-open Xunit
 open Flows.Tensors
 open Flows.Tensors.Backend
 open Flows.Laws

@@ -3,10 +3,10 @@
 module Flows.Properties.Tensors.GemmTests
 
 open System
+open Xunit
 open FsCheck
 open FsCheck.FSharp
 open MathNet.Numerics.LinearAlgebra
-open Xunit
 open Flows.Tensors.Backend.Cpu
 
 /// One product: C (M x N) = op(A) (M x K) x op(B) (K x N), each stored with Pad extra elements per row.

@@ -2,9 +2,9 @@
 /// draws differ, and each distribution's sample moments and support are what it promises.
 module Flows.Properties.Tensors.GeneratorStatistics
 
+open Xunit
 open FsCheck
 open FsCheck.FSharp
-open Xunit
 open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support

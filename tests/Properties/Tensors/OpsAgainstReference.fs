@@ -4,10 +4,10 @@
 module Flows.Properties.Tensors.OpsAgainstReference
 
 open System
+open Xunit
 open FsCheck
 open FsCheck.FSharp
 open MathNet.Numerics.LinearAlgebra
-open Xunit
 open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support

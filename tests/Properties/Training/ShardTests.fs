@@ -3,6 +3,8 @@
 module Flows.Properties.Training.ShardTests
 
 open Xunit
+open FsCheck
+open FsCheck.Xunit
 open Flows.Tensors
 open Flows.Training
 
@@ -14,12 +16,10 @@ let private rankOf (rank: int) (ranks: int) =
         member _.SumInPlace _ = failwith "batching does not sum"
         member _.Broadcast _ = failwith "batching does not broadcast" }
 
-[<Theory>]
-[<InlineData(301, 2, 64)>]
-[<InlineData(301, 3, 64)>]
-[<InlineData(7, 4, 5)>]
-[<InlineData(50, 3, 50)>]
-let ``the ranks' rows of each step are the one-process batch, every row exactly once`` (total: int, ranks: int, batch: int) =
+// Any table of 1–400 rows over 1–5 ranks with batches of 1–100 rows, replayable from the seed.
+[<Property(MaxTest = 40, Replay = "(20240917,1)")>]
+let ``the ranks' rows of each step are the one-process batch, every row exactly once`` (NonNegativeInt rowsDrawn) (NonNegativeInt ranksDrawn) (NonNegativeInt batchDrawn) =
+    let total, ranks, batch = 1 + rowsDrawn % 400, 1 + ranksDrawn % 5, 1 + batchDrawn % 100
     // row i holds the value i, so rows are told apart by value
     let table = Tensor.arange(total, Dtype.Float64).reshape [| total; 1 |]
     let shardOf rank = Tensor.ofArray([| for i in rank .. ranks .. total - 1 -> float i |], [| (total - rank + ranks - 1) / ranks; 1 |])

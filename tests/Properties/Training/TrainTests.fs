@@ -4,8 +4,8 @@
 module Flows.Properties.Training.TrainTests
 
 open System
-open FsCheck.FSharp
 open Xunit
+open FsCheck.FSharp
 open Flows
 open Flows.Bijectors
 open Flows.Data

@@ -3,9 +3,9 @@
 /// with inputs kept away from each op's kinks and domain edges; float32 agrees with float64.
 module Flows.Properties.Tensors.PrimitiveLaws.Elementwise
 
+open Xunit
 open FsCheck
 open FsCheck.FSharp
-open Xunit
 open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support

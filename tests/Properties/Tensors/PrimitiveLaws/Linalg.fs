@@ -2,9 +2,9 @@
 /// variant, slogdet, inverse, the fused dense layer and a custom op satisfy the adjoint identity in float64.
 module Flows.Properties.Tensors.PrimitiveLaws.Linalg
 
+open Xunit
 open FsCheck
 open FsCheck.FSharp
-open Xunit
 open Flows.Tensors
 open Flows.Tensors.Backend
 open Flows.Laws

@@ -2,9 +2,9 @@
 /// differences in float64, along random dimensions with keepDim true and false.
 module Flows.Properties.Tensors.PrimitiveLaws.Reductions
 
+open Xunit
 open FsCheck
 open FsCheck.FSharp
-open Xunit
 open Flows.Tensors
 open Flows.Properties.Support
 

@@ -2,9 +2,9 @@
 /// identity itself (PyTorch gradgradcheck), which is what gradients of gradients rely on.
 module Flows.Properties.Tensors.PrimitiveLaws.SecondOrder
 
+open Xunit
 open FsCheck
 open FsCheck.FSharp
-open Xunit
 open Flows.Tensors
 open Flows.Properties.Support
 

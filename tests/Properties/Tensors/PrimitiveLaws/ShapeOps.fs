@@ -2,9 +2,9 @@
 /// differences in float64 on random shapes and random op parameters.
 module Flows.Properties.Tensors.PrimitiveLaws.ShapeOps
 
+open Xunit
 open FsCheck
 open FsCheck.FSharp
-open Xunit
 open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support
