@@ -42,9 +42,3 @@ let layer (gen: Generator) (dtype: Dtype) (name: string) (settings: (string * Se
         z, logDerivative.sum(1)
     Bijector.create name (Settings.ofList (settings @ Made.settings made)) [| spec.Dim |]
         (Params.concat [ net.Prefixed "made"; t.Params ]) forward inverse
-
-/// The layer that saved settings describe (its MADE), with `transformer`.
-let ofSettings (s: Settings) (transformer: Transformer) : Layer =
-    let made = Made.ofSettings s
-    { Dim = made.Dim; Hidden = made.Hidden; Order = made.Order; Activation = made.Activation; ResidualBlocks = made.ResidualBlocks
-      ContextDim = made.ContextDim; Transformer = transformer }
