@@ -147,13 +147,23 @@ let layer (gen: Generator) (dtype: Dtype) (name: string) (settings: (string * Se
     let count = t.ParameterCount
     let net = Conditioner.create gen dtype (a.Length + spec.ContextDim) (b.Length * count) spec.Conditioner |> Transformer.perturbOutput gen dtype t
     let merge = merger a b
-    // raw parameters [n; |B|; P]; the two layouts coincide (a reshape) when |B| or P is 1
+    // By parameter, the output layer's rows are put in feature order on each call (k = i·P + j takes
+    // row j·|B| + i): a few hundred weights moved rather than a batch of outputs. The two layouts
+    // coincide when |B| or P is 1.
+    let reorder =
+        if spec.Layout = Layout.ByParameter && b.Length > 1 && count > 1 then
+            let order = Array.init (b.Length * count) (fun k -> (k % count) * b.Length + k / count)
+            let output = net.Names[net.Count - 2 ..]
+            fun (p: Params) ->
+                p.With [ for name in output ->
+                             let t = p[name]
+                             let index = (Tensor.ofArray order).moveTo(t.device)
+                             name, t.gather(0, if t.dim = 1 then index else index.unsqueeze(1).expand t.shape) ]
+        else id
+    // raw parameters [n; |B|; P]
     let raw (p: Params) (ctx: Context) (xa: Tensor) =
-        let h = Conditioner.apply spec.Conditioner (p.Scope "net") (conditionerInput spec.ContextDim ctx xa)
-        let n = xa.shape[0]
-        match spec.Layout with
-        | Layout.ByParameter when b.Length > 1 && count > 1 -> h.reshape([| n; count; b.Length |]).transpose(1, 2)
-        | _ -> h.reshape [| n; b.Length; count |]
+        let h = Conditioner.apply spec.Conditioner (reorder (p.Scope "net")) (conditionerInput spec.ContextDim ctx xa)
+        h.reshape [| xa.shape[0]; b.Length; count |]
     let forward (p: Params) (ctx: Context) (x: Tensor) =
         let xa = columns a x
         let yb, logDerivative = t.Forward p (columns b x) (raw p ctx xa)
