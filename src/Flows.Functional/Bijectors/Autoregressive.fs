@@ -1,6 +1,6 @@
 /// Masked autoregressive flow (MAF, Papamakarios et al. 2017) with an affine transformer on a MADE
 /// conditioner, and the inverse autoregressive flow (IAF, Kingma et al. 2016) as the inverted MAF:
-///   forward (base → data)  x_d = z_d·exp(α_d(x_<d)) + μ_d(x_<d), D sequential passes
+///   forward (base → data)  x_d = z_d·exp(α_d(x_<d)) + μ_d(x_<d), one feature at a time
 ///   inverse (data → base)  z = (x − μ(x))·exp(−α(x)), one pass (fast density)
 ///   log|det J_forward| = Σ_d α_d, with α = c·(2/π)·atan(s/c) so |α| < c and exp cannot overflow.
 /// "<d" is the MADE order saved in the settings; the IAF swaps the two directions (fast sampling).
@@ -9,6 +9,7 @@ module Flows.Bijectors.Autoregressive
 open Flows
 open Flows.Nn
 open Flows.Tensors
+open Flows.Transformers
 
 /// A MAF layer's hyperparameters.
 type Spec =
@@ -25,32 +26,11 @@ type Spec =
 /// The MAF layer: the MADE's last layer starts at zero, so the layer starts as the identity.
 let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
     Guard.positiveFloat (nameof spec.Clamp) spec.Clamp
-    let made, net =
-        Made.create gen dtype
-            { Dim = spec.Dim; Hidden = spec.Hidden; Multiplier = 2; Order = spec.Order; ContextDim = spec.ContextDim
-              ResidualBlocks = spec.ResidualBlocks; Activation = spec.Activation }
-    let dim = spec.Dim
-    let clamp = spec.Clamp
-    let parameters (p: Params) (ctx: Context) (x: Tensor) =
-        let h = (Made.apply made p ctx.Condition x).reshape [| x.shape[0]; dim; 2 |]
-        let shift = h.narrow(2, 0, 1).reshape [| x.shape[0]; dim |]
-        let raw = h.narrow(2, 1, 1).reshape [| x.shape[0]; dim |]
-        shift, (raw / clamp).atan() * (clamp * 2.0 / System.Math.PI)
-    let forward (p: Params) (ctx: Context) (z: Tensor) =
-        // pass t fixes the dimensions of degree t; the last pass saw every earlier one final
-        let mutable x = z.zerosLike()
-        let mutable logDet = Bijector.zeroLogDet z
-        for _ in 1 .. dim do
-            let shift, logScale = parameters p ctx x
-            x <- Tensor.affineMap(z, shift, logScale, false)
-            logDet <- logScale.sum(1)
-        x, logDet
-    let inverse (p: Params) (ctx: Context) (x: Tensor) =
-        let shift, logScale = parameters p ctx x
-        Tensor.affineMap(x, shift, logScale, true), -(logScale.sum(1))
-    let settings = Settings.ofList (("clamp", Setting.Float clamp) :: Made.settings made)
-    Bijector.create "maf" settings [| dim |] (net.Prefixed "made")
-        (fun p ctx z -> forward (p.Scope "made") ctx z) (fun p ctx x -> inverse (p.Scope "made") ctx x)
+    // the density direction z = (x − μ)·exp(−α) is the transformer's forward: the inverted affine map
+    let transformer = Transformer.invert (Affine.transformer (Coupling.logScale (Coupling.ScaleMap.SoftClamp spec.Clamp)))
+    MaskedAutoregressive.layer gen dtype "maf" [ "clamp", Setting.Float spec.Clamp ]
+        { Dim = spec.Dim; Hidden = spec.Hidden; Order = spec.Order; Activation = spec.Activation; ResidualBlocks = spec.ResidualBlocks
+          ContextDim = spec.ContextDim; Transformer = transformer }
 
 /// The IAF: a MAF run the other way, so sampling is one pass and density D passes.
 let iaf (gen: Generator) (dtype: Dtype) (spec: Spec) = { Bijector.invert (create gen dtype spec) with Name = "iaf" }

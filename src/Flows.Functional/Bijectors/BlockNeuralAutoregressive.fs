@@ -3,13 +3,15 @@
 /// (exp of the stored values), with tanh between layers, plus a positive gated skip g ⊙ x:
 ///   inverse (data → base)  z = g ⊙ x + W_L tanh(… tanh(W_1 x + b_1) …) + b_L, one pass (density)
 ///   log dz_d/dx_d = log(g_d + Π_l diagonal blocks ⊙ tanh'), the products as log-sum-exps
-///   forward (base → data)  bisection per feature in the natural order, D sequential passes.
+///   forward (base → data)  bisection per feature in the natural order, one feature at a time
+///   (`AutoregressiveInverse.byDegree`).
 /// The skip makes each feature's map surjective (tanh alone saturates); feature d reads x_≤d.
 /// Conditional B-NAF adds W_c c to the first layer's bias: a context-dependent shift inside tanh,
 /// which moves each feature's monotone map without touching the positive diagonal blocks.
 module Flows.Bijectors.BlockNeuralAutoregressive
 
 open Flows
+open Flows.Nn
 open Flows.Tensors
 
 /// Width of the bisection bracket at which the sampling direction stops.
@@ -103,22 +105,25 @@ let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
         let ls = layers p c
         let constant = p.Map(fun t -> t.noDiff())
         let lsConstant = layers constant (c |> Option.map (fun c -> c.noDiff()))
-        let mutable x = z.zerosLike()
-        let mutable logDet = Bijector.zeroLogDet z
-        // pass t fixes feature t: the earlier features it reads are final by then
-        for _ in 1 .. dim do
+        let last = count - 1
+        let n = z.shape[0]
+        // feature d solved once its earlier features are final, in the natural order
+        z |> AutoregressiveInverse.byDegree (Array.init dim (fun d -> d + 1)) (fun x d zd ->
             let earlier = fromEarlier ls x
             let earlierConstant = earlier |> Array.map (fun t -> t.noDiff())
+            // feature d's output and log-derivative as x_d runs over m [n; 1]: every feature reads m
+            // as its own input, and feature d reads only its own
+            let at (p: Params) (ls: Layer[]) (earlier: Tensor[]) (m: Tensor) =
+                let y, logDerivative = along p ls earlier (m.expand [| n; dim |])
+                y.narrow(1, d, 1), logDerivative.narrow(1, d, 1)
             // z_d − g_d·x_d lies within ±Σ_k exp(W_L[d, k]) of what the earlier features and the bias give
-            let last = count - 1
-            let centre = (earlierConstant[last] + lsConstant[last].Bias).squeeze(2)
-            let reach = lsConstant[last].Diagonal.sum(2).squeeze(1)
-            let gate = constant["logGate"].exp()
-            let target = z.noDiff()
-            let root = RootFind.bisect (fun m -> fst (along constant lsConstant earlierConstant m)) target ((target - centre - reach) / gate) ((target - centre + reach) / gate) tolerance
-            x <- RootFind.newtonStep (fun m -> fst (along p ls earlier m)) (fun m -> (snd (along p ls earlier m)).exp()) z root
-            logDet <- -((snd (along p ls earlier x)).sum(1))
-        x, logDet
+            let centre = (earlierConstant[last] + lsConstant[last].Bias).squeeze(2).narrow(1, d, 1)
+            let reach = lsConstant[last].Diagonal.sum(2).squeeze(1).narrow(0, d, 1)
+            let gate = constant["logGate"].exp().narrow(0, d, 1)
+            let target = zd.noDiff()
+            let root = RootFind.bisect (at constant lsConstant earlierConstant >> fst) target ((target - centre - reach) / gate) ((target - centre + reach) / gate) tolerance
+            let xd = RootFind.newtonStep (at p ls earlier >> fst) (fun m -> (snd (at p ls earlier m)).exp()) zd root
+            xd, -(snd (at p ls earlier xd)))
     let inverse (p: Params) (ctx: Context) (x: Tensor) =
         let ls = layers p (condition ctx x)
         let z, logDerivative = along p ls (fromEarlier ls x) x

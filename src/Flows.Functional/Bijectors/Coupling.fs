@@ -1,14 +1,15 @@
-/// Coupling layers (NICE, Dinh et al. 2015; RealNVP, Dinh et al. 2017). The features split into a
-/// conditioning part A, passed through unchanged, and a part B transformed element-wise with
-/// parameters computed from A (and the context) by a network:
-///   affine   y_B = x_B · exp(s(x_A)) + t(x_A),   log|det J| = Σ s
-///   additive y_B = x_B + t(x_A),                log|det J| = 0
-/// Forward maps base → data; the inverse uses the same network on the unchanged part.
+/// Coupling layers (NICE, Dinh et al. 2015; RealNVP, Dinh et al. 2017; FlowJAX's Coupling). The
+/// features split into a conditioning part A, passed through unchanged, and a part B that any
+/// element-wise transformer T maps with raw parameters θ computed from A (and the context) by a network:
+///   forward (base → data)  y_A = x_A,  y_B = T(x_B; θ(x_A)),    log|det J| = Σ log T'(x_B)
+///   inverse (data → base)  x_B = T⁻¹(y_B; θ(y_A)), the transformer's own inverse.
+/// The affine and additive couplings below are this layer with `Affine.transformer` and `Affine.additive`.
 module Flows.Bijectors.Coupling
 
 open Flows
 open Flows.Nn
 open Flows.Tensors
+open Flows.Transformers
 
 /// Which features condition (A) and which are transformed (B).
 [<RequireQualifiedAccess>]
@@ -32,16 +33,6 @@ type ScaleMap =
     /// contracts, so log-scale = −log σ(s + 2) ≥ 0 base → data. (Dividing by σ towards the base is
     /// unbounded: pixels just off a learnt spike, as in Fashion-MNIST's black background, overflow.)
     | Sigmoid
-
-/// A coupling's hyperparameters.
-type Spec =
-    { Dim: int
-      Mask: Mask
-      Conditioner: Conditioner
-      ScaleMap: ScaleMap
-      /// false: additive (NICE) coupling.
-      Affine: bool
-      ContextDim: int }
 
 /// The conditioning (A) and transformed (B) features of `dim` features under `mask`.
 let split (dim: int) (mask: Mask) =
@@ -129,40 +120,78 @@ let parseScale (text: string) =
         invalidArg "settings" "this coupling was saved with the earlier sigmoid scale, which divided by σ(s + 2) on the way to the base; it now multiplies, as Glow does, so the saved weights would describe another density: train the model again"
     | other -> invalidArg "settings" $"unknown coupling scale '{other}'"
 
-/// A coupling bijector; the network's last layer starts at zero, so the layer starts as the identity.
-let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
+/// How a coupling's conditioner lays out its |B|·P outputs.
+[<RequireQualifiedAccess>]
+type Layout =
+    /// Output i·P + j is parameter j of transformed feature i (as a MADE's outputs).
+    | ByFeature
+    /// Output j·|B| + i: every shift, then every scale (the affine and additive couplings' layout,
+    /// which their saved weights keep).
+    | ByParameter
+
+/// A coupling layer over any element-wise transformer.
+type Layer =
+    { Dim: int
+      Mask: Mask
+      Conditioner: Conditioner
+      Transformer: Transformer
+      Layout: Layout
+      ContextDim: int }
+
+/// The coupling layer called `name`, saved with `settings` and its own (dim, mask, contextDim and the
+/// conditioner's); the network's last layer starts at zero (plus the transformer's initial noise).
+let layer (gen: Generator) (dtype: Dtype) (name: string) (settings: (string * Setting) list) (spec: Layer) =
     Guard.that (nameof spec.Dim) (spec.Dim >= 2) $"a coupling layer needs at least 2 features, got {spec.Dim}"
     let a, b = split spec.Dim spec.Mask
-    let outputs = if spec.Affine then 2 * b.Length else b.Length
-    let net = Conditioner.create gen dtype (a.Length + spec.ContextDim) outputs spec.Conditioner
-    let take = columns
+    let t = spec.Transformer
+    let count = t.ParameterCount
+    let net = Conditioner.create gen dtype (a.Length + spec.ContextDim) (b.Length * count) spec.Conditioner |> Transformer.perturbOutput gen dtype t
     let merge = merger a b
-    let parameters (p: Params) (ctx: Context) (xa: Tensor) =
-        let input = conditionerInput spec.ContextDim ctx xa
-        let h = Conditioner.apply spec.Conditioner p input
-        if spec.Affine then
-            let shift = h.narrow(1, 0, b.Length)
-            shift, Some(logScale spec.ScaleMap (h.narrow(1, b.Length, b.Length)))
-        else h, None
+    // By parameter, the output layer's rows are put in feature order on each call (k = i·P + j takes
+    // row j·|B| + i): a few hundred weights moved rather than a batch of outputs. The two layouts
+    // coincide when |B| or P is 1.
+    let reorder =
+        if spec.Layout = Layout.ByParameter && b.Length > 1 && count > 1 then
+            let order = Array.init (b.Length * count) (fun k -> (k % count) * b.Length + k / count)
+            let output = net.Names[net.Count - 2 ..]
+            fun (p: Params) ->
+                p.With [ for name in output ->
+                             let t = p[name]
+                             let index = (Tensor.ofArray order).moveTo(t.device)
+                             name, t.gather(0, if t.dim = 1 then index else index.unsqueeze(1).expand t.shape) ]
+        else id
+    // raw parameters [n; |B|; P]
+    let raw (p: Params) (ctx: Context) (xa: Tensor) =
+        let h = Conditioner.apply spec.Conditioner (reorder (p.Scope "net")) (conditionerInput spec.ContextDim ctx xa)
+        h.reshape [| xa.shape[0]; b.Length; count |]
     let forward (p: Params) (ctx: Context) (x: Tensor) =
-        let xa, xb = take a x, take b x
-        match parameters p ctx xa with
-        | shift, Some s -> merge xa (Tensor.affineMap(xb, shift, s, false)), s.sum(1)
-        | shift, None -> merge xa (xb + shift), Bijector.zeroLogDet x
+        let xa = columns a x
+        let yb, logDerivative = t.Forward p (columns b x) (raw p ctx xa)
+        merge xa yb, logDerivative.sum(1)
     let inverse (p: Params) (ctx: Context) (y: Tensor) =
-        let ya, yb = take a y, take b y
-        match parameters p ctx ya with
-        | shift, Some s -> merge ya (Tensor.affineMap(yb, shift, s, true)), -(s.sum(1))
-        | shift, None -> merge ya (yb - shift), Bijector.zeroLogDet y
-    let settings =
-        Settings.ofList (
-            [ "dim", Setting.Int spec.Dim
-              "mask", Setting.Text(maskName spec.Mask)
-              "scale", Setting.Text(if spec.Affine then scaleName spec.ScaleMap else "additive")
-              "contextDim", Setting.Int spec.ContextDim ]
-            @ Conditioner.settings spec.Conditioner)
-    Bijector.create (if spec.Affine then "affine-coupling" else "additive-coupling") settings [| spec.Dim |] (net.Prefixed "net")
-        (fun p ctx x -> forward (p.Scope "net") ctx x) (fun p ctx y -> inverse (p.Scope "net") ctx y)
+        let ya = columns a y
+        let xb, logDerivative = t.Inverse p (columns b y) (raw p ctx ya)
+        merge ya xb, logDerivative.sum(1)
+    let own = [ "dim", Setting.Int spec.Dim; "mask", Setting.Text(maskName spec.Mask); "contextDim", Setting.Int spec.ContextDim ]
+    Bijector.create name (Settings.ofList (own @ settings @ Conditioner.settings spec.Conditioner)) [| spec.Dim |]
+        (Params.concat [ net.Prefixed "net"; t.Params ]) forward inverse
+
+/// An affine or additive coupling's hyperparameters.
+type Spec =
+    { Dim: int
+      Mask: Mask
+      Conditioner: Conditioner
+      ScaleMap: ScaleMap
+      /// false: additive (NICE) coupling.
+      Affine: bool
+      ContextDim: int }
+
+/// The affine ("affine-coupling") or additive ("additive-coupling") coupling; starts as the identity.
+let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
+    let name, transformer = if spec.Affine then "affine-coupling", Affine.transformer (logScale spec.ScaleMap) else "additive-coupling", Affine.additive
+    layer gen dtype name [ "scale", Setting.Text(if spec.Affine then scaleName spec.ScaleMap else "additive") ]
+        ({ Dim = spec.Dim; Mask = spec.Mask; Conditioner = spec.Conditioner; Transformer = transformer; Layout = Layout.ByParameter
+           ContextDim = spec.ContextDim }: Layer)
 
 /// RealNVP's affine coupling with a soft-clamped log-scale (|log-scale| < 2).
 let realNvp (gen: Generator) (dtype: Dtype) (dim: int) (hidden: int list) (mask: Mask) =

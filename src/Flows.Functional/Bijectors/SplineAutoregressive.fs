@@ -1,9 +1,8 @@
 /// Spline MAF (RQ-NSF (AR), Durkan et al. 2019, "Neural Spline Flows"; with the linear and quadratic
-/// splines of Müller et al. 2019 or the cubic of Durkan et al. 2019, "Cubic-Spline Flows"): each
-/// feature goes through a monotone spline on [−B, B] (identity tails) whose raw parameters a MADE
-/// computes from the features of smaller order (and the context):
+/// splines of Müller et al. 2019 or the cubic of Durkan et al. 2019, "Cubic-Spline Flows"): the
+/// masked-autoregressive layer with a monotone spline on [−B, B] (identity tails) as its transformer:
 ///   inverse (data → base)  z = S(x; θ(x)), one pass (fast density), log|det| = Σ log S'(x)
-///   forward (base → data)  x = S⁻¹(z; θ(x)), D sequential passes (sampling).
+///   forward (base → data)  x = S⁻¹(z; θ(x)), one feature at a time (sampling).
 module Flows.Bijectors.SplineAutoregressive
 
 open Flows
@@ -31,29 +30,10 @@ type Spec =
 /// layer starts as the identity.
 let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
     let spline = SplineKind.transformer spec.Bins spec.Bound spec.Spline
-    let count = spline.ParameterCount
-    let made, net =
-        Made.create gen dtype
-            { Dim = spec.Dim; Hidden = spec.Hidden; Multiplier = count; Order = spec.Order; ContextDim = spec.ContextDim
-              ResidualBlocks = spec.ResidualBlocks; Activation = spec.Activation }
-    let dim = spec.Dim
-    let parameters (p: Params) (ctx: Context) (x: Tensor) = (Made.apply made p ctx.Condition x).reshape [| x.shape[0]; dim; count |]
-    let forward (p: Params) (ctx: Context) (z: Tensor) =
-        // pass t fixes the dimensions of degree t; the last pass saw every earlier one final
-        let mutable x = z.zerosLike()
-        let mutable logDet = Bijector.zeroLogDet z
-        for _ in 1 .. dim do
-            let x', logDerivative = spline.Inverse z (parameters p ctx x)
-            x <- x'
-            logDet <- logDerivative.sum(1)
-        x, logDet
-    let inverse (p: Params) (ctx: Context) (x: Tensor) =
-        let z, logDerivative = spline.Forward x (parameters p ctx x)
-        z, logDerivative.sum(1)
-    let settings =
-        Settings.ofList ([ "spline", Setting.Text spline.Name; "bins", Setting.Int spec.Bins; "bound", Setting.Float spec.Bound ] @ Made.settings made)
-    Bijector.create $"{spline.Name}-spline-maf" settings [| dim |] (net.Prefixed "made")
-        (fun p ctx z -> forward (p.Scope "made") ctx z) (fun p ctx x -> inverse (p.Scope "made") ctx x)
+    MaskedAutoregressive.layer gen dtype $"{spline.Name}-spline-maf"
+        [ "spline", Setting.Text spline.Name; "bins", Setting.Int spec.Bins; "bound", Setting.Float spec.Bound ]
+        { Dim = spec.Dim; Hidden = spec.Hidden; Order = spec.Order; Activation = spec.Activation; ResidualBlocks = spec.ResidualBlocks
+          ContextDim = spec.ContextDim; Transformer = spline }
 
 let private rebuild (dtype: Dtype) (s: Settings) =
     let made = Made.ofSettings s

@@ -84,10 +84,5 @@ let inverse (config: Spline.Config) (y: Tensor) (raw: Tensor) =
 /// The spline as a transformer (checks the bins and bound now, so a layer fails when built).
 let transformer (config: Spline.Config) : Transformer =
     Spline.checkConfig "cubic" 2 config
-    { Name = "cubic"
-      ParameterCount = parameterCount config.Bins
-      Bound = config.Bound
-      Forward = forward config
-      Inverse = inverse config
-      Knots = fun raw -> let xk, yk, _ = knotsAndDerivatives config raw in xk, yk
-      InverseKind = InverseKind.Iterative inverseTolerance }
+    { Transformer.stateless "cubic" (parameterCount config.Bins) (forward config) (inverse config) with
+        InverseKind = InverseKind.Iterative inverseTolerance }

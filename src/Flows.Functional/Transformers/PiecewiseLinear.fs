@@ -64,10 +64,5 @@ let inverse (widths: Widths) (config: Spline.Config) (y: Tensor) (raw: Tensor) =
 /// The spline as a transformer (checks the bins and bound now, so a layer fails when built).
 let transformer (widths: Widths) (config: Spline.Config) : Transformer =
     Spline.checkConfig "piecewise-linear" 2 config
-    { Name = (match widths with Widths.Learnt -> "linear" | Widths.Fixed -> "linear-fixed")
-      ParameterCount = parameterCount widths config.Bins
-      Bound = config.Bound
-      Forward = forward widths config
-      Inverse = inverse widths config
-      Knots = knots widths config
-      InverseKind = InverseKind.Exact }
+    let name = match widths with Widths.Learnt -> "linear" | Widths.Fixed -> "linear-fixed"
+    Transformer.stateless name (parameterCount widths config.Bins) (forward widths config) (inverse widths config)

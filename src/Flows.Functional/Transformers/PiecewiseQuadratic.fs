@@ -63,10 +63,4 @@ let inverse (config: Spline.Config) (y: Tensor) (raw: Tensor) =
 /// The spline as a transformer (checks the bins and bound now, so a layer fails when built).
 let transformer (config: Spline.Config) : Transformer =
     Spline.checkConfig "piecewise-quadratic" 2 config
-    { Name = "quadratic"
-      ParameterCount = parameterCount config.Bins
-      Bound = config.Bound
-      Forward = forward config
-      Inverse = inverse config
-      Knots = fun raw -> let xk, yk, _ = knotsAndDensities config raw in xk, yk
-      InverseKind = InverseKind.Exact }
+    Transformer.stateless "quadratic" (parameterCount config.Bins) (forward config) (inverse config)

@@ -119,10 +119,9 @@ let transformer (config: Spline.Config) : Transformer =
         Spline.checkRaw (parameterCount config.Bins) v raw
         let widths, heights, derivatives = split config.Bins raw
         map config v widths heights derivatives
-    { Name = "rq"
-      ParameterCount = parameterCount config.Bins
-      Bound = config.Bound
-      Forward = apply forward
-      Inverse = apply inverse
-      Knots = fun raw -> let widths, heights, _ = split config.Bins raw in Spline.knots config.Bound config.MinWidth widths, Spline.knots config.Bound config.MinHeight heights
-      InverseKind = InverseKind.Exact }
+    Transformer.stateless "rq" (parameterCount config.Bins) (apply forward) (apply inverse)
+
+/// The x and y knots [..., K+1] that raw parameters [..., 3K−1] give.
+let knots (config: Spline.Config) (raw: Tensor) =
+    let widths, heights, _ = split config.Bins raw
+    Spline.knots config.Bound config.MinWidth widths, Spline.knots config.Bound config.MinHeight heights

@@ -1,8 +1,9 @@
 namespace Flows.Transformers
 
 open Flows
+open Flows.Tensors
 
-/// The monotone splines a spline coupling or spline MAF layer can use.
+/// The monotone splines on [−B, B] with identity tails, as transformers.
 [<RequireQualifiedAccess>]
 type SplineKind =
     /// Rational-quadratic (Durkan et al. 2019, "Neural Spline Flows").
@@ -31,6 +32,15 @@ module SplineKind =
         | SplineKind.Linear widths -> PiecewiseLinear.transformer widths config
         | SplineKind.Quadratic -> PiecewiseQuadratic.transformer config
         | SplineKind.Cubic -> CubicSpline.transformer config
+
+    /// The x and y knots [..., K+1] that raw parameters [..., P] give the kind's spline.
+    let knots (bins: int) (bound: float) (kind: SplineKind) (raw: Tensor) =
+        let config = Spline.config bins bound
+        match kind with
+        | SplineKind.RationalQuadratic -> RationalQuadratic.knots config raw
+        | SplineKind.Linear widths -> PiecewiseLinear.knots widths config raw
+        | SplineKind.Quadratic -> let xk, yk, _ = PiecewiseQuadratic.knotsAndDensities config raw in xk, yk
+        | SplineKind.Cubic -> let xk, yk, _ = CubicSpline.knotsAndDerivatives config raw in xk, yk
 
     /// The kind's name in bijector names and settings: "rq", "linear", "linear-fixed", "quadratic", "cubic".
     let name (kind: SplineKind) = (transformer 2 1.0 kind).Name

@@ -7,7 +7,7 @@ module Flows.Properties.Bijectors.NeuralAutoregressiveTests
 open Xunit
 open Flows
 open Flows.Bijectors
-open Flows.Bijectors.NeuralAutoregressive
+open Flows.Transformers
 open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support

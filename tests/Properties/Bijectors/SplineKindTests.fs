@@ -16,18 +16,30 @@ open Flows.Properties.Support
 /// Every spline kind by name.
 let kinds : seq<obj[]> = SplineKind.all |> Seq.map (fun k -> [| box (SplineKind.name k) |])
 
-/// A drawn spline: its transformer and raw parameters for `rows` × `features` inputs.
-type private Drawn = { Spline: Transformer; Raw: Tensor }
+/// A drawn spline: its maps (the transformer's, which has no tensors of its own), bound, knots and
+/// raw parameters for `rows` × `features` inputs.
+type private Drawn =
+    { Forward: Tensor -> Tensor -> Tensor * Tensor
+      Inverse: Tensor -> Tensor -> Tensor * Tensor
+      Bound: float
+      Knots: Tensor -> Tensor * Tensor
+      ParameterCount: int
+      Raw: Tensor }
 
 /// K = 2–8 bins on [−B, B] with B in 0.5–5, raw parameters N(0, scale²).
 let private draw (kind: string) (g: Generator) (rows: int) (features: int) (scale: float) =
     let bins = (g.integers([| 1 |], 2, 9)).toArrayInt()[0]
     let bound = 0.5 + 4.5 * (g.uniform([| 1 |], dtype = Dtype.Float64)).toScalar()
     let spline = SplineKind.transformer bins bound (SplineKind.parse kind)
-    { Spline = spline; Raw = Draw.normal g [| rows; features; spline.ParameterCount |] * scale }
+    { Forward = Transformer.forward spline
+      Inverse = Transformer.inverse spline
+      Bound = bound
+      Knots = SplineKind.knots bins bound (SplineKind.parse kind)
+      ParameterCount = spline.ParameterCount
+      Raw = Draw.normal g [| rows; features; spline.ParameterCount |] * scale }
 
-let private forward (s: Drawn) (x: Tensor) = s.Spline.Forward x s.Raw
-let private inverse (s: Drawn) (y: Tensor) = s.Spline.Inverse y s.Raw
+let private forward (s: Drawn) (x: Tensor) = s.Forward x s.Raw
+let private inverse (s: Drawn) (y: Tensor) = s.Inverse y s.Raw
 
 /// A one-element spline (`Raw` [1; 1; P]) evaluated at many points: outputs and log-derivatives.
 let private at (map: Tensor -> Tensor -> Tensor * Tensor) (raw: Tensor) (points: float[]) =
@@ -37,13 +49,13 @@ let private at (map: Tensor -> Tensor -> Tensor * Tensor) (raw: Tensor) (points:
 
 /// The x and y knots of element `e` (row-major over rows × features).
 let private knotsOf (s: Drawn) (e: int) =
-    let xk, yk = s.Spline.Knots s.Raw
+    let xk, yk = s.Knots s.Raw
     let n = xk.shape[xk.dim - 1]
     xk.toArray64()[e * n .. (e + 1) * n - 1], yk.toArray64()[e * n .. (e + 1) * n - 1]
 
 /// Element `e`'s raw parameters as a one-element spline [1; 1; P].
 let private element (s: Drawn) (e: int) =
-    let p = s.Spline.ParameterCount
+    let p = s.ParameterCount
     s.Raw.reshape([| -1; p |]).narrow(0, e, 1).reshape [| 1; 1; p |]
 
 let private finite (what: string) (t: Tensor) =
@@ -58,7 +70,7 @@ let ``knots increase strictly from exactly -B to exactly B and the spline passes
     Gens.check 30 Gens.seed (fun seed ->
         let g = Draw.generator seed
         let s = draw kind g 2 2 scales[seed % 4]
-        let bound = s.Spline.Bound
+        let bound = s.Bound
         for e in 0 .. 3 do
             let xk, yk = knotsOf s e
             for what, knots in [ "x", xk; "y", yk ] do
@@ -66,7 +78,7 @@ let ``knots increase strictly from exactly -B to exactly B and the spline passes
                 Close.scalar $"element {e}: last {what} knot" exactly bound knots[knots.Length - 1]
                 for i in 0 .. knots.Length - 2 do
                     if not (knots[i + 1] > knots[i]) then failwith $"element {e}: {what} knots {knots[i]}, {knots[i + 1]} do not increase"
-            let ys, _ = at s.Spline.Forward (element s e) xk
+            let ys, _ = at s.Forward (element s e) xk
             Close.arrays $"element {e}: spline at its x knots" { Abs = 1e-12 * bound; Rel = 1e-12 } yk ys)
 
 [<Theory; MemberData(nameof kinds)>]
@@ -74,7 +86,7 @@ let ``zero parameters give the identity inside the interval`` (kind: string) =
     Gens.check 20 Gens.seed (fun seed ->
         let g = Draw.generator seed
         let s = draw kind g 5 3 0.0
-        let x = Draw.uniform g (-s.Spline.Bound) s.Spline.Bound [| 5; 3 |]
+        let x = Draw.uniform g (-s.Bound) s.Bound [| 5; 3 |]
         for what, (out, logDerivative) in [ "forward", forward s x; "inverse", inverse s x ] do
             Close.tensors $"{what} output" { Abs = 1e-12; Rel = 1e-12 } x out
             Close.tensors $"{what} log-derivative" { Abs = 1e-12; Rel = 0.0 } (x.zerosLike()) logDerivative)
@@ -84,7 +96,7 @@ let ``outside [-B, B] both directions are exactly the identity with zero log-der
     Gens.check 20 Gens.seed (fun seed ->
         let g = Draw.generator seed
         let s = draw kind g 5 3 3.0
-        let outside = (Draw.awayFromZero g s.Spline.Bound [| 5; 3 |]).toArray64() |> Array.map (fun v -> Math.BitIncrement(abs v) * float (sign v))
+        let outside = (Draw.awayFromZero g s.Bound [| 5; 3 |]).toArray64() |> Array.map (fun v -> Math.BitIncrement(abs v) * float (sign v))
         let x = Tensor.ofArray(outside, [| 5; 3 |])
         for what, (out, logDerivative) in [ "forward", forward s x; "inverse", inverse s x ] do
             Close.tensors $"{what} output" exactly x out
@@ -95,9 +107,9 @@ let ``the spline increases strictly across the interval and its tails`` (kind: s
     Gens.check 20 Gens.seed (fun seed ->
         let g = Draw.generator seed
         let s = draw kind g 1 1 scales[seed % 4]
-        let bound = s.Spline.Bound
+        let bound = s.Bound
         let grid = Array.init 1201 (fun i -> -1.2 * bound + 2.4 * bound * float i / 1200.0)
-        for what, map in [ "forward", s.Spline.Forward; "inverse", s.Spline.Inverse ] do
+        for what, map in [ "forward", s.Forward; "inverse", s.Inverse ] do
             let out, logDerivative = at map s.Raw grid
             for i in 0 .. grid.Length - 2 do
                 if not (out[i + 1] > out[i]) then failwith $"{what}: {out[i]} at {grid[i]} then {out[i + 1]} at {grid[i + 1]}"
@@ -108,8 +120,8 @@ let ``inverse undoes forward and forward undoes inverse`` (kind: string) =
     Gens.check 30 Gens.seed (fun seed ->
         let g = Draw.generator seed
         let s = draw kind g 4 3 1.5
-        let v = Draw.normal g [| 4; 3 |] * s.Spline.Bound
-        let tolerance = { Abs = 1e-10 * s.Spline.Bound; Rel = 1e-9 }
+        let v = Draw.normal g [| 4; 3 |] * s.Bound
+        let tolerance = { Abs = 1e-10 * s.Bound; Rel = 1e-9 }
         let y, forwardLog = forward s v
         let back, inverseLog = inverse s y
         Close.tensors "inverse(forward x)" tolerance v back
@@ -121,7 +133,7 @@ let ``the log-derivatives are those of autodiff`` (kind: string) =
     Gens.check 20 Gens.seed (fun seed ->
         let g = Draw.generator seed
         let s = draw kind g 3 4 1.5
-        let x = Draw.normal g [| 3; 4 |] * s.Spline.Bound
+        let x = Draw.normal g [| 3; 4 |] * s.Bound
         // element-wise maps: the gradient of the sum is the derivative of each element
         let forwardSlope = Ad.grad (fun x -> (fst (forward s x)).sum()) x
         Close.tensors "forward" Tolerance.float64 (forwardSlope.log()) (snd (forward s x))
@@ -151,13 +163,13 @@ let ``the slope integrates to the map over every bin and every part of a bin`` (
             spans |> Array.collect (fun (k, e) ->
                 let h = (e - xk[k]) / float pieces
                 Array.init pieces (fun p -> gaussNodes |> Array.map (fun t -> xk[k] + h * (float p + (t + 1.0) / 2.0))) |> Array.concat)
-        let _, logDerivative = at s.Spline.Forward s.Raw nodes
-        let ys, _ = at s.Spline.Forward s.Raw (spans |> Array.map snd)
+        let _, logDerivative = at s.Forward s.Raw nodes
+        let ys, _ = at s.Forward s.Raw (spans |> Array.map snd)
         let per = 5 * pieces
         spans |> Array.iteri (fun i (k, e) ->
             let h = (e - xk[k]) / float pieces
             let integral = h / 2.0 * Array.sum (Array.init per (fun j -> gaussWeights[j % 5] * exp logDerivative[i * per + j]))
-            let tolerance = if kind = "rq" then { Abs = 1e-8 * s.Spline.Bound; Rel = 1e-6 } else { Abs = 1e-12 * s.Spline.Bound; Rel = 1e-10 }
+            let tolerance = if kind = "rq" then { Abs = 1e-8 * s.Bound; Rel = 1e-6 } else { Abs = 1e-12 * s.Bound; Rel = 1e-10 }
             let expected = if e = xk[k + 1] then yk[k + 1] else ys[i]
             Close.scalar $"bin {k}: ∫ slope from {xk[k]} to {e}" tolerance (expected - yk[k]) integral))
 
@@ -177,11 +189,11 @@ let ``values and gradients are finite at and one ulp around the ends, far outsid
         let dtype = if seed % 2 = 0 then Dtype.Float64 else Dtype.Float32
         let s0 = draw kind g 1 10 scales[(seed / 2) % 4]
         let s = { s0 with Raw = s0.Raw.cast dtype }
-        let bound = s.Spline.Bound
+        let bound = s.Bound
         let v = edges dtype bound
         let points = v.toArray64()
         let slack = if dtype = Dtype.Float32 then 1e-4 else 1e-9
-        for what, map in [ "forward", s.Spline.Forward; "inverse", s.Spline.Inverse ] do
+        for what, map in [ "forward", s.Forward; "inverse", s.Inverse ] do
             let out, logDerivative = map v s.Raw
             finite $"{what} values" out
             finite $"{what} log-derivatives" logDerivative
@@ -204,11 +216,11 @@ let ``values and gradients are finite at every knot and one ulp either side`` (k
         let g = Draw.generator seed
         let s = draw kind g 1 1 scales[seed % 4]
         let xk, yk = knotsOf s 0
-        for what, map, knots in [ "forward", s.Spline.Forward, xk; "inverse", s.Spline.Inverse, yk ] do
+        for what, map, knots in [ "forward", s.Forward, xk; "inverse", s.Inverse, yk ] do
             let points = knots |> Array.collect (fun v -> [| Math.BitDecrement v; v; Math.BitIncrement v |])
             let n = points.Length
             let v = Tensor.ofArray(points, [| n; 1 |])
-            let raw = s.Raw.expand [| n; 1; s.Spline.ParameterCount |]
+            let raw = s.Raw.expand [| n; 1; s.ParameterCount |]
             let out, logDerivative = map v raw
             finite $"{what} values at the knots" out
             finite $"{what} log-derivatives at the knots" logDerivative
@@ -216,7 +228,7 @@ let ``values and gradients are finite at every knot and one ulp either side`` (k
             |> Array.iter (finite $"{what}: gradients at the knots"))
 
 /// The element's slope at points, from its log-derivative.
-let private slopes (s: Drawn) (points: float[]) = snd (at s.Spline.Forward s.Raw points) |> Array.map exp
+let private slopes (s: Drawn) (points: float[]) = snd (at s.Forward s.Raw points) |> Array.map exp
 
 [<Fact>]
 let ``the linear spline's slope in each bin is the bin's height over its width, and fixed widths are equal`` () =
@@ -229,7 +241,7 @@ let ``the linear spline's slope in each bin is the bin's height over its width, 
         let middles = Array.init bins (fun k -> 0.5 * (xk[k] + xk[k + 1]))
         Close.arrays "slopes" Tolerance.float64 (Array.init bins (fun k -> (yk[k + 1] - yk[k]) / (xk[k + 1] - xk[k]))) (slopes s middles)
         if kind = "linear-fixed" then
-            let bound = s.Spline.Bound
+            let bound = s.Bound
             Close.arrays "fixed knots" { Abs = 1e-12 * bound; Rel = 0.0 } (Array.init (bins + 1) (fun k -> -bound + 2.0 * bound * float k / float bins)) xk)
 
 [<Fact>]
@@ -296,7 +308,7 @@ let ``the cubic inverse is finite in value and gradient where a bin's cubic has 
             let x, logDerivative = inverse s yt
             finite $"bin {k}: inverse at y = {y}" x
             finite $"bin {k}: inverse log-derivative at y = {y}" logDerivative
-            Ad.gradN (fun t -> let o, l = s.Spline.Inverse t[0] t[1] in o.sum() + l.sum()) [| yt; s.Raw |]
+            Ad.gradN (fun t -> let o, l = s.Inverse t[0] t[1] in o.sum() + l.sum()) [| yt; s.Raw |]
             |> Array.iter (finite $"bin {k}: gradients of the inverse at y = {y}")
             Close.tensors $"bin {k}: forward of the inverse at y = {y}" { Abs = 1e-10; Rel = 1e-9 } yt (fst (forward s x)))
     Assert.True(found.Value > 0, "no double-root points drawn")
@@ -306,7 +318,7 @@ let ``raw parameters of the wrong size are rejected with the expected shape`` (k
     let spline = SplineKind.transformer 4 3.0 (SplineKind.parse kind)
     let x = Tensor.zeros([| 2; 3 |], Dtype.Float64)
     let raw = Tensor.zeros([| 2; 3; spline.ParameterCount + 1 |], Dtype.Float64)
-    for map in [ spline.Forward; spline.Inverse ] do
+    for map in [ Transformer.forward spline; Transformer.inverse spline ] do
         let error = Assert.Throws<ArgumentException>(fun () -> map x raw |> ignore)
         Assert.Equal("raw", error.ParamName)
         Assert.Contains(Shape.show [| 2; 3; spline.ParameterCount |], error.Message)

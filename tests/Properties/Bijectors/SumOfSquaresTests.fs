@@ -6,7 +6,7 @@
 module Flows.Properties.Bijectors.SumOfSquaresTests
 
 open Xunit
-open Flows.Bijectors.SumOfSquares
+open Flows.Transformers
 open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support

@@ -9,7 +9,7 @@ module Flows.Properties.Bijectors.UnconstrainedMonotoneTests
 open Xunit
 open Flows
 open Flows.Nn
-open Flows.Bijectors.UnconstrainedMonotone
+open Flows.Transformers
 open Flows.Tensors
 open Flows.Laws
 open Flows.Properties.Support
