@@ -61,7 +61,7 @@ module Flow =
         else
             Tensor.cat([| for start in 0 .. scoringBlock .. n - 1 do
                             let count = min scoringBlock (n - start)
-                            score (Context.rows start count ctx) (x.narrow(0, start, count)) |], 0)
+                            Memory.reusing (fun () -> score (Context.rows start count ctx) (x.narrow(0, start, count))) |], 0)
 
     /// Draws n samples and their log q, in one pass, with parameters `p` (reparameterised).
     let sampleAndLogProbWith (p: Params) (ctx: Context) (gen: Generator) (n: int) (flow: Flow) =

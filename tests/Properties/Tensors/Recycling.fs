@@ -80,3 +80,17 @@ let ``a training run is bit-identical with and without reuse`` () =
     let expected = Memory.withoutRecycling run
     let actual = run ()
     Array.iteri2 (fun i e g -> exactly $"parameter {expected.Names[i]}" e g) expected.Values actual.Values
+
+[<Fact>]
+let ``a constant first copied inside a reusing computation keeps its values after it`` () =
+    // the float32 copy of a float64 constant is made on first use, maybe inside a computation whose
+    // intermediates go back to the pool (Train.fit's steps, Flow.logProb's blocks): the cache must
+    // never hold pooled memory
+    let values = Array.init 4096 float
+    let c = Constant.ofArray(values, [| 4096 |])
+    let like = Tensor.zeros([| 1 |], Dtype.Float32)
+    Ad.fgradNReusing (fun xs -> (xs[0] * (c.Like like).sum()).sum()) [| Tensor.ones([| 1 |], Dtype.Float32) |] |> ignore
+    // arrays of the same length rented and written after the computation
+    let others = [ for k in 1 .. 4 -> Tensor.full([| 4096 |], -float k, Dtype.Float32) + 0.0 ]
+    Assert.Equal(4, others.Length)
+    Assert.Equal<float[]>(values, (c.Like like).toArray64())
