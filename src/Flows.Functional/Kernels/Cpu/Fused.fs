@@ -5,23 +5,10 @@ open System.Numerics
 open System.Numerics.Tensors
 open Flows.Tensors
 open Flows.Tensors.Backend.Cpu
-open Flows.Kernels.Cpu.GenericMath
+open Flows.Tensors.Backend.Cpu.GenericMath
 
 /// The affine transformer and the Adam update on CPU arrays, each in one or two passes.
 module internal Fused =
-
-    // r[i] = f(a[i], b[i], c[i]): the vector body on whole vectors, the scalar body on the tail
-    let inline map3<'T when 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
-        ([<InlineIfLambda>] vf: Vector<'T> -> Vector<'T> -> Vector<'T> -> Vector<'T>) ([<InlineIfLambda>] sf: 'T -> 'T -> 'T -> 'T)
-        (a: 'T[]) (b: 'T[]) (c: 'T[]) (r: 'T[]) (n: int) =
-        let w = Vector<'T>.Count
-        let mutable i = 0
-        while i <= n - w do
-            (vf (Vector<'T>(a, i)) (Vector<'T>(b, i)) (Vector<'T>(c, i))).CopyTo(r, i)
-            i <- i + w
-        while i < n do
-            r[i] <- sf a[i] b[i] c[i]
-            i <- i + 1
 
     /// x·exp(s) + t, or (x − t)·exp(−s), for equal-length arrays, in two passes.
     let inline affineMap<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
@@ -31,10 +18,10 @@ module internal Fused =
         if inverse then
             TensorPrimitives.Negate(ReadOnlySpan s, rs)
             TensorPrimitives.Exp(ro rs, rs)
-            map3 (fun (e: Vector<'T>) (a: Vector<'T>) (b: Vector<'T>) -> (a - b) * e) (fun (e: 'T) (a: 'T) (b: 'T) -> (a - b) * e) r x t r r.Length
+            Vectorised.map3 (fun (e: Vector<'T>) (a: Vector<'T>) (b: Vector<'T>) -> (a - b) * e) (fun (e: 'T) (a: 'T) (b: 'T) -> (a - b) * e) r x t r r.Length
         else
             TensorPrimitives.Exp(ReadOnlySpan s, rs)
-            map3 (fun (e: Vector<'T>) (a: Vector<'T>) (b: Vector<'T>) -> a * e + b) (fun (e: 'T) (a: 'T) (b: 'T) -> a * e + b) r x t r r.Length
+            Vectorised.map3 (fun (e: Vector<'T>) (a: Vector<'T>) (b: Vector<'T>) -> a * e + b) (fun (e: 'T) (a: 'T) (b: 'T) -> a * e + b) r x t r r.Length
         r
 
     /// One Adam/AdamW step: new weights, first and second moments.

@@ -3,7 +3,7 @@ namespace Flows.Kernels.Cpu
 open System
 open System.Numerics
 open Flows.Tensors.Backend.Cpu
-open Flows.Kernels.Cpu.GenericMath
+open Flows.Tensors.Backend.Cpu.GenericMath
 
 /// The rational-quadratic spline (Durkan et al. 2019) from its knots, one pass per element, and its
 /// hand-written backward: the fused form of the composite in Flows.Transformers.RationalQuadratic,

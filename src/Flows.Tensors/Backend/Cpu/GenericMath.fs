@@ -5,7 +5,7 @@ open System.Numerics
 
 /// Comparisons through the .NET generic-math interfaces: F#'s own `<` on a type parameter would
 /// go through structural comparison and box every element.
-module internal GenericMath =
+module GenericMath =
 
     let inline lt<'T when 'T :> IComparisonOperators<'T, 'T, bool>> (a: 'T) (b: 'T) = 'T.op_LessThan(a, b)
     let inline gt<'T when 'T :> IComparisonOperators<'T, 'T, bool>> (a: 'T) (b: 'T) = 'T.op_GreaterThan(a, b)

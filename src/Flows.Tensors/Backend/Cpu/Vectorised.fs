@@ -6,7 +6,7 @@ open System.Numerics
 /// Element loops over System.Numerics.Vector<T> for the maps System.Numerics.Tensors lacks
 /// (masks, selections, piecewise activations): the vector body on whole vectors, the scalar body
 /// on the tail. Inlined so the lambdas compile into the loop.
-module internal Vectorised =
+module Vectorised =
 
     /// r[i] = f(x[i]).
     let inline map<'T when 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
