@@ -5,7 +5,7 @@
 /// Bin widths, heights and inner derivatives have lower bounds (1e-3 by default); the end
 /// derivatives are 1 so the slope is continuous with the tails; zero raw parameters give the identity.
 /// Inputs are sanitised with `where` before any branch that could divide by zero or take a root of a
-/// negative number, so no NaN reaches values or gradients (engine.md §3.1). Evaluated by one fused
+/// negative number, so no NaN reaches values or gradients. Evaluated by one fused
 /// op from the knots (CPU and CUDA kernels) whose definition is `composite`.
 module Flows.Transformers.RationalQuadratic
 

@@ -1,6 +1,6 @@
 /// Parts shared by the monotone splines on [−B, B] (linear, quadratic, cubic, rational-quadratic):
 /// their shape, knots from unnormalised bin sizes, the bin of each input, the stable quadratic root
-/// and the sanitising of inputs outside the interval (engine.md §3.1).
+/// and the sanitising of inputs outside the interval.
 module Flows.Transformers.Spline
 
 open Flows

@@ -46,7 +46,7 @@ type internal SetEnv = delegate of name: string * value: string * overwrite: int
 module OpenBlasGemm =
     // OpenBLAS picks its kernels in a load-time constructor from CPUID, and releases before 0.3.22 (Debian 12
     // ships 0.3.21) do not know recent Xeons: they fall back to the SSE3 "Prescott" kernels, 4-5x slower
-    // (32 against 150 GFLOP/s float32 measured here). The constructor honours OPENBLAS_CORETYPE, so before
+    // (bench gemm). The constructor honours OPENBLAS_CORETYPE, so before
     // loading we name the best kernel family the CPU provably runs, unless the user already chose one.
     // Newer releases run the same SkylakeX float32/float64 kernels on these CPUs, so naming it costs nothing
     // there. Environment.SetEnvironmentVariable only changes .NET's copy, hence libc's setenv.
@@ -153,10 +153,9 @@ module OpenBlasGemm =
                      NativeLibrary.SetDllImportResolver(
                          typeof<IGemmProvider>.Assembly,
                          DllImportResolver(fun name _ _ -> if name = "openblas" then handle else 0n))
-                     // One thread, measured on this project's 2-core machines. Small products lose to a
-                     // second thread's wake-up (256x64x64: 112 -> 62 GFLOP/s). Big ones gain only while the
-                     // other core is idle (512x256x256: 150 -> 230), and lose up to 3x while it is busy, as
-                     // it is during builds and parallel tests (1024x256x256: 147 -> 53).
+                     // One thread: small products lose to a second thread's wake-up, and big ones gain
+                     // only while the other core is idle and lose up to 3x while it is busy, as it is
+                     // during builds and parallel tests (bench gemm; FLOWS_GEMM_THREADS opts in).
                      OpenBlasNative.openblas_set_num_threads 1
                      Some provider
                  with
