@@ -1,4 +1,4 @@
-/// Document 000's CNF on six Gaussians on a hexagon (torchdyn / DiffEqFlux FFJORD): 16,384 samples
+/// A CNF on six Gaussians on a hexagon (torchdyn's and DiffEqFlux's FFJORD tutorials): 16,384 samples
 /// at radius 4 (std 0.5), z-scored; dynamics MLP [x; t] 3→64→64→64→2 with tanh; exact trace; Dopri5
 /// at atol = rtol = 1e-4 with torchdiffeq's RMS error measure (`--error-measure max` for every row);
 /// gradients by the adjoint method; AdamW 2e-3 (weight decay 1e-5), batch 1024.

@@ -1,4 +1,4 @@
-/// Document 000's planar-flow example (§2.5.2): 16 planar layers on a standard normal base in 2-D,
+/// The planar-flow example after Rezende & Mohamed 2015: 16 planar layers on a standard normal base in 2-D,
 /// fitted by reverse KL to the unnormalised two-mode ring (radius 4, width 0.4, modes at z₁ = ±2)
 /// with Adam at 1e-2 and 500 fresh base samples per step. Prints progress, the reverse-KL loss,
 /// log Z by importance sampling (with its effective sample size) and by quadrature, and draws

@@ -1,4 +1,4 @@
-/// Document 003's two-moons example (normflows): two affine coupling blocks with MLP [1, 64, 64, 2]
+/// normflows' two-moons example: two affine coupling blocks with MLP [1, 64, 64, 2]
 /// conditioners (last layer zero), swap permutations, a learnable diagonal Gaussian base, Adam 5e-4
 /// with weight decay 1e-5, batch 512, 3201 iterations of fresh exact samples. Prints progress, the
 /// held-out NLL on 20,000 fresh samples and the training speed, and draws target | learned density

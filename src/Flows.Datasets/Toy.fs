@@ -54,7 +54,7 @@ module Toy =
         rows n dtype (Array.init n (fun i -> centres[which[i]][0] + std * noise[2 * i]))
             (Array.init n (fun i -> centres[which[i]][1] + std * noise[2 * i + 1]))
 
-    /// Document 000's hexagon: 6 Gaussians on a circle of radius 4 (std 0.5).
+    /// The CNF tutorials' hexagon: 6 Gaussians on a circle of radius 4 (std 0.5).
     let hexagon (gen: Generator) (n: int) (dtype: Dtype) = gaussians (polygonCentres 6 4.0) 0.5 gen n dtype
 
     /// ffjord's 8 Gaussians: centres on a circle of radius 4/√2, standard deviation 0.5/√2.

@@ -20,7 +20,7 @@ module Targets =
         let z1 = col 0 z
         bump 2.0 0.2 (z.norm 1) + lse (bump 2.0 0.3 z1) (bump -2.0 0.3 z1)
 
-    /// Document 000's planar example: a ring of radius 4 and width 0.4 with two modes at z₁ = ±2.
+    /// Rezende & Mohamed 2015's ring target: a ring of radius 4 and width 0.4 with two modes at z₁ = ±2.
     let twoModeRing (z: Tensor) =
         let z1 = col 0 z
         bump 4.0 0.4 (z.norm 1) + lse (bump 2.0 0.8 z1) (bump -2.0 0.8 z1)
