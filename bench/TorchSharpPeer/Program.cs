@@ -1,7 +1,11 @@
-// normflows' two-moons configuration in TorchSharp, written as PyTorch would be: affine couplings with MLP
-// [1, h, h, 2] conditioners (last layer zero), swap permutations, a learnable diagonal Gaussian base, Adam 5e-4
-// with weight decay 1e-5, a dispose scope per step. Prints `name value unit` lines as bench/Bench does.
-using System.Diagnostics;
+// The peer workloads in TorchSharp, written as PyTorch would be, one model per run (--model):
+//   two-moons  normflows' configuration: affine couplings with MLP [1, h, h, 2] conditioners (last layer zero),
+//              swap permutations, a learnable diagonal Gaussian base, Adam 5e-4 with weight decay 1e-5;
+//   nsf, maf   RQ-NSF and MAF (NeuralSplineFlow.cs, MaskedAutoregressiveFlow.cs) on the rows of --data
+//              (float32, row-major, --dim columns), trained on that one batch with Adam 1e-3;
+//   rq-check   weighted sums of the spline's values and log-dets at fixed inputs (SplineCheck), both ways.
+// Forward KL, one Adam step and a dispose scope per step. Prints `name value unit` lines as bench/Bench does;
+// --seconds sizes the timed run instead of --steps, --fixed-only skips two-moons' all-in figure.
 using System.Globalization;
 using System.Runtime.InteropServices;
 using TorchSharp;
@@ -10,36 +14,72 @@ using static TorchSharp.torch;
 GlibcxxShim.Load();
 int Argument(string name, int fallback) =>
     Array.IndexOf(args, $"--{name}") is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+string Text(string name, string fallback) => Array.IndexOf(args, $"--{name}") is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+string model = Text("model", "two-moons");
 int blocks = Argument("blocks", 2), hidden = Argument("hidden", 64), batch = Argument("batch", 512), steps = Argument("steps", 1000);
 int threads = Argument("threads", Environment.ProcessorCount);
+double seconds = double.Parse(Text("seconds", "0"), CultureInfo.InvariantCulture);
 torch.set_num_threads(threads);
 torch.manual_seed(1);
 
-var flow = new TwoMoonsFlow(blocks, hidden);
-var optimiser = optim.Adam(flow.parameters(), lr: 5e-4, weight_decay: 1e-5);
-var fixedBatch = TwoMoonsFlow.Moons(batch);
+string Show(double v) => v.ToString(v < 10 ? "F3" : "F1", CultureInfo.InvariantCulture);
+double Rate(Action step) => seconds > 0 ? StepTimer.RateFor(step, seconds) : StepTimer.Rate(step, 100, steps);
 
-double StepsPerSecond(bool sampleEachStep)
+// One training step: zero_grad, NLL of the batch, backward, Adam; the loss's value comes back.
+Func<Tensor, double> Trainer(nn.Module flow, Func<Tensor, Tensor> logProb, double rate, double weightDecay)
 {
-    void Step()
+    var optimiser = optim.Adam(flow.parameters(), lr: rate, weight_decay: weightDecay);
+    return x =>
     {
         using var scope = NewDisposeScope();
-        var x = sampleEachStep ? TwoMoonsFlow.Moons(batch) : fixedBatch;
         optimiser.zero_grad();
-        var loss = -flow.LogProb(x).mean();
+        var loss = -logProb(x).mean();
         loss.backward();
         optimiser.step();
-    }
-    for (int i = 0; i < 100; i++) Step();
-    var clock = Stopwatch.StartNew();
-    for (int i = 0; i < steps; i++) Step();
-    return steps / clock.Elapsed.TotalSeconds;
+        return loss.item<float>();
+    };
 }
 
-var name = $"two_moons.{blocks}x{hidden}.batch{batch}.threads{threads}";
-string Show(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
-Console.WriteLine($"{name}.torchsharp.all_in {Show(StepsPerSecond(true))} it/s");
-Console.WriteLine($"{name}.torchsharp.fixed_batch {Show(StepsPerSecond(false))} it/s");
+if (model == "two-moons")
+{
+    var flow = new TwoMoonsFlow(blocks, hidden);
+    var step = Trainer(flow, flow.LogProb, 5e-4, 1e-5);
+    var fixedBatch = TwoMoonsFlow.Moons(batch);
+    var name = $"two_moons.{blocks}x{hidden}.batch{batch}.threads{threads}";
+    if (!args.Contains("--fixed-only"))
+        Console.WriteLine($"{name}.torchsharp.all_in {Show(Rate(() => { using var scope = NewDisposeScope(); step(TwoMoonsFlow.Moons(batch)); }))} it/s");
+    Console.WriteLine($"{name}.torchsharp.fixed_batch {Show(Rate(() => step(fixedBatch)))} it/s");
+}
+else if (model is "nsf" or "maf")
+{
+    int dim = Argument("dim", 8);
+    var bytes = File.ReadAllBytes(Text("data", ""));
+    var floats = new float[bytes.Length / sizeof(float)];
+    Buffer.BlockCopy(bytes, 0, floats, 0, bytes.Length);
+    var x = tensor(floats, new long[] { floats.Length / dim, dim });
+    nn.Module flow;
+    Func<Tensor, Tensor> logProb;
+    if (model == "nsf") { var nsf = new NeuralSplineFlow(dim, Argument("layers", 8), hidden, Argument("bins", 8), 3.0); (flow, logProb) = (nsf, nsf.LogProb); }
+    else { var maf = new MaskedAutoregressiveFlow(dim, Argument("layers", 5), new[] { hidden, hidden }); (flow, logProb) = (maf, maf.LogProb); }
+    var name = $"{model}.threads{threads}.torchsharp";
+    using (no_grad()) Console.WriteLine($"{name}.initial_nll {(-logProb(x).mean()).item<float>().ToString("F6", CultureInfo.InvariantCulture)} nats");
+    var step = Trainer(flow, logProb, 1e-3, 0);
+    double last = 0;
+    Console.WriteLine($"{name}.fixed_batch {Show(Rate(() => last = step(x)))} it/s");
+    Console.WriteLine($"{name}.final_nll {last.ToString("F6", CultureInfo.InvariantCulture)} nats");
+}
+else if (model == "rq-check")
+{
+    var (v, raw, weights) = SplineCheck.Inputs(256, 4, 8);
+    foreach (var inverse in new[] { false, true })
+    {
+        var (mapped, logDet) = RationalQuadratic.Apply(v, raw, 8, 3.0, inverse);
+        var direction = inverse ? "inverse" : "forward";
+        Console.WriteLine($"rq.{direction}.values {(mapped * weights).sum().item<float>().ToString("R", CultureInfo.InvariantCulture)} sum");
+        Console.WriteLine($"rq.{direction}.log_det {(logDet * weights).sum().item<float>().ToString("R", CultureInfo.InvariantCulture)} sum");
+    }
+}
+else throw new ArgumentException($"unknown --model {model}; have two-moons, nsf, maf, rq-check");
 
 /// <summary>RealNVP for two columns: each block an affine coupling of one column on the other, then a swap.</summary>
 sealed class TwoMoonsFlow : nn.Module
