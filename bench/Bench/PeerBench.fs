@@ -136,7 +136,7 @@ let private splineCheck (dll: string) =
     let weighted (t: Tensor) = Array.fold2 (fun acc w x -> acc + w * x) 0.0 weights (t.toArray64())
     let spline = Flows.Transformers.SplineKind.transformer bins 3.0 Flows.Transformers.SplineKind.RationalQuadratic
     let theirs = peer dll [ "--model"; "rq-check" ]
-    for direction, map in [ "forward", spline.Forward; "inverse", spline.Inverse ] do
+    for direction, map in [ "forward", Flows.Transformers.Transformer.forward spline; "inverse", Flows.Transformers.Transformer.inverse spline ] do
         let mapped, logDet = map v raw
         for part, mine in [ "values", weighted mapped; "log_det", weighted logDet ] do
             match theirs $"rq.{direction}.{part}" with
