@@ -61,16 +61,15 @@ let private ours (blocks: int) (hidden: int) (batch: int) (allIn: bool) =
     fit (steps batch) |> ignore
     float (steps batch) / clock.Elapsed.TotalSeconds
 
-/// The peer's program, built on first use (it restores LibTorch, which CI never does).
+/// The peer's program, built when the section runs (it restores LibTorch, which CI never does);
+/// an incremental build, so a peer older than its sources is never timed.
 let peerProgram () =
     let rec root (dir: DirectoryInfo) = if File.Exists(Path.Combine(dir.FullName, "Flows.sln")) then dir.FullName else root dir.Parent
     let project = Path.Combine(root (DirectoryInfo AppContext.BaseDirectory), "bench", "TorchSharpPeer")
-    let dll = Path.Combine(project, "bin", "Release", "net10.0", "TorchSharpPeer.dll")
-    if not (File.Exists dll) then
-        use build = Process.Start("dotnet", $"build \"{project}\" -c Release -v quiet")
-        build.WaitForExit()
-        if build.ExitCode <> 0 then failwith "bench/TorchSharpPeer did not build"
-    dll
+    use build = Process.Start("dotnet", $"build \"{project}\" -c Release -v quiet")
+    build.WaitForExit()
+    if build.ExitCode <> 0 then failwith "bench/TorchSharpPeer did not build"
+    Path.Combine(project, "bin", "Release", "net10.0", "TorchSharpPeer.dll")
 
 /// Runs the peer with these arguments; `value suffix` is the number on its line whose name ends so.
 let peer (dll: string) (arguments: string list) =
