@@ -53,18 +53,9 @@ module Ad =
     /// this thread, so a training loop stops paying for fresh memory each step. Used by `Train.fit`,
     /// whose losses are pure functions of parameters and data.
     let fgradNReusing (f: Tensor[] -> Tensor) (xs: Tensor[]) : Tensor * Tensor[] =
-        if not (Backend.Cpu.BufferPool.BeginRecording()) then fgradN f xs
-        else
-            let mutable results = None
-            try
-                let value, grads = fgradN f xs
-                results <- Some(value, grads)
-                value, grads
-            finally
-                match results with
-                | Some(value, grads) ->
-                    Backend.Cpu.BufferPool.EndRecordingReturning(Array.append [| value.Raw.Storage |] (grads |> Array.map _.Raw.Storage))
-                | None -> Backend.Cpu.BufferPool.EndRecording()
+        Backend.Cpu.BufferPool.Reusing(
+            (fun () -> fgradN f xs),
+            fun (value, grads) -> Array.append [| value.Raw.Storage |] (grads |> Array.map _.Raw.Storage))
 
     /// Gradients of a scalar function of several inputs.
     let gradN (f: Tensor[] -> Tensor) (xs: Tensor[]) = snd (fgradN f xs)

@@ -20,18 +20,7 @@ module Memory =
     /// Runs `f`, an evaluation whose intermediates nothing keeps once it returns (no gradient is
     /// taken, no cache is filled), and gives every CPU array it rented back to this thread's pool,
     /// except its result's: repeated evaluations then reuse memory instead of clearing fresh pages.
-    let reusing (f: unit -> Tensor) : Tensor =
-        if not (BufferPool.BeginRecording()) then f ()
-        else
-            let mutable result = None
-            try
-                let r = f ()
-                result <- Some r
-                r
-            finally
-                match result with
-                | Some r -> BufferPool.EndRecordingReturning [| r.Raw.Storage |]
-                | None -> BufferPool.EndRecording()
+    let reusing (f: unit -> Tensor) : Tensor = BufferPool.Reusing(f, fun r -> [| r.Raw.Storage |])
 
     /// The caching allocator's figures for a CUDA device (as torch.cuda.memory_allocated and
     /// memory_reserved); the device is opened if it was not.

@@ -39,11 +39,13 @@ module Flow =
         { Base = Distribution.moveTo device flow.Base
           Layers = flow.Layers |> List.map (Bijector.moveTo device) }
 
-    /// log q(x) per row, with parameters `p` (for differentiation).
-    let logProbWith (p: Params) (ctx: Context) (x: Tensor) (flow: Flow) =
-        let flow = withParameters p flow
+    // log q(x) per row in one pass
+    let private score (ctx: Context) (x: Tensor) (flow: Flow) =
         let z, logDet = Compose.inverse ctx x flow.Layers
         flow.Base.LogProb flow.Base.Params z + logDet
+
+    /// log q(x) per row, with parameters `p` (for differentiation).
+    let logProbWith (p: Params) (ctx: Context) (x: Tensor) (flow: Flow) = score ctx x (withParameters p flow)
 
     // Rows scored at once on the CPU: a block's intermediates (hidden activations, spline
     // parameters) stay in cache, where a pass over 65,536 rows streams each through memory.
@@ -53,15 +55,12 @@ module Flow =
     /// training, where batch statistics would see only a block).
     let logProb (ctx: Context) (x: Tensor) (flow: Flow) =
         Guard.event (nameof x) flow.Base.Event x
-        let score (ctx: Context) (x: Tensor) =
-            let z, logDet = Compose.inverse ctx x flow.Layers
-            flow.Base.LogProb flow.Base.Params z + logDet
         let n = x.shape[0]
-        if ctx.Training || x.device <> Device.Cpu || n <= 2 * scoringBlock then score ctx x
+        if ctx.Training || x.device <> Device.Cpu || n <= 2 * scoringBlock then score ctx x flow
         else
             Tensor.cat([| for start in 0 .. scoringBlock .. n - 1 do
                             let count = min scoringBlock (n - start)
-                            Memory.reusing (fun () -> score (Context.rows start count ctx) (x.narrow(0, start, count))) |], 0)
+                            Memory.reusing (fun () -> score (Context.rows start count ctx) (x.narrow(0, start, count)) flow) |], 0)
 
     /// Draws n samples and their log q, in one pass, with parameters `p` (reparameterised).
     let sampleAndLogProbWith (p: Params) (ctx: Context) (gen: Generator) (n: int) (flow: Flow) =

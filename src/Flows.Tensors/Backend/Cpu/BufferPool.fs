@@ -64,6 +64,21 @@ type internal BufferPool private () =
                 if not (keep |> Array.exists (fun k -> obj.ReferenceEquals(k, array))) then BufferPool.Return array
         BufferPool.recorded <- null
 
+    /// Runs `f` recording its rents, then takes back every array rented except those `kept` names
+    /// of its result; `f` alone when recycling is off or a recording is already running.
+    static member Reusing(f: unit -> 'a, kept: 'a -> obj[]) : 'a =
+        if not (BufferPool.BeginRecording()) then f ()
+        else
+            let mutable result = None
+            try
+                let r = f ()
+                result <- Some r
+                r
+            finally
+                match result with
+                | Some r -> BufferPool.EndRecordingReturning(kept r)
+                | None -> BufferPool.EndRecording()
+
     // removes an array from the current recording; false when it was not rented there
     static member private Forget(array: Array) =
         let rented = BufferPool.recorded
