@@ -66,12 +66,18 @@ let merger (a: int[]) (b: int[]) =
         let joined = Tensor.cat([| xa; yb |], 1)
         if identity then joined else columns inverseOrder joined
 
+// The context a conditional layer needs (none for an unconditional one).
+let private condition (contextDim: int) (ctx: Context) =
+    match ctx.Condition with
+    | Some c when contextDim > 0 -> Some c
+    | None when contextDim > 0 -> invalidArg "context" $"this coupling layer needs a context of {contextDim} features"
+    | _ -> None
+
 /// The conditioner's input: the A columns and, for a conditional layer, the context.
 let conditionerInput (contextDim: int) (ctx: Context) (xa: Tensor) =
-    match ctx.Condition with
-    | Some c when contextDim > 0 -> Tensor.cat([| xa; c |], 1)
-    | None when contextDim > 0 -> invalidArg "context" $"this coupling layer needs a context of {contextDim} features"
-    | _ -> xa
+    match condition contextDim ctx with
+    | Some c -> Tensor.cat([| xa; c |], 1)
+    | None -> xa
 
 /// The log-scale a raw network output stands for under `map`.
 let logScale (map: ScaleMap) (s: Tensor) =
@@ -138,9 +144,9 @@ type Layer =
       Layout: Layout
       ContextDim: int }
 
-/// The coupling layer called `name`, saved with `settings` and its own (dim, mask, contextDim and the
-/// conditioner's); the network's last layer starts at zero (plus the transformer's initial noise).
-let layer (gen: Generator) (dtype: Dtype) (name: string) (settings: (string * Setting) list) (spec: Layer) =
+// `layer`, with the fused primitive where the transformer has one (`FusedCoupling`) and the
+// conditioner is an MLP; the composed code below stays its definition.
+let private build (gen: Generator) (dtype: Dtype) (name: string) (settings: (string * Setting) list) (fusedHead: FusedCoupling.Head option) (spec: Layer) =
     Guard.that (nameof spec.Dim) (spec.Dim >= 2) $"a coupling layer needs at least 2 features, got {spec.Dim}"
     let a, b = split spec.Dim spec.Mask
     let t = spec.Transformer
@@ -164,17 +170,49 @@ let layer (gen: Generator) (dtype: Dtype) (name: string) (settings: (string * Se
     let raw (p: Params) (ctx: Context) (xa: Tensor) =
         let h = Conditioner.apply spec.Conditioner (reorder (p.Scope "net")) (conditionerInput spec.ContextDim ctx xa)
         h.reshape [| xa.shape[0]; b.Length; count |]
-    let forward (p: Params) (ctx: Context) (x: Tensor) =
+    let composedForward (p: Params) (ctx: Context) (x: Tensor) =
         let xa = columns a x
         let yb, logDerivative = t.Forward p (columns b x) (raw p ctx xa)
         merge xa yb, logDerivative.sum(1)
-    let inverse (p: Params) (ctx: Context) (y: Tensor) =
+    let composedInverse (p: Params) (ctx: Context) (y: Tensor) =
         let ya = columns a y
         let xb, logDerivative = t.Inverse p (columns b y) (raw p ctx ya)
         merge ya xb, logDerivative.sum(1)
+    let fused =
+        match fusedHead, spec.Conditioner with
+        | Some head, Conditioner.Mlp(_, activation) ->
+            let depth = Mlp.depth net
+            let names = [ for l in 0 .. depth - 1 do yield $"net.{l}.weight"; yield $"net.{l}.bias" ]
+            let plan: FusedCoupling.Plan =
+                { A = a; B = b; Activation = Mlp.fused activation; Depth = depth; Head = head; HasContext = spec.ContextDim > 0 }
+            Some(fun (inverse: bool) (p: Params) (ctx: Context) (x: Tensor) ->
+                let context = Option.toList (condition spec.ContextDim ctx)
+                let inputs = Array.ofList ([ x ] @ context @ [ for name in names -> p[name] ])
+                // the composed layer on the same inputs: the definition the fused one is checked against
+                let reference (values: Tensor[]) =
+                    let p' = p.With(List.mapi (fun i name -> name, values[1 + context.Length + i]) names)
+                    let ctx' = if plan.HasContext then { ctx with Condition = Some values[1] } else ctx
+                    let y, logDet = (if inverse then composedInverse else composedForward) p' ctx' values[0]
+                    [| y; logDet |]
+                let outputs = Tensor.fused(inputs, FusedCoupling.run plan inverse, reference)
+                outputs[0], outputs[1])
+        | _ -> None
+    let forward (p: Params) (ctx: Context) (x: Tensor) =
+        match fused with
+        | Some run -> run false p ctx x
+        | None -> composedForward p ctx x
+    let inverse (p: Params) (ctx: Context) (y: Tensor) =
+        match fused with
+        | Some run -> run true p ctx y
+        | None -> composedInverse p ctx y
     let own = [ "dim", Setting.Int spec.Dim; "mask", Setting.Text(maskName spec.Mask); "contextDim", Setting.Int spec.ContextDim ]
     Bijector.create name (Settings.ofList (own @ settings @ Conditioner.settings spec.Conditioner)) [| spec.Dim |]
         (Params.concat [ net.Prefixed "net"; t.Params ]) forward inverse
+
+/// The coupling layer called `name`, saved with `settings` and its own (dim, mask, contextDim and the
+/// conditioner's); the network's last layer starts at zero (plus the transformer's initial noise).
+let layer (gen: Generator) (dtype: Dtype) (name: string) (settings: (string * Setting) list) (spec: Layer) =
+    build gen dtype name settings None spec
 
 /// An affine or additive coupling's hyperparameters.
 type Spec =
@@ -186,10 +224,18 @@ type Spec =
       Affine: bool
       ContextDim: int }
 
+// The fused form of an affine or additive coupling's transformer.
+let private fusedHead (spec: Spec) =
+    match spec.Affine, spec.ScaleMap with
+    | false, _ -> FusedCoupling.Additive
+    | true, ScaleMap.Exp -> FusedCoupling.exp
+    | true, ScaleMap.SoftClamp c -> FusedCoupling.softClamp c
+    | true, ScaleMap.Sigmoid -> FusedCoupling.contracting
+
 /// The affine ("affine-coupling") or additive ("additive-coupling") coupling; starts as the identity.
 let create (gen: Generator) (dtype: Dtype) (spec: Spec) =
     let name, transformer = if spec.Affine then "affine-coupling", Affine.transformer (logScale spec.ScaleMap) else "additive-coupling", Affine.additive
-    layer gen dtype name [ "scale", Setting.Text(if spec.Affine then scaleName spec.ScaleMap else "additive") ]
+    build gen dtype name [ "scale", Setting.Text(if spec.Affine then scaleName spec.ScaleMap else "additive") ] (Some(fusedHead spec))
         ({ Dim = spec.Dim; Mask = spec.Mask; Conditioner = spec.Conditioner; Transformer = transformer; Layout = Layout.ByParameter
            ContextDim = spec.ContextDim }: Layer)
 

@@ -18,11 +18,13 @@ open Flows.Properties.Support
 
 let private flat (p: Params) = p.Values |> Array.collect _.toArray64()
 
-/// A tiny parameter set: a vector of 3 and a 2 × 2 matrix.
-let private tinyParams (g: Generator) = Params.ofList [ "a", Draw.normal g [| 3 |]; "b", Draw.normal g [| 2; 2 |] ]
+/// A tiny parameter set: a vector of 3, a 2 × 2 matrix and a vector of 19 (the fused Adam's SIMD
+/// body and its scalar tail both run).
+let private tinyParams (g: Generator) =
+    Params.ofList [ "a", Draw.normal g [| 3 |]; "b", Draw.normal g [| 2; 2 |]; "c", Draw.normal g [| 19 |] ]
 
 /// Gradients shaped like `tinyParams`, scaled so that some entries are small and some large.
-let private tinyGrads (g: Generator) = [| Draw.normal g [| 3 |] * 2.0; Draw.normal g [| 2; 2 |] * 0.1 |]
+let private tinyGrads (g: Generator) = [| Draw.normal g [| 3 |] * 2.0; Draw.normal g [| 2; 2 |] * 0.1; Draw.normal g [| 19 |] * 0.5 |]
 
 /// Runs `steps` optimiser steps with fresh gradients; returns the start, the gradients and the end.
 let private run (optimiser: Optimiser) (lrs: float[]) (seed: int) =
@@ -80,6 +82,19 @@ let ``an Adam step with weight decay adds the decay to the gradient`` () =
         let hyper = (0.8, 0.99, 1e-8, 0.1)
         let start, grads, actual = run (Optimiser.Adam hyper) lrs seed
         Close.arrays "Adam with L2 decay" Tolerance.float64 (referenceAdam hyper false lrs start grads) actual)
+
+[<Fact>]
+let ``a float32 Adam step matches the float64 formulas to float32 precision`` () =
+    // the fused kernel's SIMD body (8 or 16 float32 lanes) and tail both run on the 19-vector
+    Gens.check 5 Gens.seed (fun seed ->
+        let hyper = (0.9, 0.999, 1e-8, 0.1)
+        let g = Draw.generator seed
+        let start = tinyParams g
+        let start32 = start.WithValues(start.Values |> Array.map (fun v -> v.cast Dtype.Float32))
+        let grads = lrs |> Array.map (fun _ -> tinyGrads g |> Array.map (fun v -> v.cast Dtype.Float32))
+        let final, _ = Array.fold2 (fun (p, s) lr gs -> Optimiser.step (Optimiser.Adam hyper) lr s p gs) (start32, Optimiser.init start32) lrs grads
+        let expected = referenceAdam hyper false lrs (flat start32) (grads |> Array.map (Array.collect _.toArray64()))
+        Close.arrays "float32 Adam" { Abs = 1e-6; Rel = 1e-5 } expected (flat final))
 
 [<Fact>]
 let ``an AdamW step decays the weights apart from the gradient`` () =

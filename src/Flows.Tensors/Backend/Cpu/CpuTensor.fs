@@ -175,7 +175,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         let copy =
             { new IArrayMap with
                 member _.Apply(a) =
-                    let r = Array.zeroCreate (Shape.numel lengths)
+                    let r = BufferPool.Rent(Shape.numel lengths)
                     Strided.copy a offset s r 0 (Shape.strides lengths) lengths
                     r }
         CpuTensor(t.MapAny copy, lengths)
@@ -413,7 +413,8 @@ and [<Sealed>] internal CpuBackend() =
             outShape[dim] <- tensors |> Array.sumBy (fun t -> t.Shape[dim])
             let os = Shape.strides outShape
             let place (pick: CpuTensor -> 'T[]) =
-                let r = Array.zeroCreate (Shape.numel outShape)
+                // every element is written by one of the parts
+                let r = BufferPool.Rent(Shape.numel outShape)
                 let mutable at = 0
                 for t in tensors do
                     let c = CpuTensor.Of(t, "cat")

@@ -59,13 +59,24 @@ module internal Strided =
             let shape, strides = collapse shape [| srcStrides; dstStrides |]
             let n = shape[shape.Length - 1]
             let ss, ds = strides[0][shape.Length - 1], strides[1][shape.Length - 1]
-            rows shape strides [| srcBase; dstBase |] (fun o ->
-                if ss = 1 && ds = 1 then Array.Copy(src, o[0], dst, o[1], n)
-                elif ss = 0 && ds = 1 then Array.Fill(dst, src[o[0]], o[1], n)
-                else
-                    let mutable s = o[0]
-                    let mutable t = o[1]
+            if shape.Length = 2 && n <= 16 then
+                // narrow rows (a coupling's columns, a concatenation's parts): one loop, no call per row
+                let sr, dr = strides[0][0], strides[1][0]
+                for i in 0 .. shape[0] - 1 do
+                    let mutable s = srcBase + i * sr
+                    let mutable t = dstBase + i * dr
                     for _ in 1 .. n do
                         dst[t] <- src[s]
                         s <- s + ss
-                        t <- t + ds)
+                        t <- t + ds
+            else
+                rows shape strides [| srcBase; dstBase |] (fun o ->
+                    if ss = 1 && ds = 1 then Array.Copy(src, o[0], dst, o[1], n)
+                    elif ss = 0 && ds = 1 then Array.Fill(dst, src[o[0]], o[1], n)
+                    else
+                        let mutable s = o[0]
+                        let mutable t = o[1]
+                        for _ in 1 .. n do
+                            dst[t] <- src[s]
+                            s <- s + ss
+                            t <- t + ds)
