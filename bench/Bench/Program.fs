@@ -5,7 +5,7 @@ module Program
 let private sections: (string * (unit -> unit)) list =
     [ "gemm", GemmBench.run; "mlp", MlpBench.run; "ops", OpsBench.run; "splines", SplineBench.run; "cnf", CnfBench.run; "adjoint-memory", AdjointMemoryBench.run
       "tables", TablesBench.run; "distributed", DistributedBench.run; "peer", PeerBench.run; "peer-flows", PeerBench.runFlows
-      "peer-scaling", PeerScalingBench.run; "logprob", LogProbBench.run ]
+      "peer-scaling", PeerScalingBench.run; "logprob", LogProbBench.run; "step", StepBench.run ]
 
 [<EntryPoint>]
 let main argv =

@@ -22,6 +22,15 @@ module Memory =
     /// except its result's: repeated evaluations then reuse memory instead of clearing fresh pages.
     let reusing (f: unit -> Tensor) : Tensor = BufferPool.Reusing(f, fun r -> [| r.Raw.Storage |])
 
+    /// Gives the CPU arrays of `dead` to this thread's pool, for the next ops to overwrite, except
+    /// storage that a tensor of `live` shares. Only for tensors that nothing will read again: a
+    /// training loop's gradients after the update, the optimiser moments the update replaced.
+    /// Steps that recycle this way allocate nothing in the steady state. Other devices' tensors are ignored.
+    let recycle (live: Tensor seq) (dead: Tensor seq) : unit =
+        let kept = HashSet<obj>(live |> Seq.map _.Raw.Storage, HashIdentity.Reference)
+        for t in dead do
+            if t.isConst && kept.Add t.Raw.Storage then BufferPool.Donate t.Raw.Storage
+
     /// The caching allocator's figures for a CUDA device (as torch.cuda.memory_allocated and
     /// memory_reserved); the device is opened if it was not.
     let device (device: Device) : DeviceMemoryStats =

@@ -60,6 +60,7 @@ module GradientStep =
         let lossValue, stopAsked, grads =
             if distributed then DataParallel.sumStep options.Collective share lossValue (askedToStop ()) grads
             else lossValue, false, grads
+        let unclipped = grads
         let grads, norm = Optimiser.clipIfAsked options.ClipNorm grads
         let finite = Double.IsFinite lossValue && Double.IsFinite norm
         let next =
@@ -86,4 +87,7 @@ module GradientStep =
                     Bad = state.Bad + 1
                     RolledBack = true
                     Skipped = state.Skipped + 1 }
+        // the gradients are dead now: the next step's ops take their memory (SGD's buffer may be one)
+        Memory.recycle (Seq.concat [ next.Parameters.Values; next.Optimiser.First; next.Optimiser.Second; state.Parameters.Values; candidateParameters.Values ])
+            (Seq.append unclipped grads)
         next, { Loss = lossValue; Norm = norm; Finite = finite; StopAsked = stopAsked }

@@ -84,6 +84,9 @@ module Train =
         // one process stops before a step; several agree on it through the step's reduction
         while t < options.Steps && stop.IsNone && not cancelled && not (not distributed && askedToStop ()) do
             let after, measured = step t (next ()) state
+            // nothing but the replaced state held its optimiser moments
+            Memory.recycle (Seq.concat [ after.Optimiser.First; after.Optimiser.Second; after.Parameters.Values ])
+                (Seq.append state.Optimiser.First state.Optimiser.Second)
             state <- after
             cancelled <- measured.StopAsked
             losses.Add measured.Loss

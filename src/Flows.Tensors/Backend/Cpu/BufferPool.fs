@@ -91,18 +91,28 @@ type internal BufferPool private () =
             rented.RemoveAt(rented.Count - 1)
             true
 
+    static member private Push(array: Array) =
+        if isNull BufferPool.free then BufferPool.free <- Dictionary()
+        let key = struct (array.GetType().GetElementType(), array.Length)
+        let stack =
+            match BufferPool.free.TryGetValue key with
+            | true, s -> s
+            | _ ->
+                let s = Stack<Array>()
+                BufferPool.free[key] <- s
+                s
+        if stack.Count < BufferPool.Depth then stack.Push array
+
     /// Takes back an array rented during the current recording; anything else is ignored.
     static member Return(storage: obj) =
         match storage with
-        | :? Array as array when not (isNull BufferPool.recorded) && BufferPool.Forget array ->
-            if isNull BufferPool.free then BufferPool.free <- Dictionary()
-            let key = struct (array.GetType().GetElementType(), array.Length)
-            let stack =
-                match BufferPool.free.TryGetValue key with
-                | true, s -> s
-                | _ ->
-                    let s = Stack<Array>()
-                    BufferPool.free[key] <- s
-                    s
-            if stack.Count < BufferPool.Depth then stack.Push array
+        | :? Array as array when not (isNull BufferPool.recorded) && BufferPool.Forget array -> BufferPool.Push array
+        | _ -> ()
+
+    /// Takes an array that nothing will read again into this thread's pool, rented or not (large
+    /// arrays only; anything else is ignored).
+    static member Donate(storage: obj) =
+        match storage with
+        | :? Array as array when BufferPool.Enabled && array.Length >= BufferPool.Threshold && isNull BufferPool.recorded -> BufferPool.Push array
+        | :? Array as array when BufferPool.Enabled && array.Length >= BufferPool.Threshold && BufferPool.Forget array -> BufferPool.Push array
         | _ -> ()
