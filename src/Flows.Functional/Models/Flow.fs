@@ -51,16 +51,36 @@ module Flow =
     // parameters) stay in cache, where a pass over 65,536 rows streams each through memory.
     let private scoringBlock = 512
 
-    /// log q(x) per row. Rows are scored independently, on the CPU in blocks of rows (outside
-    /// training, where batch statistics would see only a block).
+    // Blocks may be scored on several threads when every layer is the library's own (their code is
+    // free of shared mutable state) and none estimates its log-det from random draws, whose order
+    // across threads would make scores differ from run to run.
+    let private threadSafe (flow: Flow) =
+        flow.Layers
+        |> List.forall (fun b ->
+            match Catalogue.tryFind b.Name with
+            | Some entry -> entry.LogDetKind <> LogDetKind.Estimated && b.Name <> "chain"
+            | None -> false)
+
+    /// log q(x) per row. Rows are scored independently: on the CPU, outside training (where batch
+    /// statistics would see only a block) and outside differentiation, in blocks of rows, spread
+    /// over the cores for the library's deterministic layers.
     let logProb (ctx: Context) (x: Tensor) (flow: Flow) =
         Guard.event (nameof x) flow.Base.Event x
         let n = x.shape[0]
-        if ctx.Training || x.device <> Device.Cpu || n <= 2 * scoringBlock then score ctx x flow
+        let constant = x.isConst && (tensors flow |> List.forall _.isConst) && (ctx.Condition |> Option.forall _.isConst)
+        if ctx.Training || x.device <> Device.Cpu || n <= 2 * scoringBlock || not constant then score ctx x flow
         else
-            Tensor.cat([| for start in 0 .. scoringBlock .. n - 1 do
-                            let count = min scoringBlock (n - start)
-                            Memory.reusing (fun () -> score (Context.rows start count ctx) (x.narrow(0, start, count)) flow) |], 0)
+            let starts = [| 0 .. scoringBlock .. n - 1 |]
+            let blocks = Array.zeroCreate starts.Length
+            let scoreBlock (i: int) =
+                let start = starts[i]
+                let count = min scoringBlock (n - start)
+                blocks[i] <- Memory.reusing (fun () -> score (Context.rows start count ctx) (x.narrow(0, start, count)) flow)
+            if System.Environment.ProcessorCount > 1 && threadSafe flow then
+                System.Threading.Tasks.Parallel.For(0, starts.Length, scoreBlock) |> ignore
+            else
+                for i in 0 .. starts.Length - 1 do scoreBlock i
+            Tensor.cat(blocks, 0)
 
     /// Draws n samples and their log q, in one pass, with parameters `p` (reparameterised).
     let sampleAndLogProbWith (p: Params) (ctx: Context) (gen: Generator) (n: int) (flow: Flow) =

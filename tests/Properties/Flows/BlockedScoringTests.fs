@@ -56,3 +56,27 @@ let ``every library layer scores the same in blocks as in one pass`` (name: stri
     let tolerance = match fixture.InverseKind with InverseKind.Iterative t -> max 1e-6 (100.0 * t) | InverseKind.Exact -> 1e-10
     for i in 0 .. rows - 1 do
         Assert.True(abs (blocked[i] - onePass[i]) <= tolerance * (1.0 + abs onePass[i]), $"{name}, row {i}: {blocked[i]} against {onePass[i]}")
+
+// Blocks run on several threads for the library's deterministic layers: repeated scoring gives the
+// same numbers, bit for bit, whichever thread took which block.
+[<Fact>]
+let ``scoring on several threads gives the same scores on every call`` () =
+    let gen = Generator 11UL
+    let flow = conditionalFlow gen
+    let x = gen.normal([| 5000; 3 |], dtype = Dtype.Float64)
+    let ctx = Context.ofCondition (gen.normal([| 5000; 2 |], dtype = Dtype.Float64))
+    let first = (Flow.logProb ctx x flow).toArray64()
+    for _ in 1 .. 3 do
+        Assert.Equal<float[]>(first, (Flow.logProb ctx x flow).toArray64())
+
+// Differentiating through logProb must not reuse the memory the tape holds: a large batch with a
+// recorded input is scored in one pass, and its gradient is the one-pass gradient.
+[<Fact>]
+let ``the gradient of a large batch's scores equals the one-pass gradient`` () =
+    let gen = Generator 12UL
+    let flow = conditionalFlow gen
+    let x = gen.normal([| 3000; 3 |], dtype = Dtype.Float64)
+    let ctx = Context.ofCondition (gen.normal([| 3000; 2 |], dtype = Dtype.Float64))
+    let blocked = Ad.grad (fun x -> (Flow.logProb ctx x flow).sum()) x
+    let onePass = Ad.grad (fun x -> (Flow.logProbWith (Flow.parameters flow) ctx x flow).sum()) x
+    Assert.Equal<float[]>(onePass.toArray64(), blocked.toArray64())
