@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 /// <summary>Dormand–Prince 5(4) as torchdiffeq's "dopri5" runs it, for a state of several tensors:
 /// the error ratio |err| / (atol + rtol·max(|y0|, |y1|)) in the mixed norm (root mean square per
 /// tensor, the largest over tensors), accepted at ≤ 1; the next step h·min(10, max(0.9·ratio^(−1/5),
-/// floor)) with floor 1 after an accepted step and 0.2 after a rejected one; Hairer's first step in
+/// floor)) with floor 1 for a ratio below 1 and 0.2 otherwise; Hairer's first step in
 /// the same norm (one evaluation); and no clipping at t1: the last step may pass it, and y(t1) is read
 /// from Shampine's dense output inside that step, as torchdiffeq interpolates.</summary>
 static class Dopri5
@@ -59,7 +59,7 @@ static class Dopri5
                 (stepStart, stepSize, stepY, stepKs) = (t, hs, y, ks);
                 (t, y, k1) = (t + hs, y1, ks[6]);
             }
-            h *= ratio == 0 ? IFactor : double.IsFinite(ratio) ? Math.Min(IFactor, Math.Max(Safety * Math.Pow(ratio, -0.2), accepted ? 1.0 : DFactor)) : DFactor;
+            h *= ratio == 0 ? IFactor : double.IsFinite(ratio) ? Math.Min(IFactor, Math.Max(Safety * Math.Pow(ratio, -0.2), ratio < 1 ? 1.0 : DFactor)) : DFactor;
         }
         return (t == t1 ? y : Combine(stepY, stepSize, DenseWeights((t1 - stepStart) / stepSize), stepKs), nfe);
     }
