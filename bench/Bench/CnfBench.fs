@@ -24,31 +24,39 @@ type CnfFigures = { SecondsPerIteration: float; NfeForward: float; NfeBackward: 
 /// The name of the figures, shared by the CPU bench and bench/CudaCheck.
 let name = "cnf.hexagon.3-64-64-64-2.batch1024.dopri5-1e-4.adjoint"
 
-/// Trains the model on `device` for the warm-up and timed iterations and measures them.
-let measure (device: Device) : CnfFigures =
+/// 16,384 hexagon samples z-scored with one mean and one std, in float32 (as HexagonCnf trains).
+let hexagonRows () =
     let data = Toy.hexagon (Generator 1UL) (1 <<< 14) Dtype.Float64
     let values = data.toArray64()
     let mean = Array.average values
     let std = sqrt (Array.sumBy (fun v -> (v - mean) ** 2.0) values / float (values.Length - 1))
-    let rows = (((data - mean) / std).cast Dtype.Float32).moveTo device
+    ((data - mean) / std).cast Dtype.Float32
+
+/// The flow (standard normal base, one CNF from Generator 7), each solve's cost going to `onSolve`.
+let flow (onSolve: CnfSolve -> unit) =
+    let options = { Hidden = [ 64; 64; 64 ]; EndTime = 1.0; Tolerance = 1e-4; ErrorMeasure = ErrorMeasure.RootMeanSquare; Trace = CnfTrace.Exact; Gradient = CnfGradient.Adjoint; OnSolve = Some onSolve; ContextDim = 0 }
+    Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float32) [ Cnf.createWith options (Generator 7UL) Dtype.Float32 2 ]
+
+/// The training options: batch 1024, AdamW 2e-3 with weight decay 1e-5, seed 3.
+let training =
+    { TrainOptions.defaults with
+        BatchSize = 1024
+        LearningRate = 2e-3
+        Optimiser = Optimiser.AdamW(0.9, 0.999, 1e-8, 1e-5)
+        Seed = 3UL }
+
+/// Trains the model on `device` for the warm-up and timed iterations and measures them.
+let measure (device: Device) : CnfFigures =
+    let rows = (hexagonRows ()).moveTo device
     let forward, backward = ResizeArray<int>(), ResizeArray<int>()
     let onSolve (s: CnfSolve) =
         match s.Pass with
         | SolvePass.Forward -> forward.Add s.Nfe
         | SolvePass.Backward -> backward.Add s.Nfe
-    let options = { Hidden = [ 64; 64; 64 ]; EndTime = 1.0; Tolerance = 1e-4; ErrorMeasure = ErrorMeasure.RootMeanSquare; Trace = CnfTrace.Exact; Gradient = CnfGradient.Adjoint; OnSolve = Some onSolve; ContextDim = 0 }
-    let flow = Flow.create (Distribution.standardNormal [| 2 |] Dtype.Float32) [ Cnf.createWith options (Generator 7UL) Dtype.Float32 2 ] |> Flow.moveTo device
+    let flow = flow onSolve |> Flow.moveTo device
     // Progress after every step gives each step's end time; the timed steps follow the warm-up
     let ends = ResizeArray<float>()
-    let train =
-        { TrainOptions.defaults with
-            Steps = warmup + timed
-            BatchSize = 1024
-            LearningRate = 2e-3
-            Optimiser = Optimiser.AdamW(0.9, 0.999, 1e-8, 1e-5)
-            Seed = 3UL
-            ReportEvery = 1
-            Progress = Some(fun p -> ends.Add p.Seconds) }
+    let train = { training with Steps = warmup + timed; ReportEvery = 1; Progress = Some(fun p -> ends.Add p.Seconds) }
     Train.fit train (Objective.ForwardKl(DataSource.Dataset rows)) flow |> ignore
     let durations = Array.init timed (fun i -> ends[warmup + i] - ends[warmup + i - 1])
     Array.sortInPlace durations

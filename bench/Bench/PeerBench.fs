@@ -3,7 +3,8 @@
 /// `<name>.torchsharp_<k>_threads` and `<name>.ratio_<k>_threads` (ours over theirs). Workloads:
 /// normflows' two-moons RealNVP (affine couplings with MLP [1, h, h, 2] conditioners, swaps, a learnable
 /// diagonal Gaussian base, Adam 5e-4 with weight decay 1e-5; "all_in" draws fresh rows every step,
-/// "fixed_batch" trains on one batch), and an RQ-NSF and a MAF step on one 8-D batch (Adam 1e-3).
+/// "fixed_batch" trains on one batch), an RQ-NSF and a MAF step on one 8-D batch (Adam 1e-3), and
+/// CnfBench's HexagonCnf step (Dopri5, exact trace, adjoint) on one batch of 1024 from the same weights.
 module PeerBench
 
 open System
@@ -172,11 +173,57 @@ let private flowSteps (dll: string) =
     finally
         File.Delete data
 
-/// The section: two-moons, then the RQ-NSF and MAF steps.
+let private cnfWarmup, cnfTimed = 3, 20
+
+// Writes float32 values to a temporary file for the peer, which `use` deletes.
+let private floatsFile (tag: string) (values: float32[]) =
+    let path = Path.Combine(Path.GetTempPath(), $"flows-peer-{Environment.ProcessId}-{tag}.f32")
+    File.WriteAllBytes(path, MemoryMarshal.AsBytes(ReadOnlySpan values).ToArray())
+    { new IDisposable with member _.Dispose() = File.Delete path }, path
+
+// CnfBench's flow, data and AdamW on the first 1024 of its rows, every step on that batch; the peer
+// (HexagonCnf.cs) starts from our initial weights, passed in a file as the rows are. Both time the
+// steps after the same warm-up and check the initial NLL and the forward solve's NFE against each other.
+let private cnfStep (dll: string) =
+    let x = (CnfBench.hexagonRows ()).narrow(0, 0, 1024)
+    let forward, backward = ResizeArray<int>(), ResizeArray<int>()
+    let flow = CnfBench.flow (fun s -> (if s.Pass = Flows.Continuous.SolvePass.Forward then forward else backward).Add s.Nfe)
+    let initial = -((Flow.logProb Context.none x flow).toArray64() |> Array.average)
+    let initialNfe = forward[0]
+    forward.Clear()
+    let ends = ResizeArray<float>()
+    let options = { CnfBench.training with Steps = cnfWarmup + cnfTimed; ReportEvery = 1; Progress = Some(fun p -> ends.Add p.Seconds) }
+    let last = fitter options (DataSource.Dataset x) flow (cnfWarmup + cnfTimed)
+    let mine = float cnfTimed / (ends[ends.Count - 1] - ends[cnfWarmup - 1])
+    let rowsFile, data = floatsFile "cnf-rows" (x.toArray32())
+    let weightsFile, weights = floatsFile "cnf-weights" (flow.Layers.Head.Params.Values |> Array.collect _.toArray32())
+    use _ = rowsFile
+    use _ = weightsFile
+    let peers =
+        [ for threads in threadCounts ->
+            threads, peer dll [ "--model"; "cnf"; "--data"; data; "--weights"; weights; "--steps"; string cnfTimed; "--threads"; string threads ] ]
+    let name = $"peer.{CnfBench.name}.fixed_batch"
+    compare name mine [ for threads, value in peers -> threads, value "torchsharp.fixed_batch" ]
+    let mean (counts: ResizeArray<int>) = Seq.averageBy float counts
+    let show (v: float option) = v |> Option.map string |> Option.defaultValue "?"
+    for threads, value in peers do
+        match value "torchsharp.initial_nll" with
+        | Some theirs ->
+            let relative = abs (initial - theirs) / abs theirs
+            let verdict = if relative <= 1e-4 then "within" else "NOT within"
+            Timing.comment $"""{name}: initial NLL on the same batch, ours {initial:F6}, TorchSharp ({threads} threads) {theirs:F6}, relative {relative:E1}: {verdict} 1e-4; forward NFE ours {initialNfe}, TorchSharp {show (value "torchsharp.initial_nfe_forward")}"""
+        | None -> Timing.comment $"{name}: the peer printed no initial NLL with {threads} threads"
+        Timing.comment $"""{name}: over the {cnfWarmup + cnfTimed} steps, mean NFE forward / backward ours {mean forward:F1} / {mean backward:F1}, TorchSharp ({threads} threads) {show (value "torchsharp.nfe_forward")} / {show (value "torchsharp.nfe_backward")}; final NLL ours {last:F4}, TorchSharp {show (value "torchsharp.final_nll")}"""
+
+/// The section: two-moons, then the RQ-NSF, MAF and CNF steps.
 let run () =
     let dll = peerProgram ()
     twoMoonsSideBySide dll
     flowSteps dll
+    cnfStep dll
 
 /// The RQ-NSF and MAF steps alone (`peer-flows`).
 let runFlows () = flowSteps (peerProgram ())
+
+/// The CNF step alone (`peer-cnf`).
+let runCnf () = cnfStep (peerProgram ())

@@ -4,7 +4,7 @@ module Program
 // One line per section: name on the command line, and what it runs.
 let private sections: (string * (unit -> unit)) list =
     [ "gemm", GemmBench.run; "mlp", MlpBench.run; "ops", OpsBench.run; "splines", SplineBench.run; "cnf", CnfBench.run; "adjoint-memory", AdjointMemoryBench.run
-      "tables", TablesBench.run; "distributed", DistributedBench.run; "peer", PeerBench.run; "peer-flows", PeerBench.runFlows
+      "tables", TablesBench.run; "distributed", DistributedBench.run; "peer", PeerBench.run; "peer-flows", PeerBench.runFlows; "peer-cnf", PeerBench.runCnf
       "peer-scaling", PeerScalingBench.run; "logprob", LogProbBench.run; "step", StepBench.run ]
 
 [<EntryPoint>]

@@ -3,6 +3,8 @@
 //              swap permutations, a learnable diagonal Gaussian base, Adam 5e-4 with weight decay 1e-5;
 //   nsf, maf   RQ-NSF and MAF (NeuralSplineFlow.cs, MaskedAutoregressiveFlow.cs) on the rows of --data
 //              (float32, row-major, --dim columns), trained on that one batch with Adam 1e-3;
+//   cnf        HexagonCnf's step (HexagonCnf.cs) on the rows of --data (float32, 2 columns) from the weights in
+//              --weights (float32, our Params' order): the initial NLL and forward NFE, then --steps timed steps;
 //   rq-check   weighted sums of the spline's values and log-dets at fixed inputs (SplineCheck), both ways.
 // Forward KL, one Adam step and a dispose scope per step. Prints `name value unit` lines as bench/Bench does;
 // --seconds sizes the timed run instead of --steps, --fixed-only skips two-moons' all-in figure.
@@ -23,6 +25,13 @@ torch.set_num_threads(threads);
 torch.manual_seed(1);
 
 string Show(double v) => v.ToString(v < 10 ? "F3" : "F1", CultureInfo.InvariantCulture);
+float[] ReadFloats(string path)
+{
+    var bytes = File.ReadAllBytes(path);
+    var floats = new float[bytes.Length / sizeof(float)];
+    Buffer.BlockCopy(bytes, 0, floats, 0, bytes.Length);
+    return floats;
+}
 double Rate(Action step) => seconds > 0 ? StepTimer.RateFor(step, seconds) : StepTimer.Rate(step, 100, steps);
 
 // One training step: zero_grad, NLL of the batch, backward, Adam; the loss's value comes back.
@@ -53,9 +62,7 @@ if (model == "two-moons")
 else if (model is "nsf" or "maf")
 {
     int dim = Argument("dim", 8);
-    var bytes = File.ReadAllBytes(Text("data", ""));
-    var floats = new float[bytes.Length / sizeof(float)];
-    Buffer.BlockCopy(bytes, 0, floats, 0, bytes.Length);
+    var floats = ReadFloats(Text("data", ""));
     var x = tensor(floats, new long[] { floats.Length / dim, dim });
     nn.Module flow;
     Func<Tensor, Tensor> logProb;
@@ -68,6 +75,22 @@ else if (model is "nsf" or "maf")
     Console.WriteLine($"{name}.fixed_batch {Show(Rate(() => last = step(x)))} it/s");
     Console.WriteLine($"{name}.final_nll {last.ToString("F6", CultureInfo.InvariantCulture)} nats");
 }
+else if (model == "cnf")
+{
+    var x = tensor(ReadFloats(Text("data", ""))).reshape(-1, 2);
+    var cnf = new HexagonCnf(ReadFloats(Text("weights", "")));
+    var name = $"cnf.threads{threads}.torchsharp";
+    Console.WriteLine($"{name}.initial_nll {cnf.Nll(x).ToString("F6", CultureInfo.InvariantCulture)} nats");
+    Console.WriteLine($"{name}.initial_nfe_forward {cnf.NfeForward} evaluations");
+    // 3 warm-up steps as CnfBench; the NFE means cover every step, warm-up included, as ours does here
+    int forward = 0, backward = 0;
+    double last = 0;
+    var rate = StepTimer.Rate(() => { last = cnf.Step(x); forward += cnf.NfeForward; backward += cnf.NfeBackward; }, 3, steps);
+    Console.WriteLine($"{name}.fixed_batch {Show(rate)} it/s");
+    Console.WriteLine($"{name}.final_nll {last.ToString("F6", CultureInfo.InvariantCulture)} nats");
+    Console.WriteLine($"{name}.nfe_forward {((double)forward / (steps + 3)).ToString("F1", CultureInfo.InvariantCulture)} evaluations");
+    Console.WriteLine($"{name}.nfe_backward {((double)backward / (steps + 3)).ToString("F1", CultureInfo.InvariantCulture)} evaluations");
+}
 else if (model == "rq-check")
 {
     var (v, raw, weights) = SplineCheck.Inputs(256, 4, 8);
@@ -79,7 +102,7 @@ else if (model == "rq-check")
         Console.WriteLine($"rq.{direction}.log_det {(logDet * weights).sum().item<float>().ToString("R", CultureInfo.InvariantCulture)} sum");
     }
 }
-else throw new ArgumentException($"unknown --model {model}; have two-moons, nsf, maf, rq-check");
+else throw new ArgumentException($"unknown --model {model}; have two-moons, nsf, maf, cnf, rq-check");
 
 /// <summary>RealNVP for two columns: each block an affine coupling of one column on the other, then a swap.</summary>
 sealed class TwoMoonsFlow : nn.Module
