@@ -55,7 +55,10 @@ module Ad =
     let fgradNReusing (f: Tensor[] -> Tensor) (xs: Tensor[]) : Tensor * Tensor[] =
         Backend.Cpu.BufferPool.Reusing(
             (fun () -> fgradN f xs),
-            fun (value, grads) -> Array.append [| value.Raw.Storage |] (grads |> Array.map _.Raw.Storage))
+            fun (value, grads) ->
+                // results that an enclosing level recorded keep the memory their graph reads
+                if value.isConst && grads |> Array.forall _.isConst then Array.append [| value.Raw.Storage |] (grads |> Array.map _.Raw.Storage)
+                else null)
 
     /// Gradients of a scalar function of several inputs.
     let gradN (f: Tensor[] -> Tensor) (xs: Tensor[]) = snd (fgradN f xs)

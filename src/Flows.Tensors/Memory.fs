@@ -20,7 +20,13 @@ module Memory =
     /// Runs `f`, an evaluation whose intermediates nothing keeps once it returns (no gradient is
     /// taken, no cache is filled), and gives every CPU array it rented back to this thread's pool,
     /// except its result's: repeated evaluations then reuse memory instead of clearing fresh pages.
-    let reusing (f: unit -> Tensor) : Tensor = BufferPool.Reusing(f, fun r -> [| r.Raw.Storage |])
+    let reusing (f: unit -> Tensor) : Tensor = BufferPool.Reusing(f, fun r -> if r.isConst then [| r.Raw.Storage |] else null)
+
+    /// `reusing` for a computation with several results (an ODE's dynamics, one stage at a time).
+    /// Scopes nest: the results join the scope around, if any. A result that a differentiation level
+    /// recorded keeps every array (its graph reads them), so the scope is safe under any level.
+    let reusingAll (f: unit -> Tensor[]) : Tensor[] =
+        BufferPool.Reusing(f, fun rs -> if rs |> Array.forall _.isConst then rs |> Array.map _.Raw.Storage else null)
 
     /// Gives the CPU arrays of `dead` to this thread's pool, for the next ops to overwrite, except
     /// storage that a tensor of `live` shares. Only for tensors that nothing will read again: a

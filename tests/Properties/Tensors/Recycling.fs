@@ -97,3 +97,24 @@ let ``a constant first copied inside a reusing computation keeps its values afte
     let others = [ for k in 1 .. 4 -> Tensor.full([| 4096 |], -float k, Dtype.Float32) + 0.0 ]
     Assert.Equal(4, others.Length)
     Assert.Equal<float[]>(values, (c.Like like).toArray64())
+
+[<Fact>]
+let ``ODE solves reuse each evaluation's memory without changing a gradient, adjoint or backpropagated`` () =
+    // hidden activations [256; 32] are pooled; the adjoint's evaluations recycle theirs, the
+    // backpropagated solve must keep them for its graph
+    let g = Generator 21UL
+    let p = Mlp.create g Dtype.Float64 [ 3; 32; 2 ] false
+    let field (theta: Tensor[]) (t: Tensor) (z: Tensor) =
+        let tz = Tensor.cat([| z; (t.reshape [| 1; 1 |]).expand [| z.shape[0]; 1 |] |], 1)
+        Mlp.apply Flows.Nn.Activation.Tanh (p.WithValues theta) tz
+    let z0 = g.normal([| 256; 2 |], dtype = Dtype.Float64)
+    let solver = Flows.Ode.Solver.Dopri5(Flows.Ode.Tolerances.uniform 1e-6)
+    let inputs = Array.append [| z0 |] p.Values
+    for name, solve in
+        [ "adjoint", (fun (xs: Tensor[]) -> Flows.Continuous.Adjoint.solve solver Flows.Ode.SolverOptions.defaults field xs[1..] xs[0] 0.0 1.0)
+          "backpropagated", (fun (xs: Tensor[]) -> (Flows.Ode.Ode.solve solver Flows.Ode.SolverOptions.defaults (field xs[1..]) xs[0] 0.0 1.0 [||]).Final) ] do
+        let loss (xs: Tensor[]) = (solve xs).square().sum()
+        let expected = Memory.withoutRecycling (fun () -> Ad.gradN loss inputs)
+        for call in 1 .. 2 do
+            Array.iteri2 (fun i e a -> exactly $"{name}, call {call}: gradient {i}" e a) expected (Ad.gradN loss inputs)
+            Array.iteri2 (fun i e a -> exactly $"{name}, call {call}: reusing gradient {i}" e a) expected (snd (Ad.fgradNReusing loss inputs))

@@ -55,29 +55,27 @@ type internal BufferPool private () =
     /// Stops noting rents.
     static member EndRecording() = BufferPool.recorded <- null
 
-    /// Stops noting rents and takes back every array rented since `BeginRecording` except those in
-    /// `keep` (for a computation whose intermediates are all known to be dead).
-    static member EndRecordingReturning(keep: obj[]) =
-        let rented = BufferPool.recorded
-        if not (isNull rented) then
-            for array in rented.ToArray() do
-                if not (keep |> Array.exists (fun k -> obj.ReferenceEquals(k, array))) then BufferPool.Return array
-        BufferPool.recorded <- null
-
     /// Runs `f` recording its rents, then takes back every array rented except those `kept` names
-    /// of its result; `f` alone when recycling is off or a recording is already running.
+    /// of its result (null: keep them all, as when the result still carries a recording level).
+    /// Scopes nest: what an inner scope keeps joins the recording around it, which takes it back
+    /// in turn when it ends; `f` alone when recycling is off.
     static member Reusing(f: unit -> 'a, kept: 'a -> obj[]) : 'a =
-        if not (BufferPool.BeginRecording()) then f ()
+        if BufferPool.disabled then f ()
         else
+            let outer = BufferPool.recorded
+            let inner = List<Array>()
+            BufferPool.recorded <- inner
             let mutable result = None
             try
                 let r = f ()
                 result <- Some r
                 r
             finally
-                match result with
-                | Some r -> BufferPool.EndRecordingReturning(kept r)
-                | None -> BufferPool.EndRecording()
+                BufferPool.recorded <- outer
+                let keep = match result with Some r -> kept r | None -> null
+                for array in inner do
+                    if not (isNull keep) && not (keep |> Array.exists (fun k -> obj.ReferenceEquals(k, array))) then BufferPool.Push array
+                    elif not (isNull outer) then outer.Add array
 
     // removes an array from the current recording; false when it was not rented there
     static member private Forget(array: Array) =
