@@ -152,7 +152,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         let copy =
             { new IArrayMap with
                 member _.Apply(a) =
-                    let r = Array.zeroCreate (Shape.numel target)
+                    let r = BufferPool.Rent(Shape.numel target)
                     Strided.copy a 0 srcStrides r 0 (Shape.strides target) target
                     r }
         CpuTensor(t.MapAny copy, target)
@@ -164,7 +164,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         let copy =
             { new IArrayMap with
                 member _.Apply(a) =
-                    let r = Array.zeroCreate a.Length
+                    let r = BufferPool.Rent a.Length
                     Strided.copy a 0 srcStrides r 0 (Shape.strides outShape) outShape
                     r }
         CpuTensor(t.MapAny copy, outShape)
@@ -184,24 +184,18 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         let outShape = Array.init shape.Length (fun i -> shape[i] + before[i] + after[i])
         let os = Shape.strides outShape
         let offset = Array.fold2 (fun acc b str -> acc + b * str) 0 before os
-        let fill (r: 'T[]) (v: 'T) = Array.Fill(r, v)
+        // a pooled array, filled and then overwritten inside: fresh zeroed memory cost a spline
+        // layer's scoring more than the fill
+        let padded (a: 'T[]) (v: 'T) =
+            let r = BufferPool.Rent(Shape.numel outShape)
+            Array.Fill(r, v)
+            Strided.copy a 0 (Shape.strides shape) r offset os shape
+            r
         let r =
             match data with
-            | F32 a ->
-                let r = Array.zeroCreate (Shape.numel outShape)
-                fill r (float32 value)
-                Strided.copy a 0 (Shape.strides shape) r offset os shape
-                F32 r
-            | F64 a ->
-                let r = Array.zeroCreate (Shape.numel outShape)
-                fill r value
-                Strided.copy a 0 (Shape.strides shape) r offset os shape
-                F64 r
-            | I32 a ->
-                let r = Array.zeroCreate (Shape.numel outShape)
-                fill r (int value)
-                Strided.copy a 0 (Shape.strides shape) r offset os shape
-                I32 r
+            | F32 a -> F32(padded a (float32 value))
+            | F64 a -> F64(padded a value)
+            | I32 a -> I32(padded a (int value))
         CpuTensor(r, outShape)
 
     override t.Flip(dims) =
@@ -211,7 +205,7 @@ type internal CpuTensor(data: CpuData, shape: int[]) =
         let copy =
             { new IArrayMap with
                 member _.Apply(a) =
-                    let r = Array.zeroCreate a.Length
+                    let r = BufferPool.Rent a.Length
                     if a.Length > 0 then Strided.copy a offset srcStrides r 0 s shape
                     r }
         CpuTensor(t.MapAny copy, shape)

@@ -15,7 +15,7 @@ module internal Indexing =
     let gather (x: 'T[]) (shape: int[]) (dim: int) (index: int[]) (indexShape: int[]) : 'T[] =
         let outer, n, inner = Reduce.split shape dim
         let m = indexShape[dim]
-        let r = Array.zeroCreate<'T> index.Length
+        let r = BufferPool.Rent<'T> index.Length
         for o in 0 .. outer - 1 do
             for j in 0 .. m - 1 do
                 for i in 0 .. inner - 1 do
@@ -29,7 +29,8 @@ module internal Indexing =
     let scatterAdd<'T when 'T :> INumber<'T>> (x: 'T[]) (dim: int) (index: int[]) (indexShape: int[]) (shape: int[]) : 'T[] =
         let outer, n, inner = Reduce.split shape dim
         let m = indexShape[dim]
-        let r = Array.zeroCreate<'T> (Shape.numel shape)
+        let r = BufferPool.Rent<'T>(Shape.numel shape)
+        System.Array.Clear r
         for o in 0 .. outer - 1 do
             for j in 0 .. m - 1 do
                 for i in 0 .. inner - 1 do

@@ -17,7 +17,7 @@ module internal Reduce =
     /// Float reduction along `dim` (sum, product, max, min); the result keeps `dim` as size 1.
     let values<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (op: ReduceOp) (x: 'T[]) (shape: int[]) (dim: int) : 'T[] =
         let outer, n, inner = split shape dim
-        let r = Array.zeroCreate<'T> (outer * inner)
+        let r = BufferPool.Rent<'T>(outer * inner)
         for o in 0 .. outer - 1 do
             let dst = Span<'T>(r, o * inner, inner)
             if inner = 1 then
