@@ -1,18 +1,12 @@
-/// The two-moons training step of document 003 (examples/TwoMoons: 2 affine couplings [1, 64, 64, 2]
-/// with exp scales, swaps, Adam 5e-4 with weight decay 1e-5, batch 512) on one fixed batch, in steps per
-/// second of wall time and per second of the calling thread's CPU time. The second figure hardly moves
-/// when other processes share the cores, so it tracks the step's own cost while a machine is busy.
+/// The two-moons training step of document 003 (2 affine couplings [1, 64, 64, 2], swaps, Adam 5e-4
+/// with weight decay 1e-5, batch 512) on one fixed batch, in steps per second of wall time and per
+/// second of the calling thread's CPU time. The second moves less than the first when other
+/// processes share the cores (not nothing: they share caches), so it tracks the step's own cost on a
+/// busy machine.
 module StepBench
 
 open System.Diagnostics
 open System.Runtime.InteropServices
-open Flows
-open Flows.Bijectors
-open Flows.Datasets
-open Flows.Distributions
-open Flows.Nn
-open Flows.Tensors
-open Flows.Training
 
 [<Struct; StructLayout(LayoutKind.Sequential)>]
 type private TimeSpec =
@@ -27,19 +21,11 @@ let private threadCpuSeconds () =
     let mutable t = TimeSpec()
     if clock_gettime(3, &t) <> 0 then nan else float t.Seconds + float t.Nanoseconds * 1e-9
 
-let private fit (steps: int) =
-    let g = Generator 1234UL
-    let block () =
-        [ Coupling.create g Dtype.Float32
-              { Dim = 2; Mask = Coupling.Mask.Half false; Conditioner = Conditioner.Mlp([ 64; 64 ], Activation.Relu)
-                ScaleMap = Coupling.ScaleMap.Exp; Affine = true; ContextDim = 0 }
-          Permute.swap 2 ]
-    let flow = Flow.create (Distribution.diagonalNormal [| 2 |] Dtype.Float32) (block () @ block ())
-    let options = { TrainOptions.defaults with Steps = steps; BatchSize = 512; LearningRate = 5e-4; Optimiser = Optimiser.Adam(0.9, 0.999, 1e-8, 1e-5) }
-    Train.fit options (Objective.ForwardKl(DataSource.Dataset(Toy.twoMoons (Generator 2UL) 512 Dtype.Float32))) flow |> ignore
+// PeerBench's fixed-batch fit: normflows' configuration, 2 blocks of [1, 64, 64, 2], batch 512
+let private fit (steps: int) = PeerBench.twoMoons 2 64 512 false steps |> ignore
 
 let run () =
-    fit 500 |> ignore
+    fit 500
     let steps = 3000
     let cpu = threadCpuSeconds ()
     let clock = Stopwatch.StartNew()
