@@ -33,9 +33,13 @@ module Memory =
     /// training loop's gradients after the update, the optimiser moments the update replaced.
     /// Steps that recycle this way allocate nothing in the steady state. Other devices' tensors are ignored.
     let recycle (live: Tensor seq) (dead: Tensor seq) : unit =
-        let kept = HashSet<obj>(live |> Seq.map _.Raw.Storage, HashIdentity.Reference)
+        // a few dozen tensors a step: scans, not a hash set, which cost more than the donations
+        let held = List<obj>(live |> Seq.map _.Raw.Storage)
         for t in dead do
-            if t.isConst && kept.Add t.Raw.Storage then BufferPool.Donate t.Raw.Storage
+            let storage = t.Raw.Storage
+            if t.isConst && not (held.Exists(fun h -> obj.ReferenceEquals(h, storage))) then
+                held.Add storage
+                BufferPool.Donate storage
 
     /// The caching allocator's figures for a CUDA device (as torch.cuda.memory_allocated and
     /// memory_reserved); the device is opened if it was not.
