@@ -15,8 +15,8 @@ type GemmThreading = { Threads: int; MinProduct: int64 }
 /// The GEMM threading policy, and the threading itself: a big product is cut into blocks of C's rows (or
 /// columns) that idle threads take one at a time, each a single-threaded product of the provider.
 /// Unlike OpenBLAS's or MKL's own threads, which split the work evenly and meet after every depth block,
-/// a thread the scheduler parks costs at most the block it holds: on 2 cores with the other one busy,
-/// OpenBLAS's 2 threads ran 512×64×64 at 0.8 GFLOP/s against 32 on one (bench gemm, README).
+/// a thread the scheduler parks holds up only the block it has taken: on 2 busy cores OpenBLAS's 2
+/// threads ran 512×64×64 at 0.8 GFLOP/s against 32 on one (bench gemm, README).
 [<RequireQualifiedAccess>]
 module GemmThreading =
     /// The smallest product (m n k multiply-adds) threaded by default: 2^22. The two-moons 2×64 batch-512
