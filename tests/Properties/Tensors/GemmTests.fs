@@ -163,20 +163,57 @@ let ``OpenBLAS and the managed provider agree when OpenBLAS loads, and otherwise
         check 100 (agrees inFloat32 openBlas Gemm.managed)
     | None -> Assert.Equal("managed", Gemm.active.Name)
 
+// Two threads from the first multiply-add, whatever FLOWS_GEMM_THREADS and the core count say.
+let private twoThreads = lazy { Threads = 2; MinProduct = 0L }
+
 [<Fact>]
-let ``A product big enough for FLOWS_GEMM_THREADS agrees between OpenBLAS and the managed provider`` () =
-    // 320 × 256 × 256 multiply-adds pass the 2^24 at which FLOWS_GEMM_THREADS=N uses N threads
+let ``The managed product split over three threads matches MathNet for every size, transpose and stride`` () =
+    // Three threads cut uneven blocks; 320 × 256 × 256 and 40 × 600 × 64 split C's rows, then its columns.
+    let threaded = GemmThreading.parallelise (lazy { Threads = 3; MinProduct = 0L }) Gemm.managed
+    check 100 (matchesMathNet inFloat64 threaded)
+    check 100 (matchesMathNet inFloat32 threaded)
+    for m, n, k in [ 320, 256, 256; 40, 600, 64 ] do
+        for transA, transB in [ false, false; true, false; false, true; true, true ] do
+            let case = { M = m; N = n; K = k; TransA = transA; TransB = transB; PadA = 2; PadB = 1; PadC = 3; Seed = m + k }
+            matchesMathNet inFloat64 threaded case
+            matchesMathNet inFloat32 threaded case
+
+[<Fact>]
+let ``OpenBLAS on two threads matches MathNet when it loads, and otherwise the active provider is managed`` () =
     match Gemm.openBlas with
-    | Some openBlas ->
+    | Some single ->
+        let openBlas = GemmThreading.parallelise twoThreads single
+        check 60 (matchesMathNet inFloat32 openBlas)
+        check 60 (matchesMathNet inFloat64 openBlas)
+        // 320 × 256 × 256 multiply-adds: big enough that each thread gets several blocks.
         for transA, transB in [ false, false; true, false; false, true ] do
             let case = { M = 320; N = 256; K = 256; TransA = transA; TransB = transB; PadA = 0; PadB = 1; PadC = 2; Seed = 5 }
             matchesMathNet inFloat32 openBlas case
             matchesMathNet inFloat64 openBlas case
     | None -> Assert.Equal("managed", Gemm.active.Name)
 
+/// A fact that needs MKL: skipped, saying so and how to install it, where libmkl_rt.so does not load.
+type MklFactAttribute() as this =
+    inherit FactAttribute()
+    do
+        if Gemm.mkl.Value.IsNone then
+            this.Skip <- "NOT CHECKED: MKL (libmkl_rt.so) did not load, so FLOWS_GEMM=mkl was not tested; install it with `apt-get install -y libmkl-rt` (Debian non-free)"
+
+[<MklFact>]
+let ``MKL agrees with the managed provider for every size, transpose and stride, on one thread and on two`` () =
+    let single = Gemm.mkl.Value.Value
+    for mkl in [ single; GemmThreading.parallelise twoThreads single ] do
+        check 100 (agrees inFloat64 Gemm.managed mkl)
+        check 100 (agrees inFloat32 Gemm.managed mkl)
+        for transA, transB in [ false, false; true, false; false, true; true, true ] do
+            let case = { M = 320; N = 256; K = 256; TransA = transA; TransB = transB; PadA = 1; PadB = 0; PadC = 2; Seed = 7 }
+            agrees inFloat32 Gemm.managed mkl case
+            matchesMathNet inFloat64 mkl case
+
 [<Fact>]
-let ``Both providers reject a short span or a narrow stride, naming the argument`` () =
-    for provider in Gemm.managed :: Option.toList Gemm.openBlas do
+let ``Every provider rejects a short span or a narrow stride, naming the argument`` () =
+    let providers = Gemm.managed :: Option.toList Gemm.openBlas @ Option.toList Gemm.mkl.Value
+    for provider in providers @ List.map (GemmThreading.parallelise twoThreads) providers do
         let a, b, c = Array.zeroCreate<float> 12, Array.zeroCreate<float> 12, Array.zeroCreate<float> 9
         let thrown (name: string) (call: unit -> unit) =
             Assert.Equal(name, Assert.ThrowsAny<ArgumentException>(call).ParamName)

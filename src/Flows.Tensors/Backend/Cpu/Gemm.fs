@@ -9,9 +9,16 @@ module Gemm =
     /// The managed packed-SIMD provider: always present, the fallback and the reference for OpenBLAS.
     let managed: IGemmProvider = ManagedGemm.provider
 
-    /// The system OpenBLAS provider, or None when it cannot be loaded. Loading is attempted on first
-    /// use of this module, never at process start.
+    /// The threading of `active`: FLOWS_GEMM_THREADS=N, or every core the process may run on, for big
+    /// products (GemmThreading). A bad FLOWS_GEMM_THREADS is reported at the first product.
+    let threading: Lazy<GemmThreading> = lazy (GemmThreading.fromEnvironment ())
+
+    /// The system OpenBLAS provider (single-threaded), or None when it cannot be loaded. Loading is
+    /// attempted on first use of this module, never at process start.
     let openBlas: IGemmProvider option = OpenBlasGemm.tryLoad ()
+
+    /// Intel MKL (libmkl_rt.so, single-threaded), or None when it cannot be loaded; used when FLOWS_GEMM=mkl.
+    let mkl: Lazy<IGemmProvider option> = lazy (MklGemm.tryLoad ())
 
     // FLOWS_GEMM pins the provider so a bench or a bug report can be reproduced on either one.
     let private choose () =
@@ -25,12 +32,18 @@ module Gemm =
             | None ->
                 invalidOp
                     "FLOWS_GEMM=openblas, but no OpenBLAS library could be loaded (tried libopenblas.so.0, libopenblas.so and libblas.so.3); install OpenBLAS (Debian: libopenblas0) or unset FLOWS_GEMM"
-        | Some other -> invalidOp $"FLOWS_GEMM must be 'managed' or 'openblas' (or unset), got '{other}'"
+        | Some "mkl" ->
+            match mkl.Value with
+            | Some provider -> provider
+            | None ->
+                invalidOp
+                    "FLOWS_GEMM=mkl, but libmkl_rt.so could not be loaded; install MKL (Debian non-free: libmkl-rt) or unset FLOWS_GEMM"
+        | Some other -> invalidOp $"FLOWS_GEMM must be 'managed', 'openblas' or 'mkl' (or unset), got '{other}'"
 
-    let private chosen = lazy (choose ())
+    let private chosen = lazy (GemmThreading.parallelise threading (choose ()))
 
-    /// The provider the CPU backend uses: FLOWS_GEMM=managed or =openblas forces one, unset prefers
-    /// OpenBLAS when it loads. A bad FLOWS_GEMM is reported at the first use, not at module load.
+    /// The provider the CPU backend uses, threaded as `threading` says: FLOWS_GEMM=managed, =openblas or
+    /// =mkl forces one, unset prefers OpenBLAS when it loads. A bad FLOWS_GEMM is reported at the first use, not at module load.
     let active: IGemmProvider =
         { new IGemmProvider with
             member _.Name = chosen.Value.Name

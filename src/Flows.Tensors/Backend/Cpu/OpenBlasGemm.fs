@@ -105,42 +105,11 @@ module OpenBlasGemm =
             OpenBlasNative.cblas_dgemm(
                 OpenBlasNative.RowMajor, trans transA, trans transB, m, n, k, 1.0, pa, lda, pb, ldb, 0.0, pc, ldc)
 
-    // FLOWS_GEMM_THREADS=N (N > 1) runs products of at least `bigProduct` multiply-adds on N threads,
-    // one such product at a time; everything else stays on one thread (see `loaded` for why that is
-    // the default).
-    let private bigThreads =
-        match Int32.TryParse(Environment.GetEnvironmentVariable "FLOWS_GEMM_THREADS") with
-        | true, n when n > 1 -> n
-        | _ -> 1
-
-    let private bigProduct = 1L <<< 24
-
-    let private bigGate = obj ()
-
-    let private big (m: int) (n: int) (k: int) = bigThreads > 1 && int64 m * int64 n * int64 k >= bigProduct
-
-    // Big products take the gate and the threads; the finally gives both back.
-    let private enterBig () =
-        Threading.Monitor.Enter bigGate
-        OpenBlasNative.openblas_set_num_threads bigThreads
-
-    let private leaveBig () =
-        OpenBlasNative.openblas_set_num_threads 1
-        Threading.Monitor.Exit bigGate
-
     let private provider: IGemmProvider =
         { new IGemmProvider with
             member _.Name = "openblas"
-            member _.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc) =
-                if big m n k then
-                    enterBig ()
-                    try sgemm transA transB m n k a lda b ldb c ldc finally leaveBig ()
-                else sgemm transA transB m n k a lda b ldb c ldc
-            member _.Dgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc) =
-                if big m n k then
-                    enterBig ()
-                    try dgemm transA transB m n k a lda b ldb c ldc finally leaveBig ()
-                else dgemm transA transB m n k a lda b ldb c ldc }
+            member _.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc) = sgemm transA transB m n k a lda b ldb c ldc
+            member _.Dgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc) = dgemm transA transB m n k a lda b ldb c ldc }
 
     // An assembly takes one import resolver, once: it is set here, on first use, and answers only for
     // "openblas" so that other imports keep the default probing.
@@ -153,9 +122,9 @@ module OpenBlasGemm =
                      NativeLibrary.SetDllImportResolver(
                          typeof<IGemmProvider>.Assembly,
                          DllImportResolver(fun name _ _ -> if name = "openblas" then handle else 0n))
-                     // One thread: small products lose to a second thread's wake-up, and big ones gain
-                     // only while the other core is idle and lose up to 3x while it is busy, as it is
-                     // during builds and parallel tests (bench gemm; FLOWS_GEMM_THREADS opts in).
+                     // One thread: GemmThreading threads big products itself, in blocks that each
+                     // call OpenBLAS on the thread that takes them; OpenBLAS's own threads lose up to
+                     // 40x while the other core is busy (bench gemm, README).
                      OpenBlasNative.openblas_set_num_threads 1
                      Some provider
                  with
@@ -163,5 +132,5 @@ module OpenBlasGemm =
                  | :? DllNotFoundException
                  | :? EntryPointNotFoundException -> None)
 
-    /// The OpenBLAS provider ("openblas"), or None when no OpenBLAS library can be loaded.
+    /// The single-threaded OpenBLAS provider ("openblas"), or None when no OpenBLAS library can be loaded.
     let tryLoad () : IGemmProvider option = loaded.Value
