@@ -58,13 +58,12 @@ let columns (idx: int[]) (x: Tensor) =
 
 /// Joins the A and B columns back into feature order.
 let merger (a: int[]) (b: int[]) =
-    let order = Array.append a b
-    let inverseOrder = Array.zeroCreate order.Length
-    order |> Array.iteri (fun i o -> inverseOrder[o] <- i)
-    let identity = order = Array.init order.Length id
+    let order = FusedCoupling.mergeOrder a b
     fun (xa: Tensor) (yb: Tensor) ->
         let joined = Tensor.cat([| xa; yb |], 1)
-        if identity then joined else columns inverseOrder joined
+        match order with
+        | Some order -> columns order joined
+        | None -> joined
 
 // The context a conditional layer needs (none for an unconditional one).
 let private condition (contextDim: int) (ctx: Context) =
@@ -184,7 +183,8 @@ let private build (gen: Generator) (dtype: Dtype) (name: string) (settings: (str
             let depth = Mlp.depth net
             let names = [ for l in 0 .. depth - 1 do yield $"net.{l}.weight"; yield $"net.{l}.bias" ]
             let plan: FusedCoupling.Plan =
-                { A = a; B = b; Activation = Mlp.fused activation; Depth = depth; Head = head; HasContext = spec.ContextDim > 0 }
+                { A = a; B = b; Merge = FusedCoupling.mergeOrder a b; Activation = Mlp.fused activation; Depth = depth; Head = head
+                  HasContext = spec.ContextDim > 0 }
             Some(fun (inverse: bool) (p: Params) (ctx: Context) (x: Tensor) ->
                 let context = Option.toList (condition spec.ContextDim ctx)
                 let inputs = Array.ofList ([ x ] @ context @ [ for name in names -> p[name] ])

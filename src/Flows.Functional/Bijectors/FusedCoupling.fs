@@ -28,10 +28,22 @@ let contracting =
     let negated (s: RawTensor) = s.Unary(UnaryOp.AddScalar 2.0).Unary UnaryOp.Neg
     Affine((fun s -> (negated s).Unary UnaryOp.Softplus), Some(fun s -> (negated s).Unary(UnaryOp.Sigmoid).Unary UnaryOp.Neg))
 
+/// The column order that puts the columns A then B back in feature order, or None where they
+/// already are.
+let mergeOrder (a: int[]) (b: int[]) =
+    let order = Array.append a b
+    if order = Array.init order.Length id then None
+    else
+        let inverse = Array.zeroCreate order.Length
+        order |> Array.iteri (fun i o -> inverse[o] <- i)
+        Some inverse
+
 /// One coupling layer's fixed structure.
 type Plan =
     { A: int[]
       B: int[]
+      /// `mergeOrder A B`, found once.
+      Merge: int[] option
       Activation: Activation
       Depth: int
       Head: Head
@@ -46,12 +58,9 @@ let private columns (idx: int[]) (x: RawTensor) =
 // Columns A then B back in feature order.
 let private merge (plan: Plan) (xa: RawTensor) (xb: RawTensor) =
     let joined = xa.Backend.Cat([| xa; xb |], 1)
-    let order = Array.append plan.A plan.B
-    if order = Array.init order.Length id then joined
-    else
-        let inverse = Array.zeroCreate order.Length
-        order |> Array.iteri (fun i o -> inverse[o] <- i)
-        columns inverse joined
+    match plan.Merge with
+    | Some order -> columns order joined
+    | None -> joined
 
 /// Forward (base → data) or, with `inverse`, inverse of the layer on raw inputs
 /// [x; context (when the plan has one); weight 0; bias 0; ...]: outputs [y; log|det J| per row].

@@ -56,7 +56,7 @@ module Ode =
     // Each evaluation's intermediates go back to the thread's pool when it returns, unless its
     // results carry a recording level (backpropagation through the solver keeps them all): an
     // adjoint solve of a CNF ran at a fifth of the speed clearing fresh memory for every stage.
-    let private withShapeCheck (dynamics: SystemDynamics) (y0: Tensor[]) : SystemDynamics =
+    let private checkedAndReused (dynamics: SystemDynamics) (y0: Tensor[]) : SystemDynamics =
         fun t y ->
             let dy = Memory.reusingAll (fun () -> dynamics t y)
             if dy.Length <> y0.Length then
@@ -76,7 +76,7 @@ module Ode =
         if t0 = t1 then
             { Final = y0; Outputs = outputTimes |> Array.map (fun _ -> y0); Times = outputTimes; Nfe = 0; Accepted = 0; Rejected = 0 }
         else
-            let f = withShapeCheck dynamics y0
+            let f = checkedAndReused dynamics y0
             match solver with
             | Solver.Euler steps -> FixedStep.integrate FixedStep.euler steps f y0 t0 t1 outputTimes
             | Solver.Midpoint steps -> FixedStep.integrate FixedStep.midpoint steps f y0 t0 t1 outputTimes

@@ -12,6 +12,9 @@ open Microsoft.FSharp.NativeInterop
 /// (m n k), one thread below that, where waking a second thread costs more than it saves.
 type GemmThreading = { Threads: int; MinProduct: int64 }
 
+/// One block of a threaded product: its rows and columns of C, and its slices of A, B and C.
+type internal BlockProduct<'T> = delegate of rows: int * cols: int * a: ReadOnlySpan<'T> * b: ReadOnlySpan<'T> * c: Span<'T> -> unit
+
 /// The GEMM threading policy, and the threading itself: a big product is cut into blocks of C's rows (or
 /// columns) that idle threads take one at a time, each a single-threaded product of the provider.
 /// Unlike OpenBLAS's or MKL's own threads, which split the work evenly and meet after every depth block,
@@ -67,6 +70,24 @@ module GemmThreading =
     let inline private fromPointer<'T when 'T: unmanaged> (address: nativeint) (offset: int) =
         NativePtr.toVoidPtr (NativePtr.add (NativePtr.ofNativeInt<'T> address) offset)
 
+    // A big product in blocks: the operands are pinned once and `product` gets each block's spans,
+    // rebuilt from the pointers (spans cannot be captured by the blocks' closures).
+    let private threaded<'T when 'T: unmanaged and 'T: struct and 'T :> ValueType and 'T: (new: unit -> 'T)>
+        threads transA transB m n k (a: ReadOnlySpan<'T>) lda (b: ReadOnlySpan<'T>) ldb (c: Span<'T>) ldc (product: BlockProduct<'T>) =
+        // Checked here too: the blocks' spans are cut from raw pointers.
+        GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
+        use pa = fixed &MemoryMarshal.GetReference a
+        use pb = fixed &MemoryMarshal.GetReference b
+        use pc = fixed &MemoryMarshal.GetReference c
+        let pa, pb, pc = NativePtr.toNativeInt pa, NativePtr.toNativeInt pb, NativePtr.toNativeInt pc
+        let aLength, bLength, cLength = a.Length, b.Length, c.Length
+        split threads transA transB m n lda ldb ldc (fun rows cols offA offB offC ->
+            product.Invoke(
+                rows, cols,
+                ReadOnlySpan<'T>(fromPointer<'T> pa offA, aLength - offA),
+                ReadOnlySpan<'T>(fromPointer<'T> pb offB, bLength - offB),
+                Span<'T>(fromPointer<'T> pc offC, cLength - offC)))
+
     /// `single` (a single-threaded provider) run on `threading`'s threads for big products, to the
     /// same result: each block is the provider's own product of a slice of the operands.
     let parallelise (threading: Lazy<GemmThreading>) (single: IGemmProvider) : IGemmProvider =
@@ -76,32 +97,11 @@ module GemmThreading =
                 match threadsFor threading.Value m n k with
                 | 1 -> single.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
                 | threads ->
-                    // Checked here too: the blocks' spans are cut from raw pointers.
-                    GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
-                    use pa = fixed &MemoryMarshal.GetReference a
-                    use pb = fixed &MemoryMarshal.GetReference b
-                    use pc = fixed &MemoryMarshal.GetReference c
-                    let pa, pb, pc = NativePtr.toNativeInt pa, NativePtr.toNativeInt pb, NativePtr.toNativeInt pc
-                    let aLength, bLength, cLength = a.Length, b.Length, c.Length
-                    split threads transA transB m n lda ldb ldc (fun rows cols offA offB offC ->
-                        single.Sgemm(
-                            transA, transB, rows, cols, k,
-                            ReadOnlySpan<float32>(fromPointer<float32> pa offA, aLength - offA), lda,
-                            ReadOnlySpan<float32>(fromPointer<float32> pb offB, bLength - offB), ldb,
-                            Span<float32>(fromPointer<float32> pc offC, cLength - offC), ldc))
+                    threaded threads transA transB m n k a lda b ldb c ldc
+                        (BlockProduct(fun rows cols a b c -> single.Sgemm(transA, transB, rows, cols, k, a, lda, b, ldb, c, ldc)))
             member _.Dgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc) =
                 match threadsFor threading.Value m n k with
                 | 1 -> single.Dgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
                 | threads ->
-                    GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
-                    use pa = fixed &MemoryMarshal.GetReference a
-                    use pb = fixed &MemoryMarshal.GetReference b
-                    use pc = fixed &MemoryMarshal.GetReference c
-                    let pa, pb, pc = NativePtr.toNativeInt pa, NativePtr.toNativeInt pb, NativePtr.toNativeInt pc
-                    let aLength, bLength, cLength = a.Length, b.Length, c.Length
-                    split threads transA transB m n lda ldb ldc (fun rows cols offA offB offC ->
-                        single.Dgemm(
-                            transA, transB, rows, cols, k,
-                            ReadOnlySpan<float>(fromPointer<float> pa offA, aLength - offA), lda,
-                            ReadOnlySpan<float>(fromPointer<float> pb offB, bLength - offB), ldb,
-                            Span<float>(fromPointer<float> pc offC, cLength - offC), ldc)) }
+                    threaded threads transA transB m n k a lda b ldb c ldc
+                        (BlockProduct(fun rows cols a b c -> single.Dgemm(transA, transB, rows, cols, k, a, lda, b, ldb, c, ldc))) }
