@@ -57,7 +57,7 @@ let run () =
         | Some single -> (single, $"{name}.1t") :: threaded single
     MklGemm.version () |> Option.iter (fun v -> Timing.comment $"MKL: {v}")
     let providers =
-        [ Gemm.managed, "managed" ] @ threaded Gemm.managed @ native "openblas" Gemm.openBlas @ native "mkl" Gemm.mkl.Value
+        [ Gemm.managed, "managed" ] @ threaded Gemm.managed @ native "avx512" Gemm.wide @ native "openblas" Gemm.openBlas @ native "mkl" Gemm.mkl.Value
     Timing.comment $"Gemm.active = {Gemm.active.Name}; default threading: {Gemm.threading.Value.Threads} threads from {Gemm.threading.Value.MinProduct} multiply-adds"
     for provider, label in providers do
         for m, k, n in shapes32 do

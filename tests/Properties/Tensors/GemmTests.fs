@@ -136,16 +136,58 @@ let ``The managed float64 product matches MathNet for every size, transpose and 
 let ``The managed float32 product matches MathNet for every size, transpose and stride`` () =
     check 150 (matchesMathNet inFloat32 Gemm.managed)
 
+// Every transpose combination of one m × n × k shape, against MathNet in both precisions.
+let private everyTranspose provider (m, n, k) =
+    for transA in [ false; true ] do
+        for transB in [ false; true ] do
+            let case = { M = m; N = n; K = k; TransA = transA; TransB = transB; PadA = 1; PadB = 2; PadC = 3; Seed = m + n + k }
+            matchesMathNet inFloat64 provider case
+            matchesMathNet inFloat32 provider case
+
 [<Fact>]
 let ``The managed product is right across its cache-block boundaries`` () =
     // Depth over one 256-deep block, rows over one 120-row block, columns over one 2048-column block.
-    for m, n, k in [ 130, 40, 300; 7, 2100, 3; 250, 17, 513 ] do
-        for transA in [ false; true ] do
-            for transB in [ false; true ] do
-                let case =
-                    { M = m; N = n; K = k; TransA = transA; TransB = transB; PadA = 1; PadB = 2; PadC = 3; Seed = m + n + k }
-                matchesMathNet inFloat64 Gemm.managed case
-                matchesMathNet inFloat32 Gemm.managed case
+    for shape in [ 130, 40, 300; 7, 2100, 3; 250, 17, 513 ] do
+        everyTranspose Gemm.managed shape
+
+// Products 1 to 4 wide on one side (SkinnyGemm's), the other sides long enough for its four-vector
+// column blocks, single vectors and scalar tails, and shallow, deep and odd depths.
+let private skinnyShapes =
+    [ for narrow in 1 .. 4 do
+        for wide, k in [ 1, 1; 5, 2; 67, 64; 200, 37; 300, 513 ] do
+            narrow, wide, k
+            wide, narrow, k ]
+
+[<Fact>]
+let ``The managed product of one to four rows or columns matches MathNet`` () =
+    for shape in skinnyShapes do
+        everyTranspose Gemm.managed shape
+
+/// A fact that needs AVX-512: skipped, saying so, where the runtime gives no accelerated 512-bit vectors.
+type Avx512FactAttribute() as this =
+    inherit FactAttribute()
+    do
+        if Gemm.wide.IsNone then
+            this.Skip <- "NOT CHECKED: this processor (or DOTNET_PreferredVectorBitWidth) gives no accelerated 512-bit vectors, so the managed-avx512 provider was not tested"
+
+[<Avx512Fact>]
+let ``The 512-bit managed product matches MathNet for every size, transpose and stride`` () =
+    check 150 (matchesMathNet inFloat64 Gemm.wide.Value)
+    check 150 (matchesMathNet inFloat32 Gemm.wide.Value)
+
+[<Avx512Fact>]
+let ``The 512-bit managed product is right across its cache-block boundaries and on skinny shapes`` () =
+    // Depth over one 256-deep block, rows over one 144-row block and one 12-row tile, columns over one
+    // 2048-column block and one 32-column panel.
+    for shape in [ 150, 40, 300; 13, 2100, 3; 290, 33, 513; 12, 32, 256 ] @ skinnyShapes do
+        everyTranspose Gemm.wide.Value shape
+
+[<Avx512Fact>]
+let ``The 512-bit managed product split over three threads matches MathNet`` () =
+    let threaded = GemmThreading.parallelise (lazy { Threads = 3; MinProduct = 0L }) Gemm.wide.Value
+    check 60 (matchesMathNet inFloat32 threaded)
+    for shape in [ 320, 256, 256; 40, 600, 64 ] do
+        everyTranspose threaded shape
 
 [<Fact>]
 let ``OpenBLAS matches MathNet when it loads, and otherwise the active provider is managed`` () =
@@ -153,7 +195,7 @@ let ``OpenBLAS matches MathNet when it loads, and otherwise the active provider 
     | Some openBlas ->
         check 150 (matchesMathNet inFloat64 openBlas)
         check 150 (matchesMathNet inFloat32 openBlas)
-    | None -> Assert.Equal("managed", Gemm.active.Name)
+    | None -> Assert.Contains(Gemm.active.Name, [ "managed"; "managed-avx512" ])
 
 [<Fact>]
 let ``OpenBLAS and the managed provider agree when OpenBLAS loads, and otherwise the active provider is managed`` () =
@@ -161,7 +203,7 @@ let ``OpenBLAS and the managed provider agree when OpenBLAS loads, and otherwise
     | Some openBlas ->
         check 100 (agrees inFloat64 openBlas Gemm.managed)
         check 100 (agrees inFloat32 openBlas Gemm.managed)
-    | None -> Assert.Equal("managed", Gemm.active.Name)
+    | None -> Assert.Contains(Gemm.active.Name, [ "managed"; "managed-avx512" ])
 
 // Two threads from the first multiply-add, whatever FLOWS_GEMM_THREADS and the core count say.
 let private twoThreads = lazy { Threads = 2; MinProduct = 0L }
@@ -190,7 +232,7 @@ let ``OpenBLAS on two threads matches MathNet when it loads, and otherwise the a
             let case = { M = 320; N = 256; K = 256; TransA = transA; TransB = transB; PadA = 0; PadB = 1; PadC = 2; Seed = 5 }
             matchesMathNet inFloat32 openBlas case
             matchesMathNet inFloat64 openBlas case
-    | None -> Assert.Equal("managed", Gemm.active.Name)
+    | None -> Assert.Contains(Gemm.active.Name, [ "managed"; "managed-avx512" ])
 
 /// A fact that needs MKL: skipped, saying so and how to install it, where libmkl_rt.so does not load.
 type MklFactAttribute() as this =
@@ -212,7 +254,7 @@ let ``MKL agrees with the managed provider for every size, transpose and stride,
 
 [<Fact>]
 let ``Every provider rejects a short span or a narrow stride, naming the argument`` () =
-    let providers = Gemm.managed :: Option.toList Gemm.openBlas @ Option.toList Gemm.mkl.Value
+    let providers = Gemm.managed :: Option.toList Gemm.wide @ Option.toList Gemm.openBlas @ Option.toList Gemm.mkl.Value
     for provider in providers @ List.map (GemmThreading.parallelise twoThreads) providers do
         let a, b, c = Array.zeroCreate<float> 12, Array.zeroCreate<float> 12, Array.zeroCreate<float> 9
         let thrown (name: string) (call: unit -> unit) =
@@ -222,3 +264,17 @@ let ``Every provider rejects a short span or a narrow stride, naming the argumen
         thrown "b" (fun () -> provider.Dgemm(false, false, 3, 3, 4, ReadOnlySpan a, 4, ReadOnlySpan(b, 0, 11), 3, Span c, 3))
         thrown "c" (fun () -> provider.Dgemm(false, false, 3, 3, 4, ReadOnlySpan a, 4, ReadOnlySpan b, 3, Span(c, 0, 5), 3))
         thrown "k" (fun () -> provider.Dgemm(false, false, 3, 3, -1, ReadOnlySpan a, 4, ReadOnlySpan b, 3, Span c, 3))
+
+[<Fact>]
+let ``The default provider is the 512-bit kernel where it runs, then OpenBLAS where it loads, then managed`` () =
+    let expected =
+        match Environment.GetEnvironmentVariable "FLOWS_GEMM" with
+        | null
+        | "" ->
+            match Gemm.wide, Gemm.openBlas with
+            | Some _, _ -> "managed-avx512"
+            | None, Some _ -> "openblas"
+            | None, None -> "managed"
+        | "avx512" -> "managed-avx512"
+        | pinned -> pinned
+    Assert.Equal(expected, Gemm.active.Name)

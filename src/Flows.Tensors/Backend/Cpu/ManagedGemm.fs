@@ -11,50 +11,6 @@ open System.Runtime.Intrinsics
 open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 
-/// What every GEMM provider shares at its boundary: argument checks (a short span or stride would let
-/// native code read or write outside the caller's memory) and the k = 0 case that BLAS rejects.
-module internal GemmContract =
-    let private checkMatrix (name: string) (ldName: string) (length: int) (rows: int) (cols: int) (ld: int) =
-        if ld < cols then
-            invalidArg ldName $"{ldName} must be at least the stored row length {cols}, got {ld}"
-        if rows > 0 && cols > 0 then
-            let needed = int64 (rows - 1) * int64 ld + int64 cols
-            if int64 length < needed then
-                invalidArg name $"{name} holds {length} elements; a {rows}x{cols} matrix with row stride {ld} needs {needed}"
-
-    /// Throws ArgumentException unless m, n, k, the strides and the span lengths describe valid matrices.
-    let check transA transB m n k aLength lda bLength ldb cLength ldc =
-        if m < 0 then invalidArg "m" $"m must be non-negative, got {m}"
-        if n < 0 then invalidArg "n" $"n must be non-negative, got {n}"
-        if k < 0 then invalidArg "k" $"k must be non-negative, got {k}"
-        // A is stored k x m when transposed, B n x k.
-        checkMatrix "a" "lda" aLength (if transA then k else m) (if transA then m else k) lda
-        checkMatrix "b" "ldb" bLength (if transB then n else k) (if transB then k else n) ldb
-        checkMatrix "c" "ldc" cLength m n ldc
-
-    /// C = 0 (m x n, row stride ldc): the empty sum that a k = 0 product is.
-    let clearRows (c: Span<'T>) m n ldc =
-        // With n = 0, C may be an empty span: there is no row to slice.
-        if n > 0 then
-            for i in 0 .. m - 1 do
-                c.Slice(i * ldc, n).Clear()
-
-/// Per-thread packing memory, grown on demand and pinned (so the GC never moves it under a raw
-/// pointer); reusing it keeps a GEMM call free of allocations after the first on each thread.
-[<AbstractClass; Sealed>]
-type internal GemmWorkspace<'T when 'T: unmanaged> =
-    [<ThreadStatic; DefaultValue>]
-    static val mutable private buffer: 'T array | null
-
-    /// A pinned buffer of at least `length` elements, owned by the calling thread.
-    static member Get(length: int) : 'T[] =
-        match GemmWorkspace<'T>.buffer with
-        | NonNull current when current.Length >= length -> current
-        | _ ->
-            let fresh = GC.AllocateUninitializedArray<'T>(length, pinned = true)
-            GemmWorkspace<'T>.buffer <- fresh
-            fresh
-
 /// Managed packed GEMM in the GEBP style (Goto and van de Geijn, "Anatomy of High-Performance Matrix
 /// Multiplication", 2008): op(B) is packed into KC x NR panels and op(A) into MR x KC panels, so one
 /// register-blocked MR x NR micro-kernel serves every transpose combination and streams cache-resident data.
@@ -167,7 +123,7 @@ module ManagedGemm =
                 Unsafe.WriteUnaligned(dst, acc)
                 j <- j + Vector<'T>.Count
 
-    let private copyTile (src: nativeptr<'T>) (lds: int) (dst: nativeptr<'T>) (ldd: int) (rows: int) (cols: int) =
+    let internal copyTile (src: nativeptr<'T>) (lds: int) (dst: nativeptr<'T>) (ldd: int) (rows: int) (cols: int) =
         for i in 0 .. rows - 1 do
             for j in 0 .. cols - 1 do
                 NativePtr.set dst (i * ldd + j) (NativePtr.get src (i * lds + j))
@@ -275,16 +231,9 @@ module ManagedGemm =
                 pc <- pc + Kc
             jc <- jc + Nc
 
-    let private run<'T when 'T: unmanaged>
+    let private run<'T when 'T: unmanaged and 'T: struct and 'T :> ValueType and 'T: (new: unit -> 'T) and 'T :> INumberBase<'T>>
         transA transB m n k (a: ReadOnlySpan<'T>) lda (b: ReadOnlySpan<'T>) ldb (c: Span<'T>) ldc =
-        GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
-        if k = 0 then
-            GemmContract.clearRows c m n ldc
-        elif m > 0 && n > 0 then
-            use pa = fixed &MemoryMarshal.GetReference a
-            use pb = fixed &MemoryMarshal.GetReference b
-            use pc = fixed &MemoryMarshal.GetReference c
-            multiply transA transB m n k pa lda pb ldb pc ldc
+        SkinnyGemm.entry transA transB m n k a lda b ldb c ldc (fun pa pb pc -> multiply transA transB m n k pa lda pb ldb pc ldc)
 
     /// The managed provider ("managed"): always available, single-threaded, no native dependency.
     let provider: IGemmProvider =
