@@ -1,18 +1,39 @@
 namespace Flows
 
+open System.Collections.Concurrent
 open System.Collections.Generic
 open Flows.Tensors
+
+/// The names of a parameter set and their positions, shared by every set with those names (a
+/// training step's new values keep their layout). It remembers the layout of each scope asked of it:
+/// layers scope their parameters on every call, and rebuilding the names and lookup each time was
+/// garbage of every step.
+[<Sealed>]
+type internal ParamsLayout(names: string[]) =
+    let index = Dictionary<string, int>()
+    do
+        names |> Array.iteri (fun i n ->
+            if not (index.TryAdd(n, i)) then invalidArg "names" $"parameter name '{n}' appears twice")
+    let scopes = ConcurrentDictionary<string, struct (int[] * ParamsLayout)>()
+
+    member _.Names = names
+    member _.Index: IReadOnlyDictionary<string, int> = index
+
+    /// The positions of the names under `prefix.` and the layout of those names without it.
+    member _.Scope(prefix: string) =
+        scopes.GetOrAdd(prefix, fun prefix ->
+            let p = prefix + "."
+            let picked = [| for i in 0 .. names.Length - 1 do if names[i].StartsWith p then i |]
+            struct (picked, ParamsLayout(picked |> Array.map (fun i -> names[i].Substring p.Length))))
 
 /// An immutable ordered collection of named tensors (learnable parameters or buffers), keyed by
 /// dotted paths such as "layers.3.net.0.weight" so errors and model files can say which one.
 [<Sealed>]
-type Params private (names: string[], values: Tensor[], index: IReadOnlyDictionary<string, int>) =
+type Params private (layout: ParamsLayout, values: Tensor[]) =
+    let names = layout.Names
+    let index = layout.Index
 
-    static let build (names: string[]) (values: Tensor[]) =
-        let index = Dictionary<string, int>()
-        names |> Array.iteri (fun i n ->
-            if not (index.TryAdd(n, i)) then invalidArg "names" $"parameter name '{n}' appears twice")
-        Params(names, values, index)
+    static let build (names: string[]) (values: Tensor[]) = Params(ParamsLayout names, values)
 
     /// No parameters.
     static member empty = build [||] [||]
@@ -44,7 +65,7 @@ type Params private (names: string[], values: Tensor[], index: IReadOnlyDictiona
     member _.WithValues(newValues: Tensor[]) =
         if newValues.Length <> values.Length then
             invalidArg (nameof newValues) $"expected {values.Length} tensors, got {newValues.Length}"
-        Params(names, newValues, index)
+        Params(layout, newValues)
     /// Replaces the tensors named in `updates`, keeping the rest.
     member p.With(updates: (string * Tensor) list) =
         let v = Array.copy values
@@ -52,13 +73,12 @@ type Params private (names: string[], values: Tensor[], index: IReadOnlyDictiona
             match index.TryGetValue name with
             | true, i -> v[i] <- t
             | _ -> invalidArg (nameof updates) $"no parameter '{name}' to replace"
-        Params(names, v, index)
+        Params(layout, v)
     /// Every name prefixed with `prefix` and a dot.
     member _.Prefixed(prefix: string) = build (names |> Array.map (fun n -> $"{prefix}.{n}")) values
     /// The tensors whose names start with `prefix.`, with the prefix removed.
     member _.Scope(prefix: string) =
-        let p = prefix + "."
-        let picked = Array.indexed names |> Array.filter (fun (_, n) -> n.StartsWith p)
-        build (picked |> Array.map (fun (_, n) -> n.Substring p.Length)) (picked |> Array.map (fun (i, _) -> values[i]))
+        let struct (picked, scoped) = layout.Scope prefix
+        Params(scoped, picked |> Array.map (fun i -> values[i]))
     /// Applies `f` to every tensor.
-    member _.Map(f: Tensor -> Tensor) = Params(names, Array.map f values, index)
+    member _.Map(f: Tensor -> Tensor) = Params(layout, Array.map f values)
