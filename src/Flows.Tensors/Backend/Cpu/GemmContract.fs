@@ -5,6 +5,7 @@ namespace Flows.Tensors.Backend.Cpu
 
 open System
 open System.Runtime.InteropServices
+open Microsoft.FSharp.NativeInterop
 
 /// What every GEMM provider shares at its boundary: argument checks (a short span or stride would let
 /// native code read or write outside the caller's memory) and the k = 0 case that BLAS rejects.
@@ -63,3 +64,12 @@ type internal GemmWorkspace<'T when 'T: unmanaged> =
             let fresh = GC.AllocateUninitializedArray<'T>(length, pinned = true)
             GemmWorkspace<'T>.buffer <- fresh
             fresh
+
+    /// At least `length` elements of this thread's buffer from a 64-byte boundary, so no packed
+    /// vector load straddles two cache lines. The buffer is pinned, so the address stays valid.
+    static member Aligned(length: int) : nativeptr<'T> =
+        let lineElements = 64 / sizeof<'T>
+        let buffer = GemmWorkspace<'T>.Get(length + lineElements)
+        let start = NativePtr.ofNativeInt<'T> (Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0))
+        let skew = int (NativePtr.toNativeInt start &&& 63n) / sizeof<'T>
+        NativePtr.add start ((lineElements - skew) % lineElements)

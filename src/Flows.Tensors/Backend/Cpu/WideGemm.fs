@@ -41,8 +41,6 @@ module WideGemm =
     /// Micro-tile width: two Vector512 per row (32 float32 or 16 float64).
     let inline private panelWidth<'T> () = 2 * Vector512<'T>.Count
 
-    let inline private roundUp (x: int) (multiple: int) = (x + multiple - 1) / multiple * multiple
-
     // The typeof tests are JIT-time constants, so each instantiation keeps exactly one branch.
     let inline private fma (x: Vector512<'T>) (y: Vector512<'T>) (acc: Vector512<'T>) : Vector512<'T> =
         if Type.op_Equality (typeof<'T>, typeof<float32>) then
@@ -176,7 +174,7 @@ module WideGemm =
     /// copy); transposed, each MR-row panel's depth step p goes to p*MR (a copy of MR adjacent elements).
     /// Rows past mc in the last panel are zeroed so no stale value reaches the scratch tile.
     let private packA<'T when 'T: unmanaged> transA (a: nativeptr<'T>) lda ic pc mc kc (dst: nativeptr<'T>) =
-        let rows = roundUp mc Mr
+        let rows = ManagedGemm.roundUp mc Mr
         if transA then
             let mutable ir = 0
             while ir < rows do
@@ -205,49 +203,14 @@ module WideGemm =
                 else
                     Span<'T>(NativePtr.toVoidPtr (NativePtr.add a ((ic + i) * lda + pc)), kc).CopyTo row
 
-    /// Packs depth [pc, pc+kc) x columns [jc, jc+nc) of op(B) into NR-column panels, element (p, j) of a
-    /// panel at p*NR + j, zero-padding the last panel.
-    let private packB<'T when 'T: unmanaged> transB (b: nativeptr<'T>) ldb pc jc kc nc (dst: nativeptr<'T>) =
-        let nr = panelWidth<'T> ()
-        let w = Vector512<'T>.Count
-        let mutable jr = 0
-        while jr < nc do
-            let cols = min nr (nc - jr)
-            let panel = NativePtr.add dst (jr * kc)
-            if transB then
-                // Column j of op(B) is row j of B. Writing the panel in order and reading NR rows side by
-                // side (each a sequential stream) measured faster than a contiguous read scattered by NR.
-                let src = NativePtr.add b ((jc + jr) * ldb + pc)
-                for p in 0 .. kc - 1 do
-                    let row = NativePtr.add panel (p * nr)
-                    for j in 0 .. cols - 1 do
-                        NativePtr.set row j (NativePtr.get src (j * ldb + p))
-                    for j in cols .. nr - 1 do
-                        NativePtr.set row j Unchecked.defaultof<'T>
-            else
-                for p in 0 .. kc - 1 do
-                    let src = NativePtr.add b ((pc + p) * ldb + jc + jr)
-                    let row = NativePtr.add panel (p * nr)
-                    if cols = nr then
-                        Vector512.Store(Vector512.Load src, row)
-                        Vector512.Store(Vector512.Load(NativePtr.add src w), NativePtr.add row w)
-                    else
-                        for j in 0 .. nr - 1 do
-                            NativePtr.set row j (if j < cols then NativePtr.get src j else Unchecked.defaultof<'T>)
-            jr <- jr + nr
-
     /// C = op(A) x op(B) over raw pointers; arguments checked, and m, n, k all positive.
     let private multiply<'T when 'T: unmanaged>
         transA transB m n k (a: nativeptr<'T>) lda (b: nativeptr<'T>) ldb (c: nativeptr<'T>) ldc =
         let nr = panelWidth<'T> ()
         let lineElements = 64 / sizeof<'T>
-        let aLength = roundUp (roundUp (min m Mc) Mr * Kc) lineElements
-        let bLength = roundUp (min k Kc * roundUp (min n Nc) nr) lineElements
-        let buffer = GemmWorkspace<'T>.Get(aLength + bLength + Mr * nr + lineElements)
-        use pinned = fixed buffer
-        // Start on a cache line so no packed vector load straddles two lines.
-        let skew = int (NativePtr.toNativeInt pinned &&& 63n) / sizeof<'T>
-        let packedA = NativePtr.add pinned ((lineElements - skew) % lineElements)
+        let aLength = ManagedGemm.roundUp (ManagedGemm.roundUp (min m Mc) Mr * Kc) lineElements
+        let bLength = ManagedGemm.roundUp (min k Kc * ManagedGemm.roundUp (min n Nc) nr) lineElements
+        let packedA = GemmWorkspace<'T>.Aligned(aLength + bLength + Mr * nr)
         let packedB = NativePtr.add packedA aLength
         let tile = NativePtr.add packedB bLength
         let mutable jc = 0
@@ -256,7 +219,7 @@ module WideGemm =
             let mutable pc = 0
             while pc < k do
                 let kc = min Kc (k - pc)
-                packB transB b ldb pc jc kc nc packedB
+                ManagedGemm.packB nr transB b ldb pc jc kc nc packedB
                 let mutable ic = 0
                 while ic < m do
                     let mc = min Mc (m - ic)
