@@ -14,17 +14,20 @@ type internal ParamsLayout(names: string[]) =
     do
         names |> Array.iteri (fun i n ->
             if not (index.TryAdd(n, i)) then invalidArg "names" $"parameter name '{n}' appears twice")
-    let scopes = ConcurrentDictionary<string, struct (int[] * ParamsLayout)>()
+    // made on the first Scope: most layouts (a step's scoped sets, empty buffers) are never scoped
+    let scopes = lazy ConcurrentDictionary<string, struct (int[] * ParamsLayout)>()
 
     member _.Names = names
     member _.Index: IReadOnlyDictionary<string, int> = index
 
     /// The positions of the names under `prefix.` and the layout of those names without it.
     member _.Scope(prefix: string) =
-        scopes.GetOrAdd(prefix, fun prefix ->
+        match scopes.Value.TryGetValue prefix with
+        | true, known -> known
+        | _ ->
             let p = prefix + "."
             let picked = [| for i in 0 .. names.Length - 1 do if names[i].StartsWith p then i |]
-            struct (picked, ParamsLayout(picked |> Array.map (fun i -> names[i].Substring p.Length))))
+            scopes.Value.GetOrAdd(prefix, struct (picked, ParamsLayout(picked |> Array.map (fun i -> names[i].Substring p.Length))))
 
 /// An immutable ordered collection of named tensors (learnable parameters or buffers), keyed by
 /// dotted paths such as "layers.3.net.0.weight" so errors and model files can say which one.
@@ -34,9 +37,10 @@ type Params private (layout: ParamsLayout, values: Tensor[]) =
     let index = layout.Index
 
     static let build (names: string[]) (values: Tensor[]) = Params(ParamsLayout names, values)
+    static let none = build [||] [||]
 
     /// No parameters.
-    static member empty = build [||] [||]
+    static member empty = none
     /// Parameters from (name, tensor) pairs, in order.
     static member ofList(entries: (string * Tensor) list) =
         build (entries |> List.map fst |> Array.ofList) (entries |> List.map snd |> Array.ofList)
