@@ -42,7 +42,8 @@ let private benchDouble (provider: IGemmProvider) label (m, k, n) =
             provider.Dgemm(false, false, m, n, k, ReadOnlySpan a, k, ReadOnlySpan b, n, Span c, n))
     Timing.report $"gemm.{label}.{m}x{k}x{n}.f64" (gflops m k n seconds) "GFLOP/s"
 
-/// Prints GFLOP/s of the managed provider and of OpenBLAS and MKL (when they load) on one thread and on
+/// Prints GFLOP/s of the managed providers (the 512-bit one where it runs) and of OpenBLAS and MKL (when
+/// they load) on one thread and on
 /// Environment.ProcessorCount threads whatever the size (GemmThreading.parallelise), float32 and float64;
 /// then the active provider under the default threading.
 let run () =
@@ -57,7 +58,7 @@ let run () =
         | Some single -> (single, $"{name}.1t") :: threaded single
     MklGemm.version () |> Option.iter (fun v -> Timing.comment $"MKL: {v}")
     let providers =
-        [ Gemm.managed, "managed" ] @ threaded Gemm.managed @ native "avx512" Gemm.wide @ native "openblas" Gemm.openBlas @ native "mkl" Gemm.mkl.Value
+        [ Gemm.managed, "managed" ] @ threaded Gemm.managed @ native "managed-avx512" Gemm.wide @ native "openblas" Gemm.openBlas @ native "mkl" Gemm.mkl.Value
     Timing.comment $"Gemm.active = {Gemm.active.Name}; default threading: {Gemm.threading.Value.Threads} threads from {Gemm.threading.Value.MinProduct} multiply-adds"
     for provider, label in providers do
         for m, k, n in shapes32 do
@@ -66,7 +67,7 @@ let run () =
             benchDouble provider label shape
         for name, shape in stepShapes do
             Timing.report $"gemm.{label}.{name}" (rate provider shape) "GFLOP/s"
-        if not (label.StartsWith "managed") then
+        if not (label.StartsWith "managed.") then
             for b, width in sweep do
                 let product = float b * float width * float width
                 Timing.report $"gemm.{label}.sweep.{b}x{width}x{width}.2^{Math.Log2 product:F0}" (rate provider (false, true, b, width, width)) "GFLOP/s"
