@@ -13,6 +13,10 @@ module Toy =
     let private rows (n: int) (dtype: Dtype) (xs: float[]) (ys: float[]) =
         Tensor.ofArray(Array.init (2 * n) (fun i -> if i % 2 = 0 then xs[i / 2] else ys[i / 2]), [| n; 2 |]).cast dtype
 
+    // The first m elements of an array, to read or to write (rented arrays may be longer).
+    let private ro (m: int) (a: float[]) = ReadOnlySpan(a, 0, m)
+    let private rw (m: int) (a: float[]) = Span(a, 0, m)
+
     /// Two moons (normflows' TwoMoons target), exact samples. In polar coordinates the density is
     /// exp(−½((r−2)/0.2)²)·m(z₁) with m(z₁) = exp(−½((z₁−2)/0.3)²) + exp(−½((z₁+2)/0.3)²) ≤ 1 + e⁻⁸⁸,
     /// and dz = r dr dθ: propose r ~ N(2, 0.2²), θ uniform, and accept with probability r·m(z₁)/3
@@ -28,29 +32,35 @@ module Toy =
             let theta = gen.uniform([| m |], 0.0, 2.0 * Math.PI, Dtype.Float64).toArray64()
             let u = gen.uniform([| m |], dtype = Dtype.Float64).toArray64()
             // Every proposal's point and bumps at once, in vectors: per-element cos, sin and exp were
-            // most of drawing a batch, which training does beside every step. θ's array becomes y.
-            let x, bumps, other = Array.zeroCreate<float> m, Array.zeroCreate<float> m, Array.zeroCreate<float> m
-            TensorPrimitives.Cos(ReadOnlySpan theta, Span x)
-            TensorPrimitives.Multiply(ReadOnlySpan x, ReadOnlySpan r, Span x)
-            let y = theta
-            TensorPrimitives.Sin(ReadOnlySpan theta, Span y)
-            TensorPrimitives.Multiply(ReadOnlySpan y, ReadOnlySpan r, Span y)
-            let bump (centre: float) (into: float[]) =
-                // exp(−½((x − c)/0.3)²)
-                TensorPrimitives.Add(ReadOnlySpan x, -centre, Span into)
-                TensorPrimitives.Multiply(ReadOnlySpan into, ReadOnlySpan into, Span into)
-                TensorPrimitives.Multiply(ReadOnlySpan into, -0.5 / (0.3 * 0.3), Span into)
-                TensorPrimitives.Exp(ReadOnlySpan into, Span into)
-            bump 2.0 bumps
-            bump -2.0 other
-            TensorPrimitives.Add(ReadOnlySpan bumps, ReadOnlySpan other, Span bumps)
-            let mutable i = 0
-            while i < m && count < n do
-                if r[i] > 0.0 && 3.0 * u[i] < r[i] * bumps[i] then
-                    accepted[2 * count] <- x[i]
-                    accepted[2 * count + 1] <- y[i]
-                    count <- count + 1
-                i <- i + 1
+            // most of drawing a batch, which training does beside every step. θ's array becomes y, and
+            // the rest is rented: a batch's garbage is collected while the step waits.
+            let pool = Buffers.ArrayPool<float>.Shared
+            let xs, bumpArray, otherArray = pool.Rent m, pool.Rent m, pool.Rent m
+            try
+                TensorPrimitives.Cos(ro m theta, rw m xs)
+                TensorPrimitives.Multiply(ro m xs, ro m r, rw m xs)
+                TensorPrimitives.Sin(ro m theta, rw m theta)
+                TensorPrimitives.Multiply(ro m theta, ro m r, rw m theta)
+                let bump (centre: float) (into: float[]) =
+                    // exp(−½((x − c)/0.3)²)
+                    TensorPrimitives.Add(ro m xs, -centre, rw m into)
+                    TensorPrimitives.Multiply(ro m into, ro m into, rw m into)
+                    TensorPrimitives.Multiply(ro m into, -0.5 / (0.3 * 0.3), rw m into)
+                    TensorPrimitives.Exp(ro m into, rw m into)
+                bump 2.0 bumpArray
+                bump -2.0 otherArray
+                TensorPrimitives.Add(ro m bumpArray, ro m otherArray, rw m bumpArray)
+                let mutable i = 0
+                while i < m && count < n do
+                    if r[i] > 0.0 && 3.0 * u[i] < r[i] * bumpArray[i] then
+                        accepted[2 * count] <- xs[i]
+                        accepted[2 * count + 1] <- theta[i]
+                        count <- count + 1
+                    i <- i + 1
+            finally
+                pool.Return xs
+                pool.Return bumpArray
+                pool.Return otherArray
         Tensor.ofArray(accepted, [| n; 2 |]).cast dtype
 
     /// The normalised two-moons log-density (log normaliser by quadrature on [−4, 4]², once).
