@@ -21,10 +21,11 @@ module WideGemm =
     [<Literal>]
     let private Mr = 12
 
-    // A Kc x NR micro-panel of B (128 x 32 float32 or 128 x 16 float64: 16 KiB) stays in the 48 KiB L1
-    // while the 12 x Kc panels of A (6 or 12 KiB) stream past it.
+    // A Kc x NR micro-panel of B (256 x 32 float32 or 256 x 16 float64: 32 KiB) stays in a 48 KiB L1
+    // while the 12 x Kc panels of A (12 or 24 KiB) stream past it; 128 and 192 measured a few per cent
+    // slower on the two-moons shapes (bench gemm).
     [<Literal>]
-    let private Kc = 192
+    let private Kc = 256
 
     // An MC x KC block of A (144 or 288 KiB) stays in L2; a multiple of Mr.
     [<Literal>]
