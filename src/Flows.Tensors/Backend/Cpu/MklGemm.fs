@@ -87,28 +87,16 @@ module MklGemm =
     let private trans flag = if flag then OpenBlasNative.Trans else OpenBlasNative.NoTrans
 
     let private sgemm (api: MklApi) transA transB m n k (a: ReadOnlySpan<float32>) lda (b: ReadOnlySpan<float32>) ldb (c: Span<float32>) ldc =
-        GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
-        if k = 0 then
-            GemmContract.clearRows c m n ldc
-        elif m > 0 && n > 0 then
-            use pa = fixed &MemoryMarshal.GetReference a
-            use pb = fixed &MemoryMarshal.GetReference b
-            use pc = fixed &MemoryMarshal.GetReference c
+        GemmContract.pinned transA transB m n k a lda b ldb c ldc (fun pa pb pc ->
             api.Sgemm.Invoke(
                 OpenBlasNative.RowMajor, trans transA, trans transB, m, n, k, 1.0f, NativePtr.toNativeInt pa, lda,
-                NativePtr.toNativeInt pb, ldb, 0.0f, NativePtr.toNativeInt pc, ldc)
+                NativePtr.toNativeInt pb, ldb, 0.0f, NativePtr.toNativeInt pc, ldc))
 
     let private dgemm (api: MklApi) transA transB m n k (a: ReadOnlySpan<float>) lda (b: ReadOnlySpan<float>) ldb (c: Span<float>) ldc =
-        GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
-        if k = 0 then
-            GemmContract.clearRows c m n ldc
-        elif m > 0 && n > 0 then
-            use pa = fixed &MemoryMarshal.GetReference a
-            use pb = fixed &MemoryMarshal.GetReference b
-            use pc = fixed &MemoryMarshal.GetReference c
+        GemmContract.pinned transA transB m n k a lda b ldb c ldc (fun pa pb pc ->
             api.Dgemm.Invoke(
                 OpenBlasNative.RowMajor, trans transA, trans transB, m, n, k, 1.0, NativePtr.toNativeInt pa, lda,
-                NativePtr.toNativeInt pb, ldb, 0.0, NativePtr.toNativeInt pc, ldc)
+                NativePtr.toNativeInt pb, ldb, 0.0, NativePtr.toNativeInt pc, ldc))
 
     let private provider (api: MklApi) : IGemmProvider =
         { new IGemmProvider with

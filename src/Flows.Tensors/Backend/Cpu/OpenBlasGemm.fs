@@ -84,26 +84,14 @@ module OpenBlasGemm =
     let private trans flag = if flag then OpenBlasNative.Trans else OpenBlasNative.NoTrans
 
     let private sgemm transA transB m n k (a: ReadOnlySpan<float32>) lda (b: ReadOnlySpan<float32>) ldb (c: Span<float32>) ldc =
-        GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
-        if k = 0 then
-            GemmContract.clearRows c m n ldc
-        elif m > 0 && n > 0 then
-            use pa = fixed &MemoryMarshal.GetReference a
-            use pb = fixed &MemoryMarshal.GetReference b
-            use pc = fixed &MemoryMarshal.GetReference c
+        GemmContract.pinned transA transB m n k a lda b ldb c ldc (fun pa pb pc ->
             OpenBlasNative.cblas_sgemm(
-                OpenBlasNative.RowMajor, trans transA, trans transB, m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, ldc)
+                OpenBlasNative.RowMajor, trans transA, trans transB, m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, ldc))
 
     let private dgemm transA transB m n k (a: ReadOnlySpan<float>) lda (b: ReadOnlySpan<float>) ldb (c: Span<float>) ldc =
-        GemmContract.check transA transB m n k a.Length lda b.Length ldb c.Length ldc
-        if k = 0 then
-            GemmContract.clearRows c m n ldc
-        elif m > 0 && n > 0 then
-            use pa = fixed &MemoryMarshal.GetReference a
-            use pb = fixed &MemoryMarshal.GetReference b
-            use pc = fixed &MemoryMarshal.GetReference c
+        GemmContract.pinned transA transB m n k a lda b ldb c ldc (fun pa pb pc ->
             OpenBlasNative.cblas_dgemm(
-                OpenBlasNative.RowMajor, trans transA, trans transB, m, n, k, 1.0, pa, lda, pb, ldb, 0.0, pc, ldc)
+                OpenBlasNative.RowMajor, trans transA, trans transB, m, n, k, 1.0, pa, lda, pb, ldb, 0.0, pc, ldc))
 
     let private provider: IGemmProvider =
         { new IGemmProvider with
